@@ -1,0 +1,32 @@
+# gan-runner: `make install`, then `make test` or `.venv/bin/gan-runner`.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+ARGS   ?=
+
+.PHONY: install test train tensorboard bench clean
+
+install: $(VENV)/.installed
+
+# Re-runs only when pyproject.toml changes; the package itself is installed editable.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+train: install
+	$(BIN)/gan-runner $(ARGS)
+
+tensorboard: install
+	$(BIN)/tensorboard --logdir outputs $(ARGS)
+
+bench: install
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+clean:
+	rm -rf outputs/*/ multirun .pytest_cache src/*.egg-info
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
