@@ -1,0 +1,237 @@
+"""The config schema: structured configs registered in Hydra's ConfigStore under `schema/`.
+
+Every YAML option in conf/ extends one of these nodes (`defaults: [/schema/<group>/<name>@_here_]`),
+so a wrong key or a wrong type fails while Hydra composes, naming the key. Ranges and cross-field
+rules are checked by `validate`, still before anything is built. The YAML files hold the values
+(the papers' settings); the dataclasses hold types, ranges and neutral defaults.
+"""
+
+import re
+from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum
+from typing import Any, Callable, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.errors import CompactHydraException
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(CompactHydraException):
+    """Bad user input. Hydra prints the message alone (no traceback) and exits with status 1."""
+
+
+def _checked(rule: str, ok: Callable[[Any], bool], default: Any = MISSING) -> Any:
+    return field(default=default, metadata={"rule": rule, "ok": ok})
+
+
+def positive(default: Any = MISSING) -> Any:
+    return _checked("must be > 0", lambda v: v > 0, default)
+
+
+def at_least(low: int, default: Any = MISSING) -> Any:
+    return _checked(f"must be >= {low}", lambda v: v >= low, default)
+
+
+def fraction(default: Any = MISSING) -> Any:
+    return _checked("must be in [0, 1)", lambda v: 0 <= v < 1, default)
+
+
+class Activation(str, Enum):
+    relu = "relu"
+    leaky_relu = "leaky_relu"
+    elu = "elu"
+    tanh = "tanh"
+    gelu = "gelu"
+    silu = "silu"
+
+
+class Init(str, Enum):
+    default = "default"  # PyTorch's own initialisation
+    orthogonal = "orthogonal"
+    xavier_uniform = "xavier_uniform"
+    xavier_normal = "xavier_normal"
+    kaiming_normal = "kaiming_normal"
+
+
+class Update(str, Enum):
+    alternating = "alternating"  # Algorithm 1: D steps, then a G step against the updated D
+    simultaneous = "simultaneous"  # both players' gradients from one minibatch, then both steps
+
+
+# --- dataset ---------------------------------------------------------------------------------
+
+@dataclass
+class RingConfig:
+    _target_: str = "gan_runner.data.mixtures.ring"
+    n_modes: int = at_least(1)
+    radius: float = positive()
+    sigma: float = positive()
+
+
+@dataclass
+class GridConfig:
+    _target_: str = "gan_runner.data.mixtures.grid"
+    side: int = at_least(1)
+    spacing: float = positive()
+    sigma: float = positive()
+
+
+# --- model -----------------------------------------------------------------------------------
+
+@dataclass
+class MLPNetConfig:
+    hidden: List[int] = _checked("must be a list of positive widths", lambda v: all(w > 0 for w in v))
+    activation: Activation = MISSING
+
+
+@dataclass
+class MLPConfig:
+    _target_: str = "gan_runner.models.mlp.build"
+    z_dim: int = at_least(1)
+    generator: MLPNetConfig = MISSING
+    discriminator: MLPNetConfig = MISSING
+    d_input_scale: float = positive(1.0)  # D sees x * scale (the Unrolled-GAN ring nets use 1/4)
+    init: Init = Init.default
+    init_gain: float = positive(1.0)
+    spectral_norm: bool = False
+
+
+# --- loss ------------------------------------------------------------------------------------
+
+@dataclass
+class LossConfig:
+    _target_: str = MISSING
+
+
+@dataclass
+class LSGANConfig(LossConfig):
+    _target_: str = "gan_runner.losses.lsgan"
+    a: float = MISSING  # D's target for fake data
+    b: float = MISSING  # D's target for real data
+    c: float = MISSING  # the value G wants D to believe for fake data
+
+    def problems(self) -> List[str]:
+        return ["a and b must differ: D needs distinct targets for real and fake"] if self.a == self.b else []
+
+
+# --- optimizer (one sub-config per player: optimizer.g, optimizer.d) -------------------------
+
+@dataclass
+class AdamConfig:
+    _target_: str = "torch.optim.Adam"
+    lr: float = positive()
+    betas: List[float] = _checked("must be two numbers in [0, 1)",
+                                  lambda v: len(v) == 2 and all(0 <= b < 1 for b in v))
+    eps: float = positive(1e-8)
+    weight_decay: float = at_least(0, 0.0)
+
+
+@dataclass
+class SGDConfig:
+    _target_: str = "torch.optim.SGD"
+    lr: float = positive()
+    momentum: float = fraction(0.0)
+    nesterov: bool = False
+    weight_decay: float = at_least(0, 0.0)
+
+    def problems(self) -> List[str]:
+        return ["nesterov needs momentum > 0"] if self.nesterov and self.momentum == 0 else []
+
+
+@dataclass
+class OptimizerConfig:
+    g: Any = MISSING
+    d: Any = MISSING
+
+
+# --- lens ------------------------------------------------------------------------------------
+
+@dataclass
+class NoLensConfig:
+    """D sees real data as it is."""
+
+
+# --- trainer ---------------------------------------------------------------------------------
+
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+@dataclass
+class TrainerConfig:
+    steps: int = at_least(1)  # generator iterations of Algorithm 1
+    batch_size: int = at_least(1)
+    d_steps: int = at_least(1)  # k: discriminator steps per generator step
+    update: Update = Update.alternating
+    device: str = _checked("must be auto, cpu, cuda, cuda:N or mps", lambda v: DEVICE.fullmatch(v), "auto")
+    seed: int = 0
+    log_every: int = at_least(1)  # intervals are in generator iterations; 0 = never
+    sample_every: int = at_least(0)
+    eval_every: int = at_least(0)
+    ckpt_every: int = at_least(0)
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+@dataclass
+class ModeMetricsConfig:
+    n_samples: int = at_least(1)
+    # a mode counts as covered when at least this fraction of the samples lies within 3σ of it
+    min_fraction: float = _checked("must be in (0, 1]", lambda v: 0 < v <= 1)
+
+
+# --- the whole run ---------------------------------------------------------------------------
+
+@dataclass
+class TrainConfig:
+    dataset: Any = MISSING
+    model: Any = MISSING
+    loss: LossConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    lens: Any = MISSING
+    trainer: TrainerConfig = MISSING
+    metrics: Any = MISSING
+    resume: Optional[str] = None  # a run directory to continue (see cli.py)
+
+
+SCHEMAS = {
+    "dataset": {"ring": RingConfig, "grid": GridConfig},
+    "model": {"mlp": MLPConfig},
+    "loss": {"base": LossConfig, "lsgan": LSGANConfig},
+    "optimizer": {"adam": OptimizerConfig(g=AdamConfig(), d=AdamConfig()),
+                  "sgd": OptimizerConfig(g=SGDConfig(), d=SGDConfig())},
+    "lens": {"none": NoLensConfig},
+    "trainer": {"base": TrainerConfig},
+    "metrics": {"modes": ModeMetricsConfig},
+}
+
+cs = ConfigStore.instance()
+cs.store(name="schema", node=TrainConfig)
+for _group, _nodes in SCHEMAS.items():
+    for _name, _node in _nodes.items():
+        cs.store(group=f"schema/{_group}", name=_name, node=_node)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the first key whose value is missing, unknown or out of range."""
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"Invalid config: {e}") from None
+    _check(obj, cfg, "")
+
+
+def _check(obj: Any, node: DictConfig, path: str) -> None:
+    names = {f.name for f in fields(obj)}
+    unknown = sorted(set(node.keys()) - names)
+    if unknown:
+        raise ConfigError(f"Unknown key '{path}{unknown[0]}'. Valid keys here: {', '.join(sorted(names))}.")
+    for f in fields(obj):
+        value, key = getattr(obj, f.name), path + f.name
+        if "ok" in f.metadata and not f.metadata["ok"](value):
+            raise ConfigError(f"Invalid value {key}={value!r}: {f.metadata['rule']}.")
+        if is_dataclass(value):
+            _check(value, node[f.name], key + ".")
+    problems = obj.problems() if hasattr(obj, "problems") else []
+    if problems:
+        raise ConfigError(f"Invalid config at '{path.rstrip('.')}': {problems[0]}.")
