@@ -1,0 +1,1 @@
+"""gan-runner: a Hydra-configured command-line runner for GAN training experiments."""

@@ -1,0 +1,1 @@
+"""Sample-quality metrics. Each module is a set of plain functions of samples and data."""
