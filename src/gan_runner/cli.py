@@ -1,0 +1,118 @@
+"""Command-line entry points: `gan-runner` (Hydra) and `gan-runner-sample`."""
+
+import argparse
+import tempfile
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from .config import ConfigError, validate
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+class OutputDirCheck(Callback):
+    """Stop before Hydra creates the run directory, with one clear message, when it cannot be written.
+    (Hydra turns a callback's exceptions into warnings, so this exits through SystemExit.)"""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        _check_writable(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        _check_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
+def _check_writable(directory: str, key: str) -> None:
+    path = Path(directory).absolute()
+    try:  # Hydra creates it next anyway; trying is the only honest test (root passes access())
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as e:
+        sys.exit(f"Cannot write the run directory {path}: {e.strerror}. Choose another with {key}=DIR.")
+
+
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="train")
+def _train(cfg: DictConfig) -> str:
+    from . import trainer  # torch loads here, after Hydra has parsed the command line
+
+    validate(cfg)
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    out = trainer.train(cfg, run_dir, overrides=list(hc.overrides.task))
+    print(f"{out.status} at step {out.step}{': ' + out.note if out.note else ''}. Outputs in {run_dir}")
+    return out.status
+
+
+def train() -> None:
+    """`gan-runner [overrides]`; `gan-runner resume=DIR [overrides]` continues the run in DIR."""
+    try:
+        sys.argv[1:] = resume_overrides(sys.argv[1:])
+    except ConfigError as e:
+        sys.exit(f"{e}")
+    _train()
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def resume_overrides(args: list[str]) -> list[str]:
+    """`resume=DIR`: DIR's recorded overrides, then the new ones on top (the same key: the new value
+    wins), and Hydra's run directory set to DIR, whose checkpoint the trainer then continues from."""
+    resume = [a.split("=", 1)[1] for a in args if _key(a) == "resume"]
+    if not resume:
+        return args
+    run_dir = Path(resume[-1]).expanduser()
+    recorded = run_dir / ".hydra" / "overrides.yaml"
+    if not recorded.is_file():
+        what = "does not exist" if not run_dir.exists() else f"is not a gan-runner run directory (no {recorded})"
+        raise ConfigError(f"Cannot resume: {run_dir} {what}. Pass resume=DIR with DIR a run directory "
+                          "such as outputs/<date>/<time>.")
+    new_keys = {_key(a) for a in args}
+    kept = [o for o in OmegaConf.load(recorded) if _key(o) not in new_keys]
+    return [*kept, *args, f"hydra.run.dir='{run_dir.absolute()}'"]
+
+
+def sample() -> None:
+    """`gan-runner-sample RUN_DIR --num N --out FILE`: samples of a trained run's generator."""
+    p = argparse.ArgumentParser(prog="gan-runner-sample", description=sample.__doc__)
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--num", type=int, default=1000, help="how many samples (default 1000)")
+    p.add_argument("--out", type=Path, required=True, help=".npy (raw samples) or .png (2-D scatter)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args()
+    ckpt, cfg_file = a.run_dir / "checkpoints" / "last.pt", a.run_dir / ".hydra" / "config.yaml"
+    if not ckpt.is_file() or not cfg_file.is_file():
+        p.error(f"{a.run_dir} holds no trained run: expected {cfg_file} and {ckpt}.")
+    if a.out.suffix not in (".npy", ".png"):
+        p.error(f"--out must end in .npy or .png, not '{a.out.suffix}'.")
+    if a.num < 1:
+        p.error("--num must be at least 1.")
+
+    import numpy as np
+    import torch
+
+    from .logging import scatter_figure
+    from .trainer import build, resolve_device
+
+    cfg = OmegaConf.load(cfg_file)
+    device = resolve_device(a.device)
+    data, g, _ = build(cfg, device)
+    g.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True)["objects"]["G"])
+    g.eval()
+    z = torch.randn(a.num, cfg.model.z_dim, generator=torch.Generator().manual_seed(a.seed)).to(device)
+    with torch.no_grad():
+        x = g(z).cpu()
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    if a.out.suffix == ".npy":
+        np.save(a.out, x.numpy())
+    elif x[0].numel() == 2:
+        scatter_figure(x, data.centers, f"{a.run_dir} ({a.num} samples)").savefig(a.out)
+    else:
+        p.error("a .png scatter needs 2-D data; use --out FILE.npy")
+    print(f"wrote {a.num} samples to {a.out}")

@@ -1,0 +1,117 @@
+"""What a run reports: TensorBoard events in the run directory, sample plots under `samples/`,
+and progress on the console (a bar on a terminal, plain log lines in batch logs)."""
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+log = logging.getLogger("gan_runner")
+
+
+class RunLogger:
+    def __init__(self, run_dir: Path, start_step: int, total_steps: int):
+        self.run_dir = run_dir
+        # purge_step hides events a previous attempt logged after its last checkpoint
+        self.writer = SummaryWriter(str(run_dir), purge_step=start_step + 1 if start_step else None)
+        self.total = total_steps
+        self.bar = None
+        if sys.stdout.isatty():
+            self.bar = tqdm(total=total_steps, initial=start_step, dynamic_ncols=True)
+            self._redirect = logging_redirect_tqdm()  # log lines print above the bar
+            self._redirect.__enter__()
+        self._last = (start_step, time.perf_counter())
+        self._paused = 0.0  # seconds spent evaluating since the last log line: not training time
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        last_step, last_time = self._last
+        self._last, paused, self._paused = (step, time.perf_counter()), self._paused, 0.0
+        values = {**values, "perf/steps_per_s": (step - last_step) / (self._last[1] - last_time - paused)}
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix_str(_short(values), refresh=False)
+        else:
+            log.info("step %d/%d | %s", step, self.total, _short(values))
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Time spent inside is left out of steps/s."""
+        start = time.perf_counter()
+        yield
+        self._paused += time.perf_counter() - start
+
+    def metrics(self, step: int, metrics: dict[str, float]) -> None:
+        for name, value in metrics.items():
+            self.writer.add_scalar(f"metrics/{name}", value, step)
+        self.message(f"step {step} | " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+
+    def scatter(self, step: int, samples: Tensor, centers: Tensor) -> Path:
+        """2-D samples over the mode centres, to TensorBoard and samples/step_<step>.png."""
+        fig = scatter_figure(samples, centers, f"step {step}")
+        path = self.run_dir / "samples" / f"step_{step:07d}.png"
+        path.parent.mkdir(exist_ok=True)
+        fig.savefig(path)
+        self.writer.add_figure("samples", fig, step)
+        return path
+
+    def hparams(self, cfg: DictConfig, metrics: dict[str, float]) -> None:
+        """Write the flattened config and final metrics into this run, for TensorBoard's HParams tab.
+
+        The metric values are read from the `metrics/<name>` scalars this run already logged."""
+        flat = _flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+        exp, ssi, sei = hparams(flat, {f"metrics/{k}": v for k, v in metrics.items()})
+        for summary in (exp, ssi, sei):
+            self.writer.file_writer.add_summary(summary)
+
+    def message(self, text: str) -> None:
+        log.info(text)
+
+    def __enter__(self) -> "RunLogger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.writer.close()
+        if self.bar is not None:
+            self._redirect.__exit__(None, None, None)
+            self.bar.close()
+
+
+def scatter_figure(samples: Tensor, centers: Tensor, title: str):
+    """A matplotlib Figure of 2-D samples (blue) over the mode centres (red crosses)."""
+    from matplotlib.figure import Figure  # imported on first use: it is slow to import
+
+    fig = Figure(figsize=(5, 5), dpi=100)
+    ax = fig.add_subplot()
+    xy, c = samples.flatten(1)[:, :2].cpu().numpy(), centers.cpu().numpy()
+    ax.scatter(xy[:, 0], xy[:, 1], s=2, alpha=0.3, linewidths=0, label="G(z)")
+    ax.scatter(c[:, 0], c[:, 1], s=40, marker="x", c="red", label="modes")
+    lim = 1.5 * abs(c).max() + 0.5
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title)
+    ax.legend(loc="upper right", fontsize="small")
+    return fig
+
+
+def _short(values: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.4g}" for k, v in values.items())
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, bool | int | float | str]:
+    flat: dict[str, bool | int | float | str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return flat

@@ -1,0 +1,37 @@
+"""results.json: what a run reports when it ends, for people and for sweep tables."""
+
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import write_json
+from .metrics.modes import HIGHER_IS_BETTER
+
+
+def best_of(history: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per metric, the best value seen at any evaluation and the step it was seen at."""
+    best: dict[str, dict[str, float]] = {}
+    for entry in history:
+        for name, value in entry.items():
+            if name == "step":
+                continue
+            higher = HIGHER_IS_BETTER.get(name, True)
+            if name not in best or (value > best[name]["value"] if higher else value < best[name]["value"]):
+                best[name] = {"value": value, "step": entry["step"]}
+    return best
+
+
+def write(run_dir: Path, status: str, *, step: int, steps: int, wall_time: float,
+          history: list[dict[str, float]], overrides: list[str], note: str = "") -> dict[str, Any]:
+    results = {
+        "status": status,  # completed | diverged | interrupted | failed
+        "step": step,
+        "steps": steps,
+        "wall_time_s": round(wall_time, 3),
+        "final": {k: v for k, v in history[-1].items() if k != "step"} if history else {},
+        "best": best_of(history),
+        "history": history,
+        "overrides": overrides,
+        "note": note,
+    }
+    write_json(run_dir / "results.json", results)
+    return results
