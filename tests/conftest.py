@@ -1,0 +1,51 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from gan_runner.cli import CONF_DIR
+
+BIN = Path(sys.executable).parent
+# pytest runs two workers on two cores: one thread each, in-process and in the runs it starts
+torch.set_num_threads(1)
+os.environ["OMP_NUM_THREADS"] = "1"
+
+# Small, fast versions of the default ring run.
+FAST = ["trainer.steps=40", "trainer.batch_size=64", "trainer.log_every=10", "trainer.sample_every=20",
+        "trainer.eval_every=20", "trainer.ckpt_every=20", "metrics.n_samples=500", "trainer.device=cpu"]
+
+
+def make_cfg(*overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        return compose("train", overrides=[*FAST, *overrides])
+
+
+def run_cli(*args: str, cwd: Path, tool: str = "gan-runner", check: bool = False, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(BIN / tool), *args], cwd=cwd, capture_output=True, text=True, **kw)
+    if check and proc.returncode:
+        raise AssertionError(f"{tool} {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def load_state(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+
+
+def assert_same_tensors(a, b, path=""):
+    """Bitwise equality of two nested state dicts."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{path} differs"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            assert_same_tensors(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_tensors(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a} != {b}"

@@ -1,0 +1,81 @@
+"""The command line end to end: a run's directory, gan-runner-sample, --cfg, SIGTERM and resume."""
+
+import json
+import re
+import signal
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import BIN, FAST, assert_same_tensors, load_state, run_cli
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("cli")
+    proc = run_cli(*FAST, cwd=cwd, check=True)
+    where = re.search(r"completed at step 40\. Outputs in (\S+)", proc.stdout)
+    assert where, proc.stdout
+    path = cwd / where.group(1)
+    assert path.parent.parent == cwd / "outputs"  # outputs/<date>/<time>
+    return path
+
+
+def test_a_run_directory_holds_everything(run_dir):
+    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "train.log", "results.json",
+                 "checkpoints/last.pt", "samples/step_0000040.png"):
+        assert (run_dir / name).is_file(), name
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert "step 40/40" in (run_dir / "train.log").read_text()  # plain log lines when not on a terminal
+
+
+def test_sample_writes_npy_and_png(run_dir, tmp_path):
+    run_cli(str(run_dir), "--num", "300", "--out", str(tmp_path / "s.npy"), cwd=tmp_path,
+            tool="gan-runner-sample", check=True)
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (300, 2) and np.isfinite(x).all()
+    run_cli(str(run_dir), "--num", "300", "--out", str(tmp_path / "s.png"), cwd=tmp_path,
+            tool="gan-runner-sample", check=True)
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    bad = run_cli(str(tmp_path), "--out", "x.npy", cwd=tmp_path, tool="gan-runner-sample")
+    assert bad.returncode != 0 and "holds no trained run" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cfg_job_shows_the_composed_config(tmp_path):
+    proc = run_cli("--cfg", "job", "loss=lsgan", cwd=tmp_path, check=True)
+    assert "_target_: gan_runner.losses.lsgan" in proc.stdout and "d_steps: 1" in proc.stdout
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_resume_continues_a_finished_run_with_more_steps(run_dir):
+    proc = run_cli(f"resume={run_dir}", "trainer.steps=60", cwd=run_dir.parent, check=True)
+    assert f"completed at step 60. Outputs in {run_dir}" in proc.stdout
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["step"] == 60 and "trainer.batch_size=64" in results["overrides"]
+    assert "resumed from" in (run_dir / "train.log").read_text()
+
+
+def test_sigterm_saves_and_the_run_resumes_to_the_same_numbers(tmp_path):
+    args = [*FAST, "trainer.steps=4000", "trainer.log_every=50", "trainer.eval_every=1000",
+            "trainer.sample_every=0", "trainer.ckpt_every=1000"]
+    ref = tmp_path / "ref"
+    run_cli(*args, f"hydra.run.dir={ref}", cwd=tmp_path, check=True)
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([str(BIN / "gan-runner"), *args, f"hydra.run.dir={run}"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if "step 300/4000" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=120) == 0, rest
+    results = json.loads((run / "results.json").read_text())
+    assert results["status"] == "interrupted" and 300 <= results["step"] < 4000, results
+    assert "SIGTERM" in results["note"]
+    assert load_state(run)["meta"]["step"] == results["step"]
+
+    run_cli(f"resume={run}", cwd=tmp_path, check=True)
+    assert json.loads((run / "results.json").read_text())["status"] == "completed"
+    assert_same_tensors(load_state(ref)["objects"], load_state(run)["objects"])

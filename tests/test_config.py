@@ -1,0 +1,97 @@
+"""Every config option composes and builds; bad input fails before training with one clear paragraph."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from conftest import BIN, make_cfg
+from gan_runner.cli import CONF_DIR, resume_overrides
+from gan_runner.config import ConfigError, validate
+from gan_runner.trainer import build
+
+GROUPS = ["dataset", "model", "loss", "optimizer", "lens", "trainer", "metrics"]
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((Path(CONF_DIR) / g).glob("*.yaml"))]
+
+
+def test_every_group_has_options():
+    assert {g for g, _ in OPTIONS} == set(GROUPS)
+    assert {o for g, o in OPTIONS if g == "loss"} >= {"minimax", "nonsaturating", "lsgan", "hinge"}
+
+
+@pytest.mark.parametrize("group,option", OPTIONS)
+def test_every_option_composes_validates_and_builds(group, option):
+    cfg = make_cfg(f"{group}={option}")
+    validate(cfg)
+    data, g, d = build(cfg, torch.device("cpu"))
+    x = g(torch.randn(3, cfg.model.z_dim))
+    assert x.shape == (3, *data.shape) and d(x).shape == (3,)
+    for player, net in (("g", g), ("d", d)):
+        assert isinstance(instantiate(cfg.optimizer[player], net.parameters(), _convert_="all"), torch.optim.Optimizer)
+    assert len(instantiate(cfg.loss)) == 3
+
+
+def test_defaults_are_the_unrolled_gan_ring_setup():
+    cfg = make_cfg()
+    validate(cfg)
+    assert (cfg.dataset.n_modes, cfg.dataset.radius, cfg.dataset.sigma) == (8, 2.0, 0.02)
+    assert cfg.model.z_dim == 256 and list(cfg.model.generator.hidden) == [128, 128]
+    assert list(cfg.model.discriminator.hidden) == [128] and cfg.model.d_input_scale == 0.25
+    assert (cfg.model.init, cfg.model.init_gain) == ("orthogonal", 0.8)
+    for p in "gd":
+        assert cfg.optimizer[p].lr == 1e-4 and list(cfg.optimizer[p].betas) == [0.5, 0.999]
+        assert cfg.optimizer[p].eps == 1e-8
+    assert cfg.loss._target_.endswith("nonsaturating")
+    assert (cfg.loss and make_cfg("loss=lsgan").loss.a, make_cfg("loss=lsgan").loss.b) == (0.0, 1.0)
+
+
+def test_range_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"optimizer\.d\.lr"):
+        validate(make_cfg("optimizer.d.lr=-0.1"))
+    with pytest.raises(ConfigError, match=r"optimizer\.g\.momentum"):
+        validate(make_cfg("optimizer=sgd", "optimizer.g.momentum=1.5"))
+
+
+def test_resume_overrides_keep_the_recorded_run_and_let_new_values_win(tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("- loss=lsgan\n- trainer.steps=100\n")
+    args = resume_overrides([f"resume={tmp_path}", "trainer.steps=200"])
+    assert args[0] == "loss=lsgan" and "trainer.steps=100" not in args and "trainer.steps=200" in args
+    assert args[-1] == f"hydra.run.dir='{tmp_path}'"
+
+
+BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
+    "unknown group option": (["loss=wasserstein"], "Could not find 'loss/wasserstein'"),
+    "unknown key": (["trainer.stepz=10"], "Key 'stepz' not in 'TrainerConfig'"),
+    "unknown key added with +": (["+model.depth=3"], "Unknown key 'model.depth'"),
+    "wrong type": (["trainer.steps=many"], "could not be converted to Integer"),
+    "negative lr": (["optimizer.d.lr=-1e-4"], "optimizer.d.lr=-0.0001: must be > 0"),
+    "d_steps=0": (["trainer.d_steps=0"], "trainer.d_steps=0: must be >= 1"),
+    "batch_size=0": (["trainer.batch_size=0"], "trainer.batch_size=0: must be >= 1"),
+    "unknown device": (["trainer.device=tpu"], "trainer.device='tpu': must be auto, cpu, cuda"),
+    "unknown activation": (["model.generator.activation=swish"], "Invalid value 'swish'"),
+    "bad betas": (["optimizer.g.betas=[0.5,1.5]"], "optimizer.g.betas"),
+    "lsgan a == b": (["loss=lsgan", "loss.a=1"], "a and b must differ"),
+    "missing resume dir": (["resume=/nonexistent/run"], "Cannot resume: /nonexistent/run does not exist"),
+    "unwritable output dir": (["hydra.run.dir=/proc/gan-runner/x"], "Cannot write the run directory"),
+    "unknown sweep value type": (["trainer.seed=[1,2]"], "trainer.seed"),
+}
+if not torch.cuda.is_available():
+    BAD_INPUTS["cuda without a GPU"] = (["trainer.device=cuda:0"], "PyTorch sees no CUDA device")
+
+
+def test_bad_input_exits_nonzero_with_one_clear_paragraph(tmp_path):
+    # all at once: each is a process start-up, mostly waiting on imports
+    procs = {name: subprocess.Popen([str(BIN / "gan-runner"), *args, "trainer.steps=1"], cwd=tmp_path,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, (args, _) in BAD_INPUTS.items()}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=300)
+        phrase = BAD_INPUTS[name][1]
+        assert proc.returncode != 0, name
+        assert phrase in stderr, f"{name}: {stderr}"
+        assert "Traceback" not in stderr + stdout, f"{name}: {stderr}"
+        assert len(stderr.strip().splitlines()) <= 20, f"{name}: not one paragraph:\n{stderr}"
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.pt"))
