@@ -1,0 +1,112 @@
+"""gan-runner's speed figures, each a ratio of two things measured in this one run.
+
+    python scripts/bench.py              # every figure, as Markdown rows for BENCHMARKS.md
+    python scripts/bench.py --only step  # one figure
+
+Figures
+- step:    a training step of the runner vs the same nets and loss in a hand-written PyTorch
+           loop (goal <= 1.05x). tests/test_trainer.py checks the two compute identical numbers.
+- startup: `gan-runner trainer.steps=1` from process start to exit vs the floor of any PyTorch
+           training script (import torch, create an Adam optimizer).
+"""
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+
+from gan_runner.cli import CONF_DIR
+from gan_runner.trainer import build, train
+
+BIN = Path(sys.executable).parent
+QUIET = ["trainer.eval_every=0", "trainer.sample_every=0", "trainer.ckpt_every=0", "trainer.device=cpu"]
+
+
+def config(*overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        return compose("train", overrides=[*QUIET, *overrides])
+
+
+def hand_written(cfg, steps: int):
+    """Algorithm 1 (k = 1, non-saturating loss, Adam) as one would write it by hand, on the runner's
+    nets and RNG order. Returns (G, D) after `steps` iterations."""
+    torch.manual_seed(cfg.trainer.seed)
+    data, G, D = build(cfg, torch.device("cpu"))
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optimizer.g.lr, betas=tuple(cfg.optimizer.g.betas))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optimizer.d.lr, betas=tuple(cfg.optimizer.d.betas))
+    B, z_dim = cfg.trainer.batch_size, cfg.model.z_dim
+    for _ in range(steps):
+        with torch.no_grad():
+            fake = G(torch.randn(B, z_dim))
+        loss_d = F.softplus(-D(data.sample(B))).mean() + F.softplus(D(fake)).mean()
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        loss_g = F.softplus(-D(G(torch.randn(B, z_dim)))).mean()
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+    return G, D
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bench_step(steps: int = 2000, reps: int = 3) -> list[tuple[str, str, str]]:
+    """Per-step time. The runner's includes its set-up and final evaluation, so it is measured as
+    train(N + steps) - train(N); the hand loop's set-up (build) is measured the same way."""
+    cfg_short, cfg_long = config("trainer.steps=50"), config(f"trainer.steps={50 + steps}")
+    runner, hand = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(reps):
+            long = timed(lambda: train(cfg_long, Path(tmp) / f"long{r}"))
+            short = timed(lambda: train(cfg_short, Path(tmp) / f"short{r}"))
+            runner.append((long - short) / steps)
+            hand.append((timed(lambda: hand_written(cfg_long, 50 + steps)) - timed(lambda: hand_written(cfg_short, 50))) / steps)
+    r, h = statistics.median(runner), statistics.median(hand)
+    return [("training step, default ring run (batch 512), runner / hand-written loop",
+             f"{r / h:.3f}x", f"runner {1e3 * r:.2f} ms/step, hand-written {1e3 * h:.2f} ms/step; median of {reps}")]
+
+
+def bench_startup(reps: int = 3) -> list[tuple[str, str, str]]:
+    """Process start to exit for a one-step run, vs the floor any PyTorch training script pays:
+    importing torch and creating an Adam optimizer (whose first use imports torch._dynamo)."""
+    floor_code = "import torch; torch.optim.Adam([torch.zeros(1, requires_grad=True)])"
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [str(BIN / "gan-runner"), "trainer.steps=1", f"hydra.run.dir={tmp}/run", *QUIET]
+        run = statistics.median(timed(lambda: subprocess.run(cmd, check=True, capture_output=True))
+                                for _ in range(reps))
+        floor = statistics.median(timed(lambda: subprocess.run([sys.executable, "-c", floor_code], check=True))
+                                  for _ in range(reps))
+    return [("start-up: `gan-runner trainer.steps=1` (whole process) / `import torch` + one Adam",
+             f"{run / floor:.2f}x", f"{run:.2f} s vs {floor:.2f} s; median of {reps}")]
+
+
+FIGURES = {"step": bench_step, "startup": bench_startup}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", choices=FIGURES, action="append")
+    args = p.parse_args()
+    print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} torch threads, torch {torch.__version__} -->")
+    print("| figure | value | detail |\n|---|---|---|")
+    for name in args.only or FIGURES:
+        for row in FIGURES[name]():
+            print("| " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
