@@ -1,6 +1,7 @@
 """Command-line entry points: `gan-runner` (Hydra) and `gan-runner-sample`."""
 
 import argparse
+import copy
 import tempfile
 import sys
 from pathlib import Path
@@ -8,31 +9,64 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .config import ConfigError, validate
+from .config import RESUMABLE, ConfigError, resume_conflicts, validate
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
-class OutputDirCheck(Callback):
-    """Stop before Hydra creates the run directory, with one clear message, when it cannot be written.
-    (Hydra turns a callback's exceptions into warnings, so this exits through SystemExit.)"""
+class Preflight(Callback):
+    """Everything that can be checked before Hydra creates (or, on resume, rewrites) the run
+    directory: the config's schema and ranges, the device, that the directory is writable, and that
+    a checkpoint already there was trained with a compatible config. Hydra turns a callback's
+    exceptions into warnings, so a failure exits here, through SystemExit, with one message."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        _check_writable(config.hydra.run.dir, "hydra.run.dir")
+        run_dir = Path(config.hydra.run.dir).absolute()
+        task = copy.deepcopy(config)  # the job's config, as Hydra itself makes it in run_job
+        with open_dict(task):
+            del task["hydra"]
+        try:
+            validate(task)
+            from .trainer import resolve_device
+
+            resolve_device(task.trainer.device)
+            _check_resumable(run_dir, task)
+            _check_writable(run_dir, "hydra.run.dir")  # last: it creates the directory
+        except ConfigError as e:
+            sys.exit(str(e))
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        _check_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
+        try:
+            _check_writable(Path(config.hydra.sweep.dir).absolute(), "hydra.sweep.dir")
+        except ConfigError as e:
+            sys.exit(str(e))
 
 
-def _check_writable(directory: str, key: str) -> None:
-    path = Path(directory).absolute()
+def _check_writable(path: Path, key: str) -> None:
     try:  # Hydra creates it next anyway; trying is the only honest test (root passes access())
         path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
     except OSError as e:
-        sys.exit(f"Cannot write the run directory {path}: {e.strerror}. Choose another with {key}=DIR.")
+        raise ConfigError(f"Cannot write the run directory {path}: {e.strerror}. Choose another with {key}=DIR.")
+
+
+def _check_resumable(run_dir: Path, task: DictConfig) -> None:
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    if not ckpt.exists():
+        return
+    import torch
+
+    meta = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)["meta"]  # mmap: tensors stay on disk
+    conflicts = resume_conflicts(OmegaConf.create(meta["config"]), task)
+    if conflicts:
+        allowed = ", ".join(k + "*" if k.endswith(".") else k for k in RESUMABLE)
+        raise ConfigError(f"{run_dir} holds a checkpoint trained with other settings ({'; '.join(conflicts[:4])}"
+                          f"{'; ...' if len(conflicts) > 4 else ''}). Only these may change on resume: {allowed}. "
+                          f"Continue it with gan-runner resume={run_dir}, or train in a new directory.")
+    if meta["step"] > task.trainer.steps:
+        raise ConfigError(f"{run_dir} is already at step {meta['step']}, beyond trainer.steps={task.trainer.steps}.")
 
 
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="train")
@@ -101,7 +135,10 @@ def sample() -> None:
     from .trainer import build, resolve_device
 
     cfg = OmegaConf.load(cfg_file)
-    device = resolve_device(a.device)
+    try:
+        device = resolve_device(a.device)
+    except (ConfigError, RuntimeError) as e:  # RuntimeError: a device string torch cannot parse
+        p.error(f"--device {a.device}: {e}")
     data, g, _ = build(cfg, device)
     g.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True)["objects"]["G"])
     g.eval()

@@ -51,7 +51,6 @@ class Init(str, Enum):
     orthogonal = "orthogonal"
     xavier_uniform = "xavier_uniform"
     xavier_normal = "xavier_normal"
-    kaiming_normal = "kaiming_normal"
 
 
 class Update(str, Enum):
@@ -162,10 +161,12 @@ class TrainerConfig:
     steps: int = at_least(1)  # generator iterations of Algorithm 1
     batch_size: int = at_least(1)
     d_steps: int = at_least(1)  # k: discriminator steps per generator step
-    update: Update = Update.alternating
+    update: Update = Update.alternating  # read it as cfg.trainer["update"]: .update is DictConfig's method
     device: str = _checked("must be auto, cpu, cuda, cuda:N or mps", lambda v: DEVICE.fullmatch(v), "auto")
     seed: int = 0
-    log_every: int = at_least(1)  # intervals are in generator iterations; 0 = never
+    # intervals in generator iterations; samples, evaluation and a checkpoint also come at the
+    # end of the run, and 0 means only then
+    log_every: int = at_least(1)
     sample_every: int = at_least(0)
     eval_every: int = at_least(0)
     ckpt_every: int = at_least(0)
@@ -210,6 +211,28 @@ cs.store(name="schema", node=TrainConfig)
 for _group, _nodes in SCHEMAS.items():
     for _name, _node in _nodes.items():
         cs.store(group=f"schema/{_group}", name=_name, node=_node)
+
+
+# What may differ when a run continues from its checkpoint: how long it trains, how often it
+# reports, where it runs, how it is measured, and the learning rates (applied on resume).
+RESUMABLE = ("trainer.steps", "trainer.log_every", "trainer.sample_every", "trainer.eval_every",
+             "trainer.ckpt_every", "trainer.device", "metrics.", "resume", "optimizer.g.lr", "optimizer.d.lr")
+
+
+def flatten(cfg: DictConfig) -> dict[str, Any]:
+    """{"a.b.c": value} for every leaf, resolved, enums as their names, lists as strings."""
+    def walk(tree: Any, prefix: str) -> dict[str, Any]:
+        if not isinstance(tree, dict):
+            return {prefix: tree if isinstance(tree, (bool, int, float, str)) else str(tree)}
+        return {k: v for key, sub in tree.items() for k, v in walk(sub, f"{prefix}{key}.").items()}
+    return {k.rstrip("."): v for k, v in walk(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "").items()}
+
+
+def resume_conflicts(saved: DictConfig, new: DictConfig) -> list[str]:
+    """The settings in which `new` differs from the config a checkpoint was trained with, beyond RESUMABLE."""
+    old, now = flatten(saved), flatten(new)
+    return [f"{k}: {old.get(k, '<absent>')} -> {now.get(k, '<absent>')}" for k in sorted(old.keys() | now.keys())
+            if old.get(k) != now.get(k) and not k.startswith(RESUMABLE)]
 
 
 def validate(cfg: DictConfig) -> None:
