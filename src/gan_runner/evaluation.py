@@ -24,5 +24,5 @@ class Evaluator:
         g.train(was_training)
         return out
 
-    def __call__(self, g: nn.Module) -> dict[str, float]:
-        return mode_metrics(self.samples(g), self.data.centers, self.data.sigma, self.cfg.min_fraction)
+    def metrics(self, samples: Tensor) -> dict[str, float]:
+        return mode_metrics(samples, self.data.centers, self.data.sigma, self.cfg.min_fraction)

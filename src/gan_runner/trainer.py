@@ -5,7 +5,6 @@ noise, then one generator step. With `update=simultaneous` the last discriminato
 generator step share one minibatch and both gradients are taken before either player moves.
 """
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from .signals import StopRequest
 
 @dataclass
 class Outcome:
-    status: str  # completed | diverged | interrupted
+    status: str  # completed | diverged | interrupted | failed
     step: int
     wall_time: float
     history: list[dict] = field(default_factory=list)  # {"step": s, <metric>: value, ...} per evaluation
@@ -55,17 +54,24 @@ def build(cfg: DictConfig, device: torch.device):
 
 def train(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Outcome:
     """Train in `run_dir`, continuing from `run_dir/checkpoints/last.pt` when it exists, and write
-    `run_dir/results.json` however the run ends."""
-    out = Outcome("completed", step=0, wall_time=0.0)
+    `run_dir/results.json` however the run ends, unless the config itself is at fault."""
+    out = Outcome("failed", step=0, wall_time=0.0)
     try:
         _train(cfg, run_dir, out)
-    except Exception as e:
-        out.status, out.note = "failed", f"{type(e).__name__}: {e}"
+    except ConfigError:
+        raise  # bad input: nothing ran, nothing to report
+    except BaseException as e:
+        out.status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        out.note = f"{type(e).__name__}: {e}"
+        _report(run_dir, out, cfg.trainer.steps, overrides)
         raise
-    finally:
-        results.write(run_dir, out.status, step=out.step, steps=cfg.trainer.steps, wall_time=out.wall_time,
-                      history=out.history, overrides=list(overrides), note=out.note)
+    _report(run_dir, out, cfg.trainer.steps, overrides)
     return out
+
+
+def _report(run_dir: Path, out: Outcome, steps: int, overrides: list[str]) -> None:
+    results.write(run_dir, out.status, step=out.step, steps=steps, wall_time=out.wall_time,
+                  history=out.history, overrides=list(overrides), note=out.note)
 
 
 def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
@@ -82,16 +88,38 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
     stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
     if ckpt_path.exists():
         try:
-            meta = checkpoint.load(ckpt_path, stateful)
+            meta = checkpoint.load(ckpt_path, stateful, device)
         except (RuntimeError, KeyError, ValueError) as e:
             raise ConfigError(f"Cannot resume from {ckpt_path}: it does not match this run's config "
-                              f"({str(e).splitlines()[0]}). Resume with the run's own overrides "
+                              f"({str(e).splitlines()[0]}). Continue it with its own overrides "
                               f"(gan-runner resume={run_dir}) or start in a new directory.") from None
         out.step, out.wall_time, out.history = meta["step"], meta["wall_time"], meta["history"]
+        for opt, player in ((opt_g, cfg.optimizer.g), (opt_d, cfg.optimizer.d)):
+            for group in opt.param_groups:
+                group["lr"] = player.lr  # a resumed run may change its learning rates (config.RESUMABLE)
+
+    start = out.step
 
     def save() -> None:
-        meta = {"step": out.step, "wall_time": out.wall_time + time.perf_counter() - t0, "history": out.history}
-        checkpoint.save(ckpt_path, stateful, meta)
+        meta = {"step": out.step, "wall_time": out.wall_time + time.perf_counter() - t0, "history": out.history,
+                "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)}
+        checkpoint.save(ckpt_path, stateful, meta, device)
+
+    params = [*G.parameters(), *D.parameters()]
+    finite = torch.ones((), dtype=torch.bool, device=device)  # every loss finite since the last check
+    checked = out.step
+
+    def healthy(step: int) -> bool:
+        """Checked (one device sync) before anything is logged, evaluated or saved: a diverged run
+        keeps its last good checkpoint."""
+        nonlocal checked
+        if not (finite.item() and all(torch.isfinite(p).all() for p in params)):
+            out.status = "diverged"
+            out.note = f"non-finite loss or parameters at step {step} (all finite at step {checked})"
+            log.message(f"diverged: {out.note}")
+            return False
+        checked = step
+        return True
 
     z_dim = cfg.model.z_dim
 
@@ -107,6 +135,13 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
     t0 = time.perf_counter()
     with StopRequest() as stop, log:
         for step in range(out.step + 1, t.steps + 1):
+            if stop:
+                if healthy(out.step):
+                    save()
+                    out.status, out.note = "interrupted", f"{stop.signal}: stopped after step {out.step}"
+                    log.message(f"{out.note}; checkpoint saved")
+                break
+
             # Discriminator: k steps, each on a fresh real batch and fresh noise.
             for _ in range(t.d_steps - simultaneous):
                 with torch.no_grad():
@@ -130,34 +165,37 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward(inputs=g_params)
             opt_g.step()
+            finite &= torch.isfinite(loss_d + loss_g)
             out.step = step
 
             last = step == t.steps
-            if step % t.log_every == 0 or last:
+            log_now = step % t.log_every == 0 or last
+            sample_now = (t.sample_every and step % t.sample_every == 0) or last
+            eval_now = (t.eval_every and step % t.eval_every == 0) or last
+            ckpt_now = (t.ckpt_every and step % t.ckpt_every == 0) or last
+            if (log_now or sample_now or eval_now or ckpt_now) and not healthy(step):
+                break
+            if log_now:
                 stats = {"loss/D": loss_d, "loss/G": loss_g,
                          "D/real": real_logits.mean(), "D/fake": fake_logits.mean(),
                          "grad_norm/D": get_total_norm([p.grad for p in d_params]),
                          "grad_norm/G": get_total_norm([p.grad for p in g_params])}
-                stats = {k: v.item() for k, v in stats.items()}
-                if not all(map(math.isfinite, stats.values())):
-                    out.status, out.note = "diverged", f"non-finite loss or gradient at step {step}"
-                    log.message(f"diverged: {out.note}")
-                    break
-                log.scalars(step, stats)
+                log.scalars(step, {k: v.item() for k, v in stats.items()})
             with log.paused():
-                if t.sample_every and (step % t.sample_every == 0 or last):
-                    log.scatter(step, evaluate.samples(G), data.centers)
-                if (t.eval_every and step % t.eval_every == 0) or last:
-                    metrics = evaluate(G)
+                if sample_now or eval_now:
+                    samples = evaluate.samples(G)
+                if sample_now:
+                    log.scatter(step, samples, data.centers)
+                if eval_now:
+                    metrics = evaluate.metrics(samples)
                     out.history.append({"step": step, **metrics})
                     log.metrics(step, metrics)
-                if (t.ckpt_every and step % t.ckpt_every == 0) or last or stop:
+                if ckpt_now:
                     save()
-            if stop:
-                out.status, out.note = "interrupted", f"{stop.signal} at step {step}"
-                log.message(f"interrupted by {stop.signal}: checkpoint saved at step {step}")
-                break
+        else:
+            out.status = "completed"
 
         out.wall_time += time.perf_counter() - t0
-        if out.status == "completed" and out.history:
-            log.hparams(cfg, {k: v for k, v in out.history[-1].items() if k != "step"})
+        if out.status in ("completed", "diverged") and out.step > start:
+            final = {k: v for k, v in out.history[-1].items() if k != "step"} if out.history else {}
+            log.hparams(cfg, out.status, final)
