@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import write_json
-from .metrics.modes import HIGHER_IS_BETTER
+from .metrics import HIGHER_IS_BETTER
 
 
 def best_of(history: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -14,8 +14,8 @@ def best_of(history: list[dict[str, float]]) -> dict[str, dict[str, float]]:
         for name, value in entry.items():
             if name == "step":
                 continue
-            higher = HIGHER_IS_BETTER.get(name, True)
-            if name not in best or (value > best[name]["value"] if higher else value < best[name]["value"]):
+            old = best.get(name, {}).get("value")
+            if old is None or (value > old if HIGHER_IS_BETTER[name] else value < old):
                 best[name] = {"value": value, "step": entry["step"]}
     return best
 

@@ -7,7 +7,6 @@ INITIALISERS = {
     "orthogonal": nn.init.orthogonal_,
     "xavier_uniform": nn.init.xavier_uniform_,
     "xavier_normal": nn.init.xavier_normal_,
-    "kaiming_normal": lambda w, gain: nn.init.kaiming_normal_(w, nonlinearity="relu"),
 }
 
 WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
