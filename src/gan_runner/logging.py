@@ -8,14 +8,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from .config import flatten
+
 log = logging.getLogger("gan_runner")
+progress = logging.getLogger("gan_runner.progress")  # the periodic scalar lines
 
 
 class RunLogger:
@@ -26,9 +29,12 @@ class RunLogger:
         self.total = total_steps
         self.bar = None
         if sys.stdout.isatty():
-            self.bar = tqdm(total=total_steps, initial=start_step, dynamic_ncols=True)
-            self._redirect = logging_redirect_tqdm()  # log lines print above the bar
+            self.bar = tqdm(total=total_steps, initial=start_step, dynamic_ncols=True, file=sys.stdout)
+            self._redirect = logging_redirect_tqdm()  # log lines print above the bar ...
             self._redirect.__enter__()
+            for handler in logging.getLogger().handlers:  # ... but the bar shows the scalars instead
+                if not isinstance(handler, logging.FileHandler):
+                    handler.addFilter(lambda record: record.name != progress.name)
         self._last = (start_step, time.perf_counter())
         self._paused = 0.0  # seconds spent evaluating since the last log line: not training time
 
@@ -38,11 +44,10 @@ class RunLogger:
         values = {**values, "perf/steps_per_s": (step - last_step) / (self._last[1] - last_time - paused)}
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
+        progress.info("step %d/%d | %s", step, self.total, _short(values))
         if self.bar is not None:
+            self.bar.set_postfix_str(f"loss D {values['loss/D']:.4g} G {values['loss/G']:.4g}", refresh=False)
             self.bar.update(step - self.bar.n)
-            self.bar.set_postfix_str(_short(values), refresh=False)
-        else:
-            log.info("step %d/%d | %s", step, self.total, _short(values))
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -65,11 +70,10 @@ class RunLogger:
         self.writer.add_figure("samples", fig, step)
         return path
 
-    def hparams(self, cfg: DictConfig, metrics: dict[str, float]) -> None:
-        """Write the flattened config and final metrics into this run, for TensorBoard's HParams tab.
-
-        The metric values are read from the `metrics/<name>` scalars this run already logged."""
-        flat = _flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    def hparams(self, cfg: DictConfig, status: str, metrics: dict[str, float]) -> None:
+        """Write the flattened config, the run's status and its final metrics into this run, for
+        TensorBoard's HParams tab. The metric values are the `metrics/<name>` scalars logged above."""
+        flat = {**flatten(cfg), "status": status}
         exp, ssi, sei = hparams(flat, {f"metrics/{k}": v for k, v in metrics.items()})
         for summary in (exp, ssi, sei):
             self.writer.file_writer.add_summary(summary)
@@ -104,14 +108,3 @@ def scatter_figure(samples: Tensor, centers: Tensor, title: str):
 
 def _short(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4g}" for k, v in values.items())
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, bool | int | float | str]:
-    flat: dict[str, bool | int | float | str] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
-        else:
-            flat[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
-    return flat
