@@ -56,6 +56,17 @@ def test_resume_continues_a_finished_run_with_more_steps(run_dir):
     assert "resumed from" in (run_dir / "train.log").read_text()
 
 
+def test_a_rejected_resume_leaves_the_run_as_it_was(run_dir):
+    files = [run_dir / "results.json", run_dir / ".hydra" / "overrides.yaml", run_dir / ".hydra" / "config.yaml"]
+    before = [f.read_bytes() for f in files]
+    for args, phrase in ((["loss=hinge"], "holds a checkpoint trained with other settings (loss._target_"),
+                         (["trainer.steps=5"], "beyond trainer.steps=5"),
+                         (["optimizer.d.lr=-1"], "must be > 0")):
+        proc = run_cli(f"resume={run_dir}", *args, cwd=run_dir.parent)
+        assert proc.returncode != 0 and phrase in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert [f.read_bytes() for f in files] == before
+
+
 def test_sigterm_saves_and_the_run_resumes_to_the_same_numbers(tmp_path):
     args = [*FAST, "trainer.steps=4000", "trainer.log_every=50", "trainer.eval_every=1000",
             "trainer.sample_every=0", "trainer.ckpt_every=1000"]

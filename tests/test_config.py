@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import BIN, make_cfg
 from gan_runner.cli import CONF_DIR, resume_overrides
-from gan_runner.config import ConfigError, validate
+from gan_runner.config import ConfigError, resume_conflicts, validate
 from gan_runner.trainer import build
 
 GROUPS = ["dataset", "model", "loss", "optimizer", "lens", "trainer", "metrics"]
@@ -44,7 +45,11 @@ def test_defaults_are_the_unrolled_gan_ring_setup():
         assert cfg.optimizer[p].lr == 1e-4 and list(cfg.optimizer[p].betas) == [0.5, 0.999]
         assert cfg.optimizer[p].eps == 1e-8
     assert cfg.loss._target_.endswith("nonsaturating")
-    assert (cfg.loss and make_cfg("loss=lsgan").loss.a, make_cfg("loss=lsgan").loss.b) == (0.0, 1.0)
+    lsgan = make_cfg("loss=lsgan").loss
+    assert (lsgan.a, lsgan.b, lsgan.c) == (0.0, 1.0, 1.0)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        t = compose("train").trainer  # without the tests' FAST overrides
+    assert (t.steps, t.batch_size, t.d_steps, t["update"], t.device) == (25000, 512, 1, "alternating", "auto")
 
 
 def test_range_errors_name_the_key():
@@ -52,6 +57,16 @@ def test_range_errors_name_the_key():
         validate(make_cfg("optimizer.d.lr=-0.1"))
     with pytest.raises(ConfigError, match=r"optimizer\.g\.momentum"):
         validate(make_cfg("optimizer=sgd", "optimizer.g.momentum=1.5"))
+
+
+def test_resume_may_change_only_length_reporting_device_metrics_and_learning_rates():
+    saved = make_cfg()
+    assert resume_conflicts(saved, make_cfg("trainer.steps=99", "trainer.eval_every=3", "optimizer.d.lr=0.5",
+                                            "metrics.n_samples=7", "trainer.device=auto")) == []
+    assert resume_conflicts(saved, make_cfg("loss=hinge")) == [
+        "loss._target_: gan_runner.losses.nonsaturating -> gan_runner.losses.hinge"]
+    assert resume_conflicts(saved, make_cfg("trainer.seed=1", "optimizer.g.betas=[0.9,0.999]")) == [
+        "optimizer.g.betas: [0.5, 0.999] -> [0.9, 0.999]", "trainer.seed: 0 -> 1"]
 
 
 def test_resume_overrides_keep_the_recorded_run_and_let_new_values_win(tmp_path):
@@ -94,4 +109,4 @@ def test_bad_input_exits_nonzero_with_one_clear_paragraph(tmp_path):
         assert phrase in stderr, f"{name}: {stderr}"
         assert "Traceback" not in stderr + stdout, f"{name}: {stderr}"
         assert len(stderr.strip().splitlines()) <= 20, f"{name}: not one paragraph:\n{stderr}"
-    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.pt"))
+    assert not (tmp_path / "outputs").exists()  # rejected before Hydra made a run directory

@@ -29,6 +29,16 @@ def test_collapse_to_one_mode():
     assert m["modes"] == 1 and m["kl"] == pytest.approx(math.log(8))
 
 
+def test_kl_counts_only_high_quality_samples():
+    # a blob at the centre is equally near every ring mode but good for none: worst KL, not best
+    m = mode_metrics(torch.zeros(100, 2) + 0.01 * torch.randn(100, 2), RING.centers, RING.sigma, 0.01)
+    assert m == {"modes": 0, "high_quality": 0.0, "kl": pytest.approx(math.log(8))}
+    # half the samples good and spread evenly over all modes, half far off: KL 0
+    x = torch.cat([RING.centers.repeat(10, 1), torch.full((80, 2), 10.0)])
+    m = mode_metrics(x, RING.centers, RING.sigma, 0.01)
+    assert m["high_quality"] == 50.0 and m["kl"] == pytest.approx(0.0, abs=1e-12)
+
+
 def test_three_sigma_rule_decides_quality():
     c = RING.centers[0]
     offset = torch.tensor([0.0, 1.0])

@@ -1,14 +1,19 @@
 """The training loop: Algorithm 1, what a run writes, exact resume, divergence and failure."""
 
 import json
+import os
+import signal
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import assert_same_tensors, load_state, make_cfg
-from gan_runner import losses
+from gan_runner import losses, signals
+from gan_runner.config import ConfigError
 from gan_runner.data.mixtures import GaussianMixture
+from gan_runner.models.mlp import Generator
 from gan_runner.trainer import train
 
 
@@ -33,7 +38,13 @@ def test_a_short_ring_run_writes_events_samples_results_and_checkpoint(tmp_path)
             "metrics/modes", "metrics/high_quality", "metrics/kl"} <= tags
     assert [e.step for e in ea.Scalars("loss/D")] == [10, 20, 30, 40]
     assert [e.step for e in ea.Images("samples")] == [20, 40]
-    assert "hparams" in ea.PluginTagToContent("hparams") or ea.PluginTagToContent("hparams")
+    hp = {tag: plugin_data_pb2.HParamsPluginData.FromString(content)
+          for tag, content in ea.PluginTagToContent("hparams").items()}
+    start = hp["_hparams_/session_start_info"].session_start_info.hparams
+    assert start["trainer.steps"].number_value == 40 and start["loss._target_"].string_value.endswith("nonsaturating")
+    assert start["trainer.update"].string_value == "alternating"
+    metric_tags = {m.name.tag for m in hp["_hparams_/experiment"].experiment.metric_infos}
+    assert metric_tags == {"metrics/modes", "metrics/high_quality", "metrics/kl"}
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
@@ -44,10 +55,11 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
     assert not torch.equal(a["G"]["net.0.weight"], c["G"]["net.0.weight"])
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("update", ["alternating", "simultaneous"])
-def test_exact_resume(tmp_path, update):
+def test_exact_resume(tmp_path, update, optimizer):
     """2N steps in one go ≡ N steps, stop, resume, N steps: bitwise, whatever the eval schedule."""
-    common = [f"trainer.update={update}", "trainer.d_steps=2", "optimizer=sgd"]
+    common = [f"trainer.update={update}", "trainer.d_steps=2", f"optimizer={optimizer}"]
     train(make_cfg(*common, "trainer.steps=30", "trainer.eval_every=7"), tmp_path / "whole")
     train(make_cfg(*common, "trainer.steps=15", "trainer.eval_every=5"), tmp_path / "split")
     out = train(make_cfg(*common, "trainer.steps=30", "trainer.eval_every=5"), tmp_path / "split")
@@ -81,20 +93,41 @@ def test_alternating_vs_simultaneous(tmp_path, update, g_depends_on_d_lr):
     assert same != g_depends_on_d_lr
 
 
-def test_non_finite_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
+def nan_loss_from_call(n: int) -> losses.Loss:
+    """The non-saturating loss, whose generator half turns NaN from its n-th call on."""
     calls = {"n": 0}
 
-    def nan_after_12(logits):
+    def g(logits):
         calls["n"] += 1
-        return losses.bce_real(logits) * (float("nan") if calls["n"] > 12 else 1.0)
+        return losses.bce_real(logits) * (float("nan") if calls["n"] >= n else 1.0)
 
-    monkeypatch.setattr(losses, "nonsaturating", lambda: losses.Loss(losses.bce_real, losses.bce_fake, nan_after_12))
-    out = train(make_cfg("trainer.steps=40", "trainer.ckpt_every=10"), tmp_path)
-    assert out.status == "diverged" and out.step == 20  # NaN from step 13, seen at the step-20 log
+    return losses.Loss(losses.bce_real, losses.bce_fake, g)
+
+
+def test_non_finite_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
+    monkeypatch.setattr(losses, "nonsaturating", lambda: nan_loss_from_call(13))
+    # NaN from step 13; logs at 10, 20; checkpoints at 15, 30: the check before the step-15
+    # checkpoint catches it, and no checkpoint is written
+    out = train(make_cfg("trainer.steps=40", "trainer.ckpt_every=15", "trainer.eval_every=0",
+                         "trainer.sample_every=0"), tmp_path)
+    assert out.status == "diverged" and out.step == 15
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["status"] == "diverged" and "step 20" in results["note"]
-    # the last good checkpoint is kept, not overwritten with NaNs
-    assert load_state(tmp_path)["meta"]["step"] == 10
+    assert results["status"] == "diverged" and "step 15 (all finite at step 10)" in results["note"]
+    assert not (tmp_path / "checkpoints" / "last.pt").exists()
+    ea = EventAccumulator(str(tmp_path)).Reload()
+    assert [e.step for e in ea.Scalars("loss/G")] == [10]  # nothing non-finite was logged
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["status"].string_value == "diverged"
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(losses, "nonsaturating", lambda: nan_loss_from_call(23))
+    out = train(make_cfg("trainer.steps=40", "trainer.ckpt_every=15", "trainer.log_every=7"), tmp_path)
+    assert out.status == "diverged" and out.step == 28  # checks at 7, 14, 15, 20, 21 pass; 28 fails
+    saved = load_state(tmp_path)
+    assert saved["meta"]["step"] == 15
+    assert all(torch.isfinite(v).all() for v in saved["objects"]["G"].values())
 
 
 def test_an_exception_is_reported_as_failed(tmp_path, monkeypatch):
@@ -102,18 +135,67 @@ def test_an_exception_is_reported_as_failed(tmp_path, monkeypatch):
         raise RuntimeError("out of memory, say")
 
     monkeypatch.setattr(losses, "nonsaturating", lambda: losses.Loss(losses.bce_real, losses.bce_fake, broken))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="out of memory"):
         train(make_cfg(), tmp_path)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "failed" and "out of memory" in results["note"]
 
 
-def test_a_mismatched_checkpoint_is_a_clear_config_error(tmp_path):
-    from gan_runner.config import ConfigError
-
+def test_a_mismatched_checkpoint_is_a_clear_config_error_and_reports_nothing(tmp_path):
     train(make_cfg("trainer.steps=2"), tmp_path)
+    before = (tmp_path / "results.json").read_text()
     with pytest.raises(ConfigError, match="does not match this run's config"):
         train(make_cfg("trainer.steps=4", "model.z_dim=8"), tmp_path)
+    assert (tmp_path / "results.json").read_text() == before
+
+
+def test_resume_applies_new_learning_rates(tmp_path):
+    train(make_cfg("trainer.steps=5"), tmp_path)
+    train(make_cfg("trainer.steps=10", "optimizer.d.lr=0.5"), tmp_path)
+    groups = load_state(tmp_path)["objects"]["opt_d"]["param_groups"]
+    assert [g["lr"] for g in groups] == [0.5]
+    assert load_state(tmp_path)["objects"]["opt_g"]["param_groups"][0]["lr"] == 1e-4
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_saves_and_marks_the_run_interrupted(tmp_path, monkeypatch, sig):
+    monkeypatch.setattr(signals, "_received", None)
+    calls = {"n": 0}
+
+    def g_then_signal(logits):  # the signal arrives in the middle of step 7's generator update
+        calls["n"] += 1
+        if calls["n"] == 7:
+            os.kill(os.getpid(), sig)
+        return losses.bce_real(logits)
+
+    monkeypatch.setattr(losses, "nonsaturating", lambda: losses.Loss(losses.bce_real, losses.bce_fake, g_then_signal))
+    out = train(make_cfg(), tmp_path / "a")
+    assert (out.status, out.step) == ("interrupted", 7)
+    assert load_state(tmp_path / "a")["meta"]["step"] == 7
+    assert json.loads((tmp_path / "a" / "results.json").read_text())["note"].startswith(sig.name)
+    # a later job of the same sweep process does not start training
+    out = train(make_cfg(), tmp_path / "b")
+    assert (out.status, out.step) == ("interrupted", 0)
+
+
+def test_noise_is_fresh_for_every_step(tmp_path, monkeypatch):
+    seen = []
+    forward = Generator.forward
+    monkeypatch.setattr(Generator, "forward", lambda self, z: seen.append(z.clone()) or forward(self, z))
+    train(make_cfg("trainer.d_steps=3", "trainer.steps=3", "metrics.n_samples=10"), tmp_path)
+    batches = [z for z in seen if len(z) == 64]  # training batches; evaluation uses its 10 fixed z
+    assert len(batches) == 3 * (3 + 1)  # three D steps and one G step per iteration
+    assert len({z.sum().item() for z in batches}) == len(batches)
+
+
+def test_results_are_readable_by_others(tmp_path):
+    old = os.umask(0o022)
+    try:
+        train(make_cfg("trainer.steps=2"), tmp_path)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "results.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "checkpoints" / "last.pt").stat().st_mode & 0o777 == 0o644
 
 
 def test_the_runner_computes_what_a_hand_written_loop_computes(tmp_path):
