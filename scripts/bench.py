@@ -11,6 +11,7 @@ Figures
 """
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -63,20 +64,27 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def bench_step(steps: int = 2000, reps: int = 3) -> list[tuple[str, str, str]]:
+def bench_step(steps: int = 2000, reps: int = 5) -> list[tuple[str, str, str]]:
     """Per-step time. The runner's includes its set-up and final evaluation, so it is measured as
-    train(N + steps) - train(N); the hand loop's set-up (build) is measured the same way."""
+    train(N + steps) - train(N); the hand loop's set-up (build) is measured the same way. The two
+    alternate, and the figure is the median of the per-repetition ratios (this VM's speed drifts).
+    One torch thread: two threads spin and steal from each other on a 2-core VM, which triples the
+    spread of the measurements (and is slower for these small nets anyway)."""
+    torch.set_num_threads(1)
     cfg_short, cfg_long = config("trainer.steps=50"), config(f"trainer.steps={50 + steps}")
     runner, hand = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(reps):
+            hand.append((timed(lambda: hand_written(cfg_long, 50 + steps))
+                         - timed(lambda: hand_written(cfg_short, 50))) / steps)
             long = timed(lambda: train(cfg_long, Path(tmp) / f"long{r}"))
             short = timed(lambda: train(cfg_short, Path(tmp) / f"short{r}"))
             runner.append((long - short) / steps)
-            hand.append((timed(lambda: hand_written(cfg_long, 50 + steps)) - timed(lambda: hand_written(cfg_short, 50))) / steps)
-    r, h = statistics.median(runner), statistics.median(hand)
+    ratios = sorted(r / h for r, h in zip(runner, hand))
     return [("training step, default ring run (batch 512), runner / hand-written loop",
-             f"{r / h:.3f}x", f"runner {1e3 * r:.2f} ms/step, hand-written {1e3 * h:.2f} ms/step; median of {reps}")]
+             f"{statistics.median(ratios):.3f}x",
+             f"runner {1e3 * statistics.median(runner):.2f} ms/step, hand-written {1e3 * statistics.median(hand):.2f} "
+             f"ms/step, 1 thread; median of {reps} alternating repetitions (ratios {ratios[0]:.2f}-{ratios[-1]:.2f})")]
 
 
 def bench_startup(reps: int = 3) -> list[tuple[str, str, str]]:
@@ -100,8 +108,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=FIGURES, action="append")
     args = p.parse_args()
-    print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} torch threads, torch {torch.__version__} -->")
+    print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} -->")
     print("| figure | value | detail |\n|---|---|---|")
     for name in args.only or FIGURES:
         for row in FIGURES[name]():
