@@ -1,20 +1,11 @@
-"""Fully connected G and D for low-dimensional data (the toy mixtures)."""
+"""Fully connected G and D: the toy mixtures' nets, usable on flattened images too."""
 
 import math
-from functools import partial
 
 from torch import Tensor, nn
 
+from .layers import ACTIVATIONS, OUTPUTS
 from .weights import add_spectral_norm, initialise
-
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "leaky_relu": partial(nn.LeakyReLU, 0.2),
-    "elu": nn.ELU,
-    "tanh": nn.Tanh,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-}
 
 
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -28,10 +19,10 @@ def mlp(sizes: list[int], activation: str) -> nn.Sequential:
 
 
 class Generator(nn.Module):
-    def __init__(self, z_dim: int, hidden: list[int], activation: str, out_shape: tuple[int, ...]):
+    def __init__(self, z_dim: int, hidden: list[int], activation: str, out_shape: tuple[int, ...], output: str):
         super().__init__()
         self.out_shape = out_shape
-        self.net = mlp([z_dim, *hidden, math.prod(out_shape)], activation)
+        self.net = nn.Sequential(*mlp([z_dim, *hidden, math.prod(out_shape)], activation), OUTPUTS[output]())
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z).view(-1, *self.out_shape)
@@ -47,9 +38,9 @@ class Discriminator(nn.Module):
         return self.net(x.flatten(1) * self.input_scale).squeeze(1)
 
 
-def build(data_shape: tuple[int, ...], z_dim: int, generator, discriminator, d_input_scale: float,
+def build(data_shape: tuple[int, ...], z_dim: int, generator, discriminator, d_input_scale: float, output: str,
           init: str, init_gain: float, spectral_norm: bool) -> tuple[Generator, Discriminator]:
-    g = Generator(z_dim, list(generator.hidden), generator.activation, tuple(data_shape))
+    g = Generator(z_dim, list(generator.hidden), generator.activation, tuple(data_shape), output)
     d = Discriminator(tuple(data_shape), list(discriminator.hidden), discriminator.activation, d_input_scale)
     for net in (g, d):
         initialise(net, init, init_gain)

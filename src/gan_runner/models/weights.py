@@ -3,17 +3,25 @@
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+
+def _normal(w, gain):  # DCGAN (Radford et al. 2016): N(0, 0.02), i.e. gain = 0.02
+    return nn.init.normal_(w, 0.0, gain)
+
+
 INITIALISERS = {
     "orthogonal": nn.init.orthogonal_,
     "xavier_uniform": nn.init.xavier_uniform_,
     "xavier_normal": nn.init.xavier_normal_,
+    "normal": _normal,
 }
 
 WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 def initialise(net: nn.Module, scheme: str, gain: float) -> None:
-    """Re-initialise every linear/conv weight with `scheme` (biases to zero); 'default' keeps PyTorch's."""
+    """Re-initialise every linear/conv weight with `scheme` (biases to zero); 'default' keeps
+    PyTorch's. With 'normal', batch-norm scales are drawn from N(1, gain) as in DCGAN."""
     if scheme == "default":
         return
     for m in net.modules():
@@ -21,6 +29,9 @@ def initialise(net: nn.Module, scheme: str, gain: float) -> None:
             INITIALISERS[scheme](m.weight, gain=gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+        elif isinstance(m, NORMS) and scheme == "normal" and m.affine:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
 
 
 def add_spectral_norm(net: nn.Module) -> None:

@@ -1,0 +1,48 @@
+"""The MNIST nets of Goodfellow et al. 2014 (PAPERS.md [code]): G z -> 1200 ReLU -> 1200 ReLU -> pixels
+(sigmoid); D maxout (240 units x 5 pieces) -> maxout (240 x 5) -> logit, with dropout on D's input
+(keep 0.8) and on its hidden layers (keep 0.5)."""
+
+import math
+
+from torch import Tensor, nn
+
+from .layers import OUTPUTS, Maxout
+from .mlp import mlp
+from .weights import add_spectral_norm, initialise
+
+
+class Generator(nn.Module):
+    def __init__(self, z_dim: int, hidden: list[int], out_shape: tuple[int, ...], output: str):
+        super().__init__()
+        self.out_shape = out_shape
+        self.net = nn.Sequential(*mlp([z_dim, *hidden, math.prod(out_shape)], "relu"), OUTPUTS[output]())
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).view(-1, *self.out_shape)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, in_shape: tuple[int, ...], units: int, pieces: int, layers: int,
+                 input_dropout: float, dropout: float):
+        super().__init__()
+        blocks: list[nn.Module] = [nn.Dropout(input_dropout)]
+        n_in = math.prod(in_shape)
+        for _ in range(layers):
+            blocks += [Maxout(n_in, units, pieces), nn.Dropout(dropout)]
+            n_in = units
+        self.net = nn.Sequential(*blocks, nn.Linear(n_in, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1)).squeeze(1)
+
+
+def build(data_shape: tuple[int, ...], z_dim: int, g_hidden: list[int], d_units: int, d_pieces: int, d_layers: int,
+          d_input_dropout: float, d_dropout: float, output: str, init: str, init_gain: float,
+          spectral_norm: bool) -> tuple[Generator, Discriminator]:
+    g = Generator(z_dim, list(g_hidden), tuple(data_shape), output)
+    d = Discriminator(tuple(data_shape), d_units, d_pieces, d_layers, d_input_dropout, d_dropout)
+    for net in (g, d):
+        initialise(net, init, init_gain)
+    if spectral_norm:
+        add_spectral_norm(d)
+    return g, d
