@@ -1,0 +1,92 @@
+"""A folder tree of images (CelebA, LSUN exports, ...): every image file under `root`, at any depth,
+resized on its short side and centre-cropped to `resolution`.
+
+When the decoded pixels fit `memory_gb` (or `in_memory=true`) they are decoded once, by a
+DataLoader's workers, into one uint8 tensor on the device and sampled like MNIST. Otherwise each
+batch streams from disk through a DataLoader with workers; its indices come from a generator of the
+dataset's own whose position is checkpointed, so a resumed run draws the same batches.
+"""
+
+import functools
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS
+from torchvision.transforms import v2
+
+from ..config import ConfigError
+from .images import Images, TensorImages
+
+
+class Files(Dataset):
+    def __init__(self, files: list[Path], resolution: int, channels: int):
+        self.files = files
+        self.shape = (channels, resolution, resolution)
+        self.mode = "RGB" if channels == 3 else "L"
+        self.transform = v2.Compose([v2.Resize(resolution, antialias=True), v2.CenterCrop(resolution), v2.PILToTensor()])
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> Tensor:
+        with Image.open(self.files[i]) as im:
+            return self.transform(im.convert(self.mode))
+
+
+class StreamingImages(Images):
+    def __init__(self, files: Files, value_range: list[float], device: torch.device | str, workers: int):
+        super().__init__(files.shape, value_range)
+        self.files, self.device, self.workers = files, torch.device(device), workers
+        self.seed = int(torch.randint(2**62, ()))  # from the run's seeded RNG: reproducible
+        self.batches = 0  # batches handed out so far
+        self._stream: tuple[int, object] | None = None  # (batch size, iterator)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _indices(self, n: int, skip: int):
+        gen = torch.Generator().manual_seed(self.seed)
+        for _ in range(skip):  # what was handed out before a resume
+            torch.randint(len(self), (n,), generator=gen)
+        while True:
+            yield torch.randint(len(self), (n,), generator=gen).tolist()
+
+    def sample(self, n: int) -> Tensor:
+        if self._stream is None or self._stream[0] != n:
+            loader = DataLoader(self.files, batch_sampler=self._indices(n, self.batches), num_workers=self.workers,
+                                pin_memory=self.device.type == "cuda", persistent_workers=self.workers > 0,
+                                generator=torch.Generator())  # else starting it would draw from the run's RNG
+            self._stream = (n, iter(loader))
+        self.batches += 1
+        return self.scale(next(self._stream[1]).to(self.device, non_blocking=True))
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "batches": self.batches}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seed, self.batches, self._stream = state["seed"], state["batches"], None
+
+
+@functools.lru_cache(maxsize=2)  # the pre-flight check decodes; the trainer reuses
+def decode_all(files: tuple[Path, ...], resolution: int, channels: int, workers: int) -> Tensor:
+    loader = DataLoader(Files(list(files), resolution, channels), batch_size=256, num_workers=workers,
+                        generator=torch.Generator())  # leave the run's RNG alone: a cache hit must not differ
+    return torch.cat(list(loader))
+
+
+def image_folder(root: str, resolution: int, channels: int, range: list[float], in_memory: bool | None,
+                 memory_gb: float, workers: int, device: torch.device | str = "cpu") -> Images:
+    top = Path(root).expanduser().absolute()
+    if not top.is_dir():
+        raise ConfigError(f"dataset.root={root}: {top} is not a directory of images.")
+    files = tuple(sorted(p for p in top.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file()))
+    if not files:
+        raise ConfigError(f"dataset.root={root}: no image files ({', '.join(IMG_EXTENSIONS)}) under {top}.")
+    fits = len(files) * channels * resolution**2 <= memory_gb * 2**30
+    if in_memory if in_memory is not None else fits:
+        images = decode_all(files, resolution, channels, workers)
+        return TensorImages(images, torch.zeros(len(images), dtype=torch.long), range, device)
+    return StreamingImages(Files(list(files), resolution, channels), range, device, workers)
