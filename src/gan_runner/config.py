@@ -51,6 +51,13 @@ class Init(str, Enum):
     orthogonal = "orthogonal"
     xavier_uniform = "xavier_uniform"
     xavier_normal = "xavier_normal"
+    normal = "normal"  # N(0, init_gain); batch-norm scales N(1, init_gain): DCGAN with 0.02
+
+
+class Output(str, Enum):
+    none = "none"  # unbounded: toy data
+    tanh = "tanh"  # [-1, 1]
+    sigmoid = "sigmoid"  # [0, 1]
 
 
 class Update(str, Enum):
@@ -76,6 +83,56 @@ class GridConfig:
     sigma: float = positive()
 
 
+RANGES = {(-1.0, 1.0): "tanh", (0.0, 1.0): "sigmoid"}  # image value range -> G's output activation
+
+
+def value_range(default: Any = MISSING) -> Any:
+    return _checked("must be [-1, 1] or [0, 1]", lambda v: tuple(v) in RANGES, default)
+
+
+@dataclass
+class TorchvisionConfig:
+    """MNIST, Fashion-MNIST, CIFAR-10 or SVHN through torchvision, held on the device as uint8."""
+    _target_: str = "gan_runner.data.images.torchvision_images"
+    name: str = _checked("must be mnist, fashion_mnist, cifar10 or svhn",
+                         lambda v: v in ("mnist", "fashion_mnist", "cifar10", "svhn"))
+    root: str = MISSING  # where the files are (or go, with download=true)
+    download: bool = False  # never touch the network unless asked
+    split: str = "train"
+    range: List[float] = value_range()  # the value range batches are scaled to
+    resolution: Optional[int] = _checked("must be >= 4", lambda v: v is None or v >= 4, None)  # None: native
+
+    def problems(self) -> List[str]:
+        splits = ("train", "test", "extra") if self.name == "svhn" else ("train", "test")
+        return [] if self.split in splits else [f"split must be one of {', '.join(splits)} for {self.name}"]
+
+
+@dataclass
+class StackedMNISTConfig:
+    """Three MNIST digits drawn independently as the R, G, B channels: 1000 modes."""
+    _target_: str = "gan_runner.data.images.stacked_mnist"
+    root: str = MISSING
+    download: bool = False
+    split: str = _checked("must be train or test", lambda v: v in ("train", "test"), "train")
+    range: List[float] = value_range()
+    resolution: Optional[int] = _checked("must be >= 4", lambda v: v is None or v >= 4, None)
+    size: int = at_least(1)  # how many stacked images the dataset holds
+    seed: int = 0  # which digits are stacked: fixed, so the dataset is the same in every run
+
+
+@dataclass
+class ImageFolderConfig:
+    """Every image under `root` (any depth), centre-cropped and resized to `resolution`."""
+    _target_: str = "gan_runner.data.folder.image_folder"
+    root: str = MISSING
+    resolution: int = at_least(4)
+    channels: int = _checked("must be 1 or 3", lambda v: v in (1, 3), 3)
+    range: List[float] = value_range()
+    in_memory: Optional[bool] = None  # None: in memory when it fits memory_gb, else streamed from disk
+    memory_gb: float = positive(4.0)
+    workers: int = at_least(0, 2)  # decoding processes
+
+
 # --- model -----------------------------------------------------------------------------------
 
 @dataclass
@@ -85,15 +142,47 @@ class MLPNetConfig:
 
 
 @dataclass
-class MLPConfig:
-    _target_: str = "gan_runner.models.mlp.build"
+class ModelConfig:
+    """What every architecture takes; each option's `_target_` is its build(data_shape, ...)."""
+    _target_: str = MISSING
     z_dim: int = at_least(1)
+    output: Output = MISSING  # G's last activation: must produce the data's range
+    init: Init = Init.default
+    init_gain: float = positive(1.0)
+    spectral_norm: bool = False  # on every D weight
+
+
+@dataclass
+class MLPConfig(ModelConfig):
+    _target_: str = "gan_runner.models.mlp.build"
     generator: MLPNetConfig = MISSING
     discriminator: MLPNetConfig = MISSING
     d_input_scale: float = positive(1.0)  # D sees x * scale (the Unrolled-GAN ring nets use 1/4)
-    init: Init = Init.default
-    init_gain: float = positive(1.0)
-    spectral_norm: bool = False
+
+
+@dataclass
+class DCGANConfig(ModelConfig):
+    _target_: str = "gan_runner.models.dcgan.build"
+    width: int = at_least(1)  # channels of D's first and G's last hidden map; doubled at each halving
+    d_batchnorm: bool = True
+
+
+@dataclass
+class GoodfellowMLPConfig(ModelConfig):
+    _target_: str = "gan_runner.models.goodfellow_mlp.build"
+    g_hidden: List[int] = _checked("must be a list of positive widths", lambda v: all(w > 0 for w in v))
+    d_units: int = at_least(1)
+    d_pieces: int = at_least(1)
+    d_layers: int = at_least(1)
+    d_input_dropout: float = fraction()
+    d_dropout: float = fraction()
+
+
+@dataclass
+class ResNetConfig(ModelConfig):
+    _target_: str = "gan_runner.models.resnet.build"
+    g_channels: int = at_least(1)
+    d_channels: int = at_least(1)
 
 
 # --- loss ------------------------------------------------------------------------------------
@@ -175,7 +264,8 @@ class TrainerConfig:
 # --- metrics ---------------------------------------------------------------------------------
 
 @dataclass
-class ModeMetricsConfig:
+class MetricsConfig:
+    """What suits the dataset: mode metrics for the mixtures; none yet for images."""
     n_samples: int = at_least(1)
     # a mode counts as covered when at least this fraction of the samples lies within 3σ of it
     min_fraction: float = _checked("must be in (0, 1]", lambda v: 0 < v <= 1)
@@ -186,7 +276,7 @@ class ModeMetricsConfig:
 @dataclass
 class TrainConfig:
     dataset: Any = MISSING
-    model: Any = MISSING
+    model: ModelConfig = MISSING
     loss: LossConfig = MISSING
     optimizer: OptimizerConfig = MISSING
     lens: Any = MISSING
@@ -194,16 +284,26 @@ class TrainConfig:
     metrics: Any = MISSING
     resume: Optional[str] = None  # a run directory to continue (see cli.py)
 
+    def problems(self) -> List[str]:
+        data_range = tuple(getattr(self.dataset, "range", ())) or None
+        expected = RANGES.get(data_range, "none")
+        if self.model.output != expected:
+            shown = list(data_range) if data_range else "unbounded (toy data)"
+            return [f"model.output={self.model.output.value} cannot produce the data's range {shown}; "
+                    f"use model.output={expected}" + (" or dataset.range to match" if data_range else "")]
+        return []
+
 
 SCHEMAS = {
-    "dataset": {"ring": RingConfig, "grid": GridConfig},
-    "model": {"mlp": MLPConfig},
+    "dataset": {"ring": RingConfig, "grid": GridConfig, "torchvision": TorchvisionConfig,
+                "stacked_mnist": StackedMNISTConfig, "image_folder": ImageFolderConfig},
+    "model": {"mlp": MLPConfig, "dcgan": DCGANConfig, "goodfellow_mlp": GoodfellowMLPConfig, "resnet": ResNetConfig},
     "loss": {"base": LossConfig, "lsgan": LSGANConfig},
     "optimizer": {"adam": OptimizerConfig(g=AdamConfig(), d=AdamConfig()),
                   "sgd": OptimizerConfig(g=SGDConfig(), d=SGDConfig())},
     "lens": {"none": NoLensConfig},
     "trainer": {"base": TrainerConfig},
-    "metrics": {"modes": ModeMetricsConfig},
+    "metrics": {"default": MetricsConfig},
 }
 
 cs = ConfigStore.instance()
@@ -257,4 +357,5 @@ def _check(obj: Any, node: DictConfig, path: str) -> None:
             _check(value, node[f.name], key + ".")
     problems = obj.problems() if hasattr(obj, "problems") else []
     if problems:
-        raise ConfigError(f"Invalid config at '{path.rstrip('.')}': {problems[0]}.")
+        where = f" at '{path.rstrip('.')}'" if path else ""
+        raise ConfigError(f"Invalid config{where}: {problems[0]}.")
