@@ -2,8 +2,8 @@
 
 import argparse
 import copy
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -18,8 +18,9 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 class Preflight(Callback):
     """Everything that can be checked before Hydra creates (or, on resume, rewrites) the run
-    directory: the config's schema and ranges, the device, that the directory is writable, and that
-    a checkpoint already there was trained with a compatible config. Hydra turns a callback's
+    directory: the config's schema and ranges, the device, the dataset's files and the model's fit
+    to them, that a checkpoint already there was trained with a compatible config, and that the
+    directory is writable. Hydra turns a callback's
     exceptions into warnings, so a failure exits here, through SystemExit, with one message."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
@@ -29,9 +30,12 @@ class Preflight(Callback):
             del task["hydra"]
         try:
             validate(task)
-            from .trainer import resolve_device
+            import torch  # here, not at the top: config errors and --help stay quick
+
+            from .trainer import build, resolve_device
 
             resolve_device(task.trainer.device)
+            build(task, torch.device("cpu"))  # the data is there, the model fits it (loads are cached)
             _check_resumable(run_dir, task)
             _check_writable(run_dir, "hydra.run.dir")  # last: it creates the directory
         except ConfigError as e:
@@ -116,7 +120,7 @@ def sample() -> None:
     p = argparse.ArgumentParser(prog="gan-runner-sample", description=sample.__doc__)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--num", type=int, default=1000, help="how many samples (default 1000)")
-    p.add_argument("--out", type=Path, required=True, help=".npy (raw samples) or .png (2-D scatter)")
+    p.add_argument("--out", type=Path, required=True, help=".npy (raw samples) or .png (image grid / 2-D scatter)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
@@ -130,26 +134,24 @@ def sample() -> None:
 
     import numpy as np
     import torch
+    from PIL import Image
 
-    from .logging import scatter_figure
     from .trainer import build, resolve_device
 
     cfg = OmegaConf.load(cfg_file)
     try:
         device = resolve_device(a.device)
+        data, g, _ = build(cfg, device)
     except (ConfigError, RuntimeError) as e:  # RuntimeError: a device string torch cannot parse
-        p.error(f"--device {a.device}: {e}")
-    data, g, _ = build(cfg, device)
+        p.error(str(e))
     g.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True)["objects"]["G"])
-    g.eval()
     z = torch.randn(a.num, cfg.model.z_dim, generator=torch.Generator().manual_seed(a.seed)).to(device)
+    g.eval()
     with torch.no_grad():
         x = g(z).cpu()
     a.out.parent.mkdir(parents=True, exist_ok=True)
     if a.out.suffix == ".npy":
         np.save(a.out, x.numpy())
-    elif x[0].numel() == 2:
-        scatter_figure(x, data.centers, f"{a.run_dir} ({a.num} samples)").savefig(a.out)
     else:
-        p.error("a .png scatter needs 2-D data; use --out FILE.npy")
+        Image.fromarray(data.show(x)).save(a.out)
     print(f"wrote {a.num} samples to {a.out}")

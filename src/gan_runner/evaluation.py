@@ -7,6 +7,7 @@ evaluated at other steps, or resumed, trains on exactly the same numbers.
 import torch
 from torch import Tensor, nn
 
+from .data.mixtures import GaussianMixture
 from .metrics.modes import mode_metrics
 
 
@@ -17,12 +18,15 @@ class Evaluator:
         self.cfg, self.data, self.chunk = metrics_cfg, data, chunk
 
     @torch.no_grad()
-    def samples(self, g: nn.Module) -> Tensor:
+    def samples(self, g: nn.Module, n: int | None = None) -> Tensor:
+        """G's output on the first `n` (default: all) of the fixed noise vectors."""
         was_training = g.training
         g.eval()  # no batch-norm statistics updated by evaluation
-        out = torch.cat([g(z) for z in self.z.split(self.chunk)])
+        out = torch.cat([g(z) for z in self.z[:n].split(self.chunk)])
         g.train(was_training)
         return out
 
-    def metrics(self, samples: Tensor) -> dict[str, float]:
-        return mode_metrics(samples, self.data.centers, self.data.sigma, self.cfg.min_fraction)
+    def metrics(self, g: nn.Module) -> dict[str, float]:
+        if isinstance(self.data, GaussianMixture):
+            return mode_metrics(self.samples(g), self.data.centers, self.data.sigma, self.cfg.min_fraction)
+        return {}  # image metrics (FID, IS) are not in yet

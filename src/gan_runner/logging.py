@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from omegaconf import DictConfig
-from torch import Tensor
+from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
@@ -57,17 +58,18 @@ class RunLogger:
         self._paused += time.perf_counter() - start
 
     def metrics(self, step: int, metrics: dict[str, float]) -> None:
+        if not metrics:
+            return
         for name, value in metrics.items():
             self.writer.add_scalar(f"metrics/{name}", value, step)
         self.message(f"step {step} | " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
-    def scatter(self, step: int, samples: Tensor, centers: Tensor) -> Path:
-        """2-D samples over the mode centres, to TensorBoard and samples/step_<step>.png."""
-        fig = scatter_figure(samples, centers, f"step {step}")
+    def samples(self, step: int, picture: np.ndarray) -> Path:
+        """A picture of samples (HxWx3 uint8), to TensorBoard and to samples/step_<step>.png."""
+        self.writer.add_image("samples", picture, step, dataformats="HWC")
         path = self.run_dir / "samples" / f"step_{step:07d}.png"
         path.parent.mkdir(exist_ok=True)
-        fig.savefig(path)
-        self.writer.add_figure("samples", fig, step)
+        Image.fromarray(picture).save(path)
         return path
 
     def hparams(self, cfg: DictConfig, status: str, metrics: dict[str, float]) -> None:
@@ -89,21 +91,6 @@ class RunLogger:
         if self.bar is not None:
             self._redirect.__exit__(None, None, None)
             self.bar.close()
-
-
-def scatter_figure(samples: Tensor, centers: Tensor, title: str):
-    """A matplotlib Figure of 2-D samples (blue) over the mode centres (red crosses)."""
-    from matplotlib.figure import Figure  # imported on first use: it is slow to import
-
-    fig = Figure(figsize=(5, 5), dpi=100)
-    ax = fig.add_subplot()
-    xy, c = samples.flatten(1)[:, :2].cpu().numpy(), centers.cpu().numpy()
-    ax.scatter(xy[:, 0], xy[:, 1], s=2, alpha=0.3, linewidths=0, label="G(z)")
-    ax.scatter(c[:, 0], c[:, 1], s=40, marker="x", c="red", label="modes")
-    lim = 1.5 * abs(c).max() + 0.5
-    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title)
-    ax.legend(loc="upper right", fontsize="small")
-    return fig
 
 
 def _short(values: dict[str, float]) -> str:

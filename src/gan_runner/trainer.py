@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.utils import get_total_norm
@@ -47,8 +48,13 @@ def resolve_device(name: str) -> torch.device:
 
 def build(cfg: DictConfig, device: torch.device):
     """The dataset and both players, as configured."""
-    data = instantiate(cfg.dataset, device=device)
-    g, d = instantiate(cfg.model, data_shape=data.shape)
+    try:
+        data = instantiate(cfg.dataset, device=device)
+        g, d = instantiate(cfg.model, data_shape=data.shape)
+    except InstantiationException as e:  # Hydra wraps what the targets raise: unwrap bad input
+        if isinstance(e.__cause__, ConfigError):
+            raise e.__cause__ from None
+        raise
     return data, g.to(device), d.to(device)
 
 
@@ -85,7 +91,7 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
     evaluate = Evaluator(cfg.metrics, data, cfg.model.z_dim, t.seed, device)
 
     ckpt_path = run_dir / "checkpoints" / "last.pt"
-    stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
+    stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "data": data}
     if ckpt_path.exists():
         try:
             meta = checkpoint.load(ckpt_path, stateful, device)
@@ -182,12 +188,10 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
                          "grad_norm/G": get_total_norm([p.grad for p in g_params])}
                 log.scalars(step, {k: v.item() for k, v in stats.items()})
             with log.paused():
-                if sample_now or eval_now:
-                    samples = evaluate.samples(G)
                 if sample_now:
-                    log.scatter(step, samples, data.centers)
+                    log.samples(step, data.show(evaluate.samples(G, data.preview)))
                 if eval_now:
-                    metrics = evaluate.metrics(samples)
+                    metrics = evaluate.metrics(G)
                     out.history.append({"step": step, **metrics})
                     log.metrics(step, metrics)
                 if ckpt_now:
