@@ -31,6 +31,29 @@ def run_cli(*args: str, cwd: Path, tool: str = "gan-runner", check: bool = False
     return proc
 
 
+@pytest.fixture(scope="session")
+def image_root(tmp_path_factory) -> Path:
+    """Every fixture dataset under one root, as dataset.root expects them; image folder in folder/."""
+    from fixtures import make_cifar10, make_image_folder, make_mnist, make_svhn
+
+    root = tmp_path_factory.mktemp("data")
+    make_mnist(root)
+    make_mnist(root, folder="FashionMNIST", seed=1)
+    make_cifar10(root)
+    make_svhn(root)
+    make_image_folder(root / "folder")
+    return root
+
+
+@pytest.fixture
+def no_md5(monkeypatch):
+    """CIFAR-10 and SVHN verify the published files' MD5 sums; the fixtures cannot match them."""
+    import torchvision
+
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
+    monkeypatch.setattr(torchvision.datasets.svhn, "check_integrity", lambda *a, **k: True)
+
+
 def load_state(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
 

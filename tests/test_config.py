@@ -22,16 +22,39 @@ def test_every_group_has_options():
     assert {o for g, o in OPTIONS if g == "loss"} >= {"minimax", "nonsaturating", "lsgan", "hinge"}
 
 
+# what each option needs beside it: image data wants an image model and the fixture files
+IMAGES = ["model=dcgan", "dataset.root={root}"]
+PARTNERS = {
+    ("dataset", "mnist"): IMAGES, ("dataset", "fashion_mnist"): IMAGES, ("dataset", "cifar10"): IMAGES,
+    ("dataset", "svhn"): IMAGES, ("dataset", "stacked_mnist"): [*IMAGES, "dataset.size=500"],
+    ("dataset", "image_folder"): ["model=dcgan", "dataset.root={root}/folder", "dataset.resolution=32"],
+    ("model", "dcgan"): ["dataset=mnist", "dataset.root={root}"],
+    ("model", "goodfellow_mlp"): ["dataset=mnist", "dataset.root={root}", "dataset.range=[0,1]"],
+    ("model", "resnet"): ["dataset=cifar10", "dataset.root={root}"],
+}
+
+
 @pytest.mark.parametrize("group,option", OPTIONS)
-def test_every_option_composes_validates_and_builds(group, option):
-    cfg = make_cfg(f"{group}={option}")
+def test_every_option_composes_validates_and_builds(group, option, image_root, no_md5):
+    partners = [p.format(root=image_root) for p in PARTNERS.get((group, option), [])]
+    cfg = make_cfg(f"{group}={option}", *partners)
     validate(cfg)
     data, g, d = build(cfg, torch.device("cpu"))
     x = g(torch.randn(3, cfg.model.z_dim))
-    assert x.shape == (3, *data.shape) and d(x).shape == (3,)
+    assert x.shape == (3, *data.shape) and d(x).shape == (3,) and d(data.sample(3)).shape == (3,)
     for player, net in (("g", g), ("d", d)):
         assert isinstance(instantiate(cfg.optimizer[player], net.parameters(), _convert_="all"), torch.optim.Optimizer)
     assert len(instantiate(cfg.loss)) == 3
+
+
+def test_g_output_must_produce_the_data_range():
+    with pytest.raises(ConfigError, match=r"model.output=none cannot produce the data's range \[-1.0, 1.0\]"):
+        validate(make_cfg("dataset=mnist"))
+    with pytest.raises(ConfigError, match="model.output=sigmoid cannot produce"):
+        validate(make_cfg("dataset=mnist", "model=goodfellow_mlp"))
+    with pytest.raises(ConfigError, match=r"model.output=tanh cannot produce the data's range unbounded"):
+        validate(make_cfg("model=dcgan"))
+    validate(make_cfg("dataset=mnist", "model=goodfellow_mlp", "dataset.range=[0,1]"))
 
 
 def test_defaults_are_the_unrolled_gan_ring_setup():
@@ -92,14 +115,20 @@ BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
     "missing resume dir": (["resume=/nonexistent/run"], "Cannot resume: /nonexistent/run does not exist"),
     "unwritable output dir": (["hydra.run.dir=/proc/gan-runner/x"], "Cannot write the run directory"),
     "unknown sweep value type": (["trainer.seed=[1,2]"], "trainer.seed"),
+    "G's output cannot produce the data": (["dataset=mnist"], "model.output=none cannot produce"),
+    "missing dataset": (["dataset=mnist", "model=dcgan", "dataset.root=/nonexistent/data"],
+                        "MNIST (train) is not in /nonexistent/data: torchvision looks for /nonexistent/data/MNIST/raw"),
+    "image size the model cannot take": (["dataset=image_folder", "dataset.root={root}/folder",
+                                          "dataset.resolution=48", "model=dcgan"], "set dataset.resolution"),
 }
 if not torch.cuda.is_available():
     BAD_INPUTS["cuda without a GPU"] = (["trainer.device=cuda:0"], "PyTorch sees no CUDA device")
 
 
-def test_bad_input_exits_nonzero_with_one_clear_paragraph(tmp_path):
+def test_bad_input_exits_nonzero_with_one_clear_paragraph(tmp_path, image_root):
     # all at once: each is a process start-up, mostly waiting on imports
-    procs = {name: subprocess.Popen([str(BIN / "gan-runner"), *args, "trainer.steps=1"], cwd=tmp_path,
+    procs = {name: subprocess.Popen([str(BIN / "gan-runner"), *(a.format(root=image_root) for a in args),
+                                     "trainer.steps=1"], cwd=tmp_path,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for name, (args, _) in BAD_INPUTS.items()}
     for name, proc in procs.items():
