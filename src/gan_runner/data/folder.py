@@ -1,13 +1,17 @@
 """A folder tree of images (CelebA, LSUN exports, ...): every image file under `root`, at any depth,
 resized on its short side and centre-cropped to `resolution`.
 
-When the decoded pixels fit `memory_gb` (or `in_memory=true`) they are decoded once, by a
-DataLoader's workers, into one uint8 tensor on the device and sampled like MNIST. Otherwise each
+Hidden files and folders are left out; symlinked folders are followed; an unreadable file is
+skipped with a warning (its neighbour stands in, so the run stays reproducible). When the decoded
+pixels fit `memory_gb` (or `in_memory=true`) they are decoded once, by a DataLoader's workers,
+into one uint8 tensor on the device and sampled like MNIST. Otherwise each
 batch streams from disk through a DataLoader with workers; its indices come from a generator of the
 dataset's own whose position is checkpointed, so a resumed run draws the same batches.
 """
 
 import functools
+import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -32,8 +36,14 @@ class Files(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int) -> Tensor:
-        with Image.open(self.files[i]) as im:
-            return self.transform(im.convert(self.mode))
+        for j in range(i, i + len(self)):  # one bad file must not end a long run: the next one stands in
+            path = self.files[j % len(self)]
+            try:
+                with Image.open(path) as im:
+                    return self.transform(im.convert(self.mode))
+            except (OSError, ValueError) as e:
+                warnings.warn(f"skipping unreadable image {path}: {e}", stacklevel=1)
+        raise ConfigError(f"none of the {len(self)} image files is readable (the first: {self.files[0]})")
 
 
 class StreamingImages(Images):
@@ -57,7 +67,7 @@ class StreamingImages(Images):
     def sample(self, n: int) -> Tensor:
         if self._stream is None or self._stream[0] != n:
             loader = DataLoader(self.files, batch_sampler=self._indices(n, self.batches), num_workers=self.workers,
-                                pin_memory=self.device.type == "cuda", persistent_workers=self.workers > 0,
+                                pin_memory=self.device.type == "cuda",
                                 generator=torch.Generator())  # else starting it would draw from the run's RNG
             self._stream = (n, iter(loader))
         self.batches += 1
@@ -70,7 +80,7 @@ class StreamingImages(Images):
         self.seed, self.batches, self._stream = state["seed"], state["batches"], None
 
 
-@functools.lru_cache(maxsize=2)  # the pre-flight check decodes; the trainer reuses
+@functools.lru_cache(maxsize=1)  # the pre-flight check decodes; the trainer reuses
 def decode_all(files: tuple[Path, ...], resolution: int, channels: int, workers: int) -> Tensor:
     loader = DataLoader(Files(list(files), resolution, channels), batch_size=256, num_workers=workers,
                         generator=torch.Generator())  # leave the run's RNG alone: a cache hit must not differ
@@ -82,7 +92,9 @@ def image_folder(root: str, resolution: int, channels: int, range: list[float], 
     top = Path(root).expanduser().absolute()
     if not top.is_dir():
         raise ConfigError(f"dataset.root={root}: {top} is not a directory of images.")
-    files = tuple(sorted(p for p in top.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file()))
+    files = tuple(sorted(Path(d, f) for d, dirs, names in os.walk(top, followlinks=True) for f in names
+                         if Path(f).suffix.lower() in IMG_EXTENSIONS and not f.startswith(".")
+                         and not any(part.startswith(".") for part in Path(d).relative_to(top).parts)))
     if not files:
         raise ConfigError(f"dataset.root={root}: no image files ({', '.join(IMG_EXTENSIONS)}) under {top}.")
     fits = len(files) * channels * resolution**2 <= memory_gb * 2**30

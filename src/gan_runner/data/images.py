@@ -48,7 +48,24 @@ class Images:
         pass
 
 
-class TensorImages(Images):
+class IndexedImages(Images):
+    """Images addressed by index on the training device: a batch is a random index draw."""
+
+    labels: Tensor
+    device: torch.device
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def gather(self, index: Tensor) -> Tensor:
+        """uint8 images [n, C, H, W] for the given indices."""
+        raise NotImplementedError
+
+    def sample(self, n: int) -> Tensor:
+        return self.scale(self.gather(torch.randint(len(self), (n,), device=self.device)))
+
+
+class TensorImages(IndexedImages):
     """uint8 images [N, C, H, W] (and their labels) on the training device."""
 
     def __init__(self, images: Tensor, labels: Tensor, value_range: list[float], device: torch.device | str):
@@ -62,17 +79,13 @@ class TensorImages(Images):
     def gather(self, index: Tensor) -> Tensor:
         return self.images[index]
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        index = torch.randint(len(self), (n,), device=self.device, generator=generator)
-        return self.scale(self.gather(index))
 
-
-class StackedMNIST(TensorImages):
+class StackedMNIST(IndexedImages):
     """Image i stacks digits triples[i] as its R, G, B channels; its label is their 3-digit number."""
 
     def __init__(self, digits: Tensor, digit_labels: Tensor, triples: Tensor, value_range: list[float],
                  device: torch.device | str):
-        Images.__init__(self, (3, *digits.shape[2:]), value_range)
+        super().__init__((3, *digits.shape[2:]), value_range)
         self.digits, self.triples = digits[:, 0].to(device), triples.to(device)
         self.labels = (digit_labels[triples] * torch.tensor([100, 10, 1])).sum(dim=1).to(device)
         self.device = self.digits.device
@@ -96,7 +109,9 @@ def _expected_place(name: str, root: Path, split: str) -> Path:
                    "svhn": f"{split}_32x32.mat"}[name]
 
 
-@functools.lru_cache(maxsize=4)  # the pre-flight check loads it; the trainer (and later sweep jobs) reuse it
+# The pre-flight check loads the data, the trainer reuses it (as do later jobs of a sweep run in one
+# process). One entry: a CPU copy of the last dataset stays in memory while the run trains.
+@functools.lru_cache(maxsize=1)
 def load(name: str, root: str, split: str, download: bool, resolution: int | None) -> tuple[Tensor, Tensor]:
     """uint8 images [N, C, H, W] and int64 labels on the CPU, read by torchvision."""
     import torchvision.datasets
@@ -106,20 +121,24 @@ def load(name: str, root: str, split: str, download: bool, resolution: int | Non
     try:
         ds = cls(str(where), download=download, **({"split": split} if name == "svhn" else {"train": split == "train"}))
     except (RuntimeError, OSError) as e:  # torchvision: not found / corrupted; urllib: no network
+        place = _expected_place(name, where, split)
         if download:
             raise ConfigError(f"Downloading {cls.__name__} into {where} failed ({e}). Without network access, "
-                              f"put the files at {_expected_place(name, where, split)} yourself and run with "
-                              "dataset.download=false.") from None
-        raise ConfigError(f"{cls.__name__} ({split}) is not in {where}: torchvision looks for "
-                          f"{_expected_place(name, where, split)}. Put the files there, point dataset.root at "
-                          "them, or let gan-runner fetch them with dataset.download=true.") from None
+                              f"put the files at {place} yourself and run with dataset.download=false.") from None
+        if place.exists():
+            raise ConfigError(f"{cls.__name__} ({split}) at {place} is there but torchvision rejects it "
+                              f"({e}): the files are incomplete or corrupted (their MD5 sums are checked). "
+                              "Replace them, or fetch them again with dataset.download=true.") from None
+        raise ConfigError(f"{cls.__name__} ({split}) is not in {where}: torchvision looks for {place}. Put "
+                          "the files there, point dataset.root at them, or let gan-runner fetch them with "
+                          "dataset.download=true.") from None
     images = torch.as_tensor(np.asarray(ds.data))
     if name in ("mnist", "fashion_mnist"):
         images, labels = images[:, None], ds.targets
     elif name == "cifar10":
         images, labels = images.permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)
     else:
-        labels = torch.as_tensor(ds.labels)
+        images, labels = images.contiguous(), torch.as_tensor(ds.labels)
     if resolution and resolution != images.shape[-1]:
         images = resize(images, resolution)
     return images, labels.long()

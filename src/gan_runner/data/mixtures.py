@@ -15,10 +15,10 @@ class GaussianMixture:
         self.sigma = sigma
         self.shape = tuple(centers.shape[1:])
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int) -> Tensor:
         device = self.centers.device
-        mode = torch.randint(len(self.centers), (n,), device=device, generator=generator)
-        noise = torch.randn(n, *self.shape, device=device, generator=generator)
+        mode = torch.randint(len(self.centers), (n,), device=device)
+        noise = torch.randn(n, *self.shape, device=device)
         return self.centers[mode] + self.sigma * noise
 
     def show(self, samples: Tensor, title: str = "") -> np.ndarray:
