@@ -47,7 +47,7 @@ class Activation(str, Enum):
 
 
 class Init(str, Enum):
-    default = "default"  # PyTorch's own initialisation
+    default = "default"  # the architecture's own: PyTorch's, or SN-GAN's for resnet
     orthogonal = "orthogonal"
     xavier_uniform = "xavier_uniform"
     xavier_normal = "xavier_normal"

@@ -1,24 +1,16 @@
 """The MNIST nets of Goodfellow et al. 2014 (PAPERS.md [code]): G z -> 1200 ReLU -> 1200 ReLU -> pixels
 (sigmoid); D maxout (240 units x 5 pieces) -> maxout (240 x 5) -> logit, with dropout on D's input
-(keep 0.8) and on its hidden layers (keep 0.5)."""
+(keep 0.8) and on its hidden layers (keep 0.5). The architecture only: the paper's code also
+started G's output bias from the pixel means and held D's weight columns to a maximum norm; with
+`init: default` the weights start as PyTorch's."""
 
 import math
 
 from torch import Tensor, nn
 
-from .layers import OUTPUTS, Maxout
-from .mlp import mlp
+from .layers import Maxout
+from .mlp import Generator
 from .weights import add_spectral_norm, initialise
-
-
-class Generator(nn.Module):
-    def __init__(self, z_dim: int, hidden: list[int], out_shape: tuple[int, ...], output: str):
-        super().__init__()
-        self.out_shape = out_shape
-        self.net = nn.Sequential(*mlp([z_dim, *hidden, math.prod(out_shape)], "relu"), OUTPUTS[output]())
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z).view(-1, *self.out_shape)
 
 
 class Discriminator(nn.Module):
@@ -39,7 +31,7 @@ class Discriminator(nn.Module):
 def build(data_shape: tuple[int, ...], z_dim: int, g_hidden: list[int], d_units: int, d_pieces: int, d_layers: int,
           d_input_dropout: float, d_dropout: float, output: str, init: str, init_gain: float,
           spectral_norm: bool) -> tuple[Generator, Discriminator]:
-    g = Generator(z_dim, list(g_hidden), tuple(data_shape), output)
+    g = Generator(z_dim, list(g_hidden), "relu", tuple(data_shape), output)
     d = Discriminator(tuple(data_shape), d_units, d_pieces, d_layers, d_input_dropout, d_dropout)
     for net in (g, d):
         initialise(net, init, init_gain)

@@ -29,7 +29,3 @@ class Maxout(nn.Module):
         return self.linear(x).view(-1, self.units, self.pieces).amax(dim=2)
 
 
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
