@@ -2,6 +2,7 @@
 
 import argparse
 import copy
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,10 +19,10 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 class Preflight(Callback):
     """Everything that can be checked before Hydra creates (or, on resume, rewrites) the run
-    directory: the config's schema and ranges, the device, the dataset's files and the model's fit
-    to them, that a checkpoint already there was trained with a compatible config, and that the
-    directory is writable. Hydra turns a callback's
-    exceptions into warnings, so a failure exits here, through SystemExit, with one message."""
+    directory: the config's schema and ranges, the device, that a checkpoint already there was
+    trained with a compatible config, the dataset's files and the model's fit to them, and that the
+    directory is writable. Hydra turns a callback's exceptions into warnings, so a failure exits
+    here, through SystemExit, with one message. (A sweep's jobs are checked each in its own job.)"""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         run_dir = Path(config.hydra.run.dir).absolute()
@@ -35,8 +36,8 @@ class Preflight(Callback):
             from .trainer import build, resolve_device
 
             resolve_device(task.trainer.device)
-            build(task, torch.device("cpu"))  # the data is there, the model fits it (loads are cached)
             _check_resumable(run_dir, task)
+            build(task, torch.device("cpu"))  # the data is there, the model fits it (loads are cached)
             _check_writable(run_dir, "hydra.run.dir")  # last: it creates the directory
         except ConfigError as e:
             sys.exit(str(e))
@@ -94,13 +95,20 @@ def train() -> None:
     _train()
 
 
+def _started_in(run_dir: Path) -> Path:
+    """The directory a run was started from (Hydra records it), against which its relative paths,
+    such as dataset.root, were resolved."""
+    return Path(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.runtime.cwd)
+
+
 def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
 def resume_overrides(args: list[str]) -> list[str]:
     """`resume=DIR`: DIR's recorded overrides, then the new ones on top (the same key: the new value
-    wins), and Hydra's run directory set to DIR, whose checkpoint the trainer then continues from."""
+    wins), and Hydra's run directory set to DIR, whose checkpoint the trainer then continues from.
+    The process moves to the directory the run was started from, so relative paths mean the same."""
     resume = [a.split("=", 1)[1] for a in args if _key(a) == "resume"]
     if not resume:
         return args
@@ -112,7 +120,9 @@ def resume_overrides(args: list[str]) -> list[str]:
                           "such as outputs/<date>/<time>.")
     new_keys = {_key(a) for a in args}
     kept = [o for o in OmegaConf.load(recorded) if _key(o) not in new_keys]
-    return [*kept, *args, f"hydra.run.dir='{run_dir.absolute()}'"]
+    run_dir = run_dir.absolute()
+    os.chdir(_started_in(run_dir))
+    return [*kept, *args, f"hydra.run.dir='{run_dir}'"]
 
 
 def sample() -> None:
@@ -134,24 +144,29 @@ def sample() -> None:
 
     import numpy as np
     import torch
+    from hydra.utils import instantiate
     from PIL import Image
 
-    from .trainer import build, resolve_device
+    from .data.images import Images
+    from .trainer import resolve_device
 
     cfg = OmegaConf.load(cfg_file)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    shape = tuple(state["meta"]["data_shape"])
     try:
         device = resolve_device(a.device)
-        data, g, _ = build(cfg, device)
     except (ConfigError, RuntimeError) as e:  # RuntimeError: a device string torch cannot parse
         p.error(str(e))
-    g.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True)["objects"]["G"])
-    z = torch.randn(a.num, cfg.model.z_dim, generator=torch.Generator().manual_seed(a.seed)).to(device)
-    g.eval()
+    g, _ = instantiate(cfg.model, data_shape=shape)
+    g.load_state_dict(state["objects"]["G"])
+    g.to(device).eval()
+    z = torch.randn(a.num, cfg.model.z_dim, generator=torch.Generator().manual_seed(a.seed))
     with torch.no_grad():
-        x = g(z).cpu()
+        x = torch.cat([g(chunk.to(device)).cpu() for chunk in z.split(256)])
     a.out.parent.mkdir(parents=True, exist_ok=True)
     if a.out.suffix == ".npy":
         np.save(a.out, x.numpy())
-    else:
+    else:  # a picture needs the value range (images) or the modes (toy data), not the data itself
+        data = Images(shape, cfg.dataset.range) if "range" in cfg.dataset else instantiate(cfg.dataset)
         Image.fromarray(data.show(x)).save(a.out)
     print(f"wrote {a.num} samples to {a.out}")

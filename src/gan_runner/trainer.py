@@ -108,7 +108,7 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
 
     def save() -> None:
         meta = {"step": out.step, "wall_time": out.wall_time + time.perf_counter() - t0, "history": out.history,
-                "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)}
+                "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "data_shape": data.shape}
         checkpoint.save(ckpt_path, stateful, meta, device)
 
     params = [*G.parameters(), *D.parameters()]
