@@ -92,12 +92,17 @@ def test_resume_may_change_only_length_reporting_device_metrics_and_learning_rat
         "optimizer.g.betas: [0.5, 0.999] -> [0.9, 0.999]", "trainer.seed: 0 -> 1"]
 
 
-def test_resume_overrides_keep_the_recorded_run_and_let_new_values_win(tmp_path):
-    (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "overrides.yaml").write_text("- loss=lsgan\n- trainer.steps=100\n")
-    args = resume_overrides([f"resume={tmp_path}", "trainer.steps=200"])
+def test_resume_overrides_keep_the_recorded_run_and_let_new_values_win(tmp_path, monkeypatch):
+    run, started = tmp_path / "run", tmp_path / "lab"
+    (run / ".hydra").mkdir(parents=True)
+    started.mkdir()
+    (run / ".hydra" / "overrides.yaml").write_text("- loss=lsgan\n- trainer.steps=100\n")
+    (run / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  runtime:\n    cwd: {started}\n")
+    monkeypatch.chdir(tmp_path)
+    args = resume_overrides([f"resume={run}", "trainer.steps=200"])
     assert args[0] == "loss=lsgan" and "trainer.steps=100" not in args and "trainer.steps=200" in args
-    assert args[-1] == f"hydra.run.dir='{tmp_path}'"
+    assert args[-1] == f"hydra.run.dir='{run}'"
+    assert Path.cwd() == started  # relative paths in the recorded overrides mean what they meant
 
 
 BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain

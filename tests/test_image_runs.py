@@ -40,14 +40,25 @@ def test_exact_resume_on_image_data(image_root, tmp_path, dataset):
     assert_same_tensors(whole["objects"], split["objects"])  # G, D (BN statistics too), optimizers, data
 
 
-def test_the_cli_trains_and_samples_an_image_run(image_root, tmp_path):
-    run = tmp_path / "run"
-    run_cli("dataset=fashion_mnist", f"dataset.root={image_root}", *SMALL, "trainer.steps=6", "trainer.device=cpu",
-            f"hydra.run.dir={run}", cwd=tmp_path, check=True)
-    run_cli(str(run), "--num", "10", "--out", str(tmp_path / "s.png"), cwd=tmp_path, tool="gan-runner-sample",
+def test_the_cli_trains_resumes_elsewhere_and_samples_without_the_data(tmp_path):
+    """A relative dataset.root means the directory the run started in, also when it is resumed from
+    elsewhere; gan-runner-sample needs only the run directory."""
+    from fixtures import make_mnist
+
+    start, elsewhere = tmp_path / "lab", tmp_path / "elsewhere"
+    make_mnist(start / "data", folder="FashionMNIST")
+    elsewhere.mkdir()
+    run = start / "run"
+    run_cli("dataset=fashion_mnist", "dataset.root=data", *SMALL, "trainer.steps=6", "trainer.device=cpu",
+            "hydra.run.dir=run", cwd=start, check=True)
+    run_cli(f"resume={run}", "trainer.steps=9", cwd=elsewhere, check=True)
+    assert json.loads((run / "results.json").read_text())["step"] == 9
+
+    (start / "data").rename(start / "moved")
+    run_cli(str(run), "--num", "10", "--out", str(tmp_path / "s.png"), cwd=elsewhere, tool="gan-runner-sample",
             check=True)
     assert np.asarray(Image.open(tmp_path / "s.png")).shape == (3 * 28 + 4 * 2, 4 * 28 + 5 * 2, 3)  # 4 per row
-    run_cli(str(run), "--num", "10", "--out", str(tmp_path / "s.npy"), cwd=tmp_path, tool="gan-runner-sample",
+    run_cli(str(run), "--num", "300", "--out", str(tmp_path / "s.npy"), cwd=elsewhere, tool="gan-runner-sample",
             check=True)
     x = np.load(tmp_path / "s.npy")
-    assert x.shape == (10, 1, 28, 28) and -1 <= x.min() and x.max() <= 1
+    assert x.shape == (300, 1, 28, 28) and -1 <= x.min() and x.max() <= 1

@@ -1,14 +1,20 @@
 """Every architecture at every resolution it takes: shapes, parameter counts, errors."""
 
+import math
+
 import pytest
 import torch
 from torch.nn.utils import parametrize
 
 from gan_runner.config import ConfigError
 from gan_runner.models import dcgan, goodfellow_mlp, mlp, resnet
-from gan_runner.models.layers import Maxout, count
+from gan_runner.models.layers import Maxout
 
 NET = {"d_batchnorm": True, "output": "tanh", "init": "normal", "init_gain": 0.02, "spectral_norm": False}
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def shapes_ok(g, d, z_dim, shape, n=3):
@@ -75,6 +81,19 @@ def test_maxout_takes_the_max_piece():
         m.linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
         m.linear.bias.zero_()
     assert m(torch.tensor([[2.0, -5.0]])).item() == 3.0  # max(2, -5, 3)
+
+
+def test_sn_gan_resnet_default_init_is_sn_gans():
+    g, d = resnet.build((3, 32, 32), z_dim=128, g_channels=256, d_channels=128, output="tanh", init="default",
+                        init_gain=1.0, spectral_norm=False)
+
+    def xavier_std(w, gain):  # Xavier-uniform: bound = gain √(6 / (fan_in + fan_out)), std = bound / √3
+        fan_in, fan_out = w.shape[1] * w[0, 0].numel(), w.shape[0] * w[0, 0].numel()
+        return gain * math.sqrt(2 / (fan_in + fan_out))
+
+    block = g.blocks[0]
+    for w, gain in ((block.conv1.weight, math.sqrt(2)), (block.shortcut.weight, 1.0), (d.blocks[1].conv2.weight, math.sqrt(2))):
+        assert abs(w.std().item() / xavier_std(w, gain) - 1) < 0.05
 
 
 @pytest.mark.parametrize("channels", [1, 3])

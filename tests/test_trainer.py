@@ -72,8 +72,7 @@ def test_exact_resume(tmp_path, update, optimizer):
 def test_algorithm_1_takes_k_d_steps_on_fresh_batches(tmp_path, monkeypatch):
     batches = []
     sample = GaussianMixture.sample
-    monkeypatch.setattr(GaussianMixture, "sample", lambda self, n, generator=None:
-                        batches.append(sample(self, n, generator)) or batches[-1])
+    monkeypatch.setattr(GaussianMixture, "sample", lambda self, n: batches.append(sample(self, n)) or batches[-1])
     train(make_cfg("trainer.d_steps=3", "trainer.steps=4", "trainer.eval_every=0", "trainer.sample_every=0"),
           tmp_path)
     assert len(batches) == 3 * 4  # one real batch per D step; the G step needs none
