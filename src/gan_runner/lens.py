@@ -1,0 +1,82 @@
+"""Tempered Adversarial Networks (Sajjadi et al. 2018): a lens L between the real data and D.
+
+D sees L(x) for real data and G(z) for fake. The lens minimises λ·L_adv + w·L_rec, with
+L_rec = E‖x − L(x)‖² and L_adv the negative of D's loss on the lensed real batch: the lens works
+against D, pulling real data towards what D calls fake, so D's task starts easy and hardens as
+λ(t) = 1 − sin(tπ / 2K) falls to 0 at t = K; from then on the lens is dropped (the identity) and
+no longer trained. The lens trains once per generator iteration, on a fresh real batch, against D
+as it stands; its own optimizer is `lens.optimizer`.
+"""
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from .losses import Loss
+from .models.lens import ResidualLens
+
+
+def tempering(step: int, K: int) -> float:
+    """λ(t) = 1 − sin(tπ / 2K) for t ≤ K, 0 after."""
+    return 1 - math.sin(step * math.pi / (2 * K)) if step <= K else 0.0
+
+
+class NoLens:
+    """D sees the real data as it is."""
+
+    def __init__(self, **unused):
+        pass
+
+    def active(self, step: int) -> bool:
+        return False
+
+    def view(self, x: Tensor, step: int) -> Tensor:
+        return x
+
+    def update(self, step: int, D: nn.Module, batch: Callable[[], Tensor]) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class TemperedLens(NoLens):
+    def __init__(self, K: int, rec_weight: float, hidden: int, depth: int, optimizer, data_shape: tuple[int, ...],
+                 loss: Loss, device: torch.device):
+        self.K, self.rec_weight, self.loss = K, rec_weight, loss
+        self.net = ResidualLens(tuple(data_shape), hidden, depth).to(device)
+        self.opt = optimizer(self.net.parameters())
+
+    def active(self, step: int) -> bool:
+        return tempering(step, self.K) > 0
+
+    def view(self, x: Tensor, step: int) -> Tensor:
+        if not self.active(step):
+            return x
+        with torch.no_grad():
+            return self.net(x)
+
+    def update(self, step: int, D: nn.Module, batch: Callable[[], Tensor]) -> dict[str, Tensor]:
+        if not self.active(step):
+            return {}
+        lam = tempering(step, self.K)
+        x = batch()
+        lensed = self.net(x)
+        rec = (x - lensed).pow(2).flatten(1).sum(1).mean()
+        adv = -self.loss.d_real(D(lensed))
+        self.opt.zero_grad(set_to_none=True)
+        (lam * adv + self.rec_weight * rec).backward(inputs=list(self.net.parameters()))
+        self.opt.step()
+        return {"lens/lambda": torch.tensor(lam), "lens/rec": rec.detach(), "lens/adv": adv.detach()}
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
