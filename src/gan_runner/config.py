@@ -228,9 +228,19 @@ class SGDConfig:
 
 
 @dataclass
+class LookaheadConfig:
+    """Lookahead-Minmax (Chavdarova et al. 2021): every k generator iterations, both players'
+    slow weights move α of the way to the fast ones and the fast ones restart there. k = 0: off."""
+    k: int = at_least(0, 0)
+    alpha: float = _checked("must be in (0, 1]", lambda v: 0 < v <= 1, 0.5)
+
+
+@dataclass
 class OptimizerConfig:
     g: Any = MISSING
     d: Any = MISSING
+    lookahead: LookaheadConfig = field(default_factory=LookaheadConfig)
+    extragradient: bool = False  # Gidel et al. 2019: step from θ with the gradients at θ + step
 
 
 # --- lens ------------------------------------------------------------------------------------
@@ -238,6 +248,23 @@ class OptimizerConfig:
 @dataclass
 class NoLensConfig:
     """D sees real data as it is."""
+    _target_: str = "gan_runner.lens.NoLens"
+
+
+@dataclass
+class LensOptimizerConfig(AdamConfig):
+    _partial_: bool = True  # the lens builds it on its own parameters
+
+
+@dataclass
+class TemperedLensConfig:
+    """Tempered Adversarial Networks (Sajjadi et al. 2018)."""
+    _target_: str = "gan_runner.lens.TemperedLens"
+    K: int = at_least(1)  # λ(t) = 1 − sin(tπ/2K) falls from 1 to 0 over K generator iterations
+    rec_weight: float = at_least(0)  # w in λ·L_adv + w·L_rec
+    hidden: int = at_least(1)  # width (MLP) or channels (conv) of the lens's residual branch
+    depth: int = at_least(1)
+    optimizer: LensOptimizerConfig = MISSING
 
 
 # --- trainer ---------------------------------------------------------------------------------
@@ -259,6 +286,11 @@ class TrainerConfig:
     sample_every: int = at_least(0)
     eval_every: int = at_least(0)
     ckpt_every: int = at_least(0)
+    # Unrolled GAN (Metz et al. 2016): G's loss against D unrolled K optimizer steps (0 = plain GAN)
+    unroll_steps: int = at_least(0, 0)
+    unroll_second_order: bool = True  # backpropagate through the K updates (False: first-order variant)
+    unroll_fresh_batches: bool = True  # a fresh real batch and noise for each unrolled step
+    ema: Optional[float] = _checked("must be null (off) or in (0, 1)", lambda v: v is None or 0 < v < 1, None)
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -301,7 +333,7 @@ SCHEMAS = {
     "loss": {"base": LossConfig, "lsgan": LSGANConfig},
     "optimizer": {"adam": OptimizerConfig(g=AdamConfig(), d=AdamConfig()),
                   "sgd": OptimizerConfig(g=SGDConfig(), d=SGDConfig())},
-    "lens": {"none": NoLensConfig},
+    "lens": {"none": NoLensConfig, "tempered": TemperedLensConfig},
     "trainer": {"base": TrainerConfig},
     "metrics": {"default": MetricsConfig},
 }
