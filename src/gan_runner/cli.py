@@ -126,7 +126,8 @@ def resume_overrides(args: list[str]) -> list[str]:
 
 
 def sample() -> None:
-    """`gan-runner-sample RUN_DIR --num N --out FILE`: samples of a trained run's generator."""
+    """`gan-runner-sample RUN_DIR --num N --out FILE`: samples of a trained run's generator (its EMA,
+    or Lookahead's slow weights, when the run used them)."""
     p = argparse.ArgumentParser(prog="gan-runner-sample", description=sample.__doc__)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--num", type=int, default=1000, help="how many samples (default 1000)")
@@ -158,7 +159,7 @@ def sample() -> None:
     except (ConfigError, RuntimeError) as e:  # RuntimeError: a device string torch cannot parse
         p.error(str(e))
     g, _ = instantiate(cfg.model, data_shape=shape)
-    g.load_state_dict(state["objects"]["G"])
+    g.load_state_dict(state["meta"]["evaluated_G"])  # the EMA or Lookahead's slow weights when on
     g.to(device).eval()
     z = torch.randn(a.num, cfg.model.z_dim, generator=torch.Generator().manual_seed(a.seed))
     with torch.no_grad():

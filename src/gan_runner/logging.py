@@ -64,10 +64,10 @@ class RunLogger:
             self.writer.add_scalar(f"metrics/{name}", value, step)
         self.message(f"step {step} | " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
-    def samples(self, step: int, picture: np.ndarray) -> Path:
-        """A picture of samples (HxWx3 uint8), to TensorBoard and to samples/step_<step>.png."""
-        self.writer.add_image("samples", picture, step, dataformats="HWC")
-        path = self.run_dir / "samples" / f"step_{step:07d}.png"
+    def samples(self, step: int, picture: np.ndarray, tag: str = "samples") -> Path:
+        """A picture (HxWx3 uint8) to TensorBoard as `tag` and to samples/[tag_]step_<step>.png."""
+        self.writer.add_image(tag, picture, step, dataformats="HWC")
+        path = self.run_dir / "samples" / f"{'' if tag == 'samples' else tag + '_'}step_{step:07d}.png"
         path.parent.mkdir(exist_ok=True)
         Image.fromarray(picture).save(path)
         return path

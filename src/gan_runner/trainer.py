@@ -1,8 +1,13 @@
-"""The training loop: Goodfellow et al. 2014, Algorithm 1.
+"""The training loop: Goodfellow et al. 2014, Algorithm 1, with the stabilisers plugged in.
 
 Each iteration takes `d_steps` (k) discriminator steps, each on a fresh real batch and fresh
 noise, then one generator step. With `update=simultaneous` the last discriminator step and the
 generator step share one minibatch and both gradients are taken before either player moves.
+
+The stabilisers enter through five small pieces, each the identity when off: `update` (a plain
+or an extragradient step), `unroll.critic` (D, or the unrolled D^K, that G's loss is taken
+against), `lens.view`/`lens.update` (what D sees as real data, and the lens's own step),
+`lookahead.after_iteration` (the joint backtrack) and `ema` (the generator that is evaluated).
 """
 
 import time
@@ -13,13 +18,19 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 from torch.nn.utils import get_total_norm
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import checkpoint, results
 from .config import ConfigError
+from .data.images import IndexedImages
 from .evaluation import Evaluator
 from .logging import RunLogger
 from .losses import d_loss
+from .optim.extragradient import extragradient_update, plain_update
+from .optim.lookahead import LookaheadMinmax
+from .optim.unrolled import Unroller
 from .signals import StopRequest
 
 
@@ -88,10 +99,24 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
     opt_g = instantiate(cfg.optimizer.g, G.parameters(), _convert_="all")
     opt_d = instantiate(cfg.optimizer.d, D.parameters(), _convert_="all")
     loss = instantiate(cfg.loss)
+
+    # The stabilisers, each off unless configured (DESIGN.md §4):
+    update = extragradient_update if cfg.optimizer.extragradient else plain_update  # how players step
+    unroll = Unroller(D, opt_d, loss, t.unroll_steps, t.unroll_second_order, t.unroll_fresh_batches)  # what G's loss sees
+    lens = instantiate(cfg.lens, data_shape=data.shape, loss=loss, device=device, _convert_="all")  # what D sees
+    lookahead = LookaheadMinmax([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha) \
+        if cfg.optimizer.lookahead.k else None
+    ema = AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(t.ema), use_buffers=True) if t.ema else None
+
+    def evaluated() -> nn.Module:
+        """The generator evaluation and samples use: the EMA, else Lookahead's slow weights, else G."""
+        return ema.module if ema else lookahead.slow_copy(0) if lookahead else G
+
     evaluate = Evaluator(cfg.metrics, data, cfg.model.z_dim, t.seed, device)
 
     ckpt_path = run_dir / "checkpoints" / "last.pt"
-    stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "data": data}
+    stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "data": data, "lens": lens,
+                **({"lookahead": lookahead} if lookahead else {}), **({"ema": ema} if ema else {})}
     if ckpt_path.exists():
         try:
             meta = checkpoint.load(ckpt_path, stateful, device)
@@ -108,7 +133,8 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
 
     def save() -> None:
         meta = {"step": out.step, "wall_time": out.wall_time + time.perf_counter() - t0, "history": out.history,
-                "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "data_shape": data.shape}
+                "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "data_shape": data.shape,
+                "evaluated_G": evaluated().state_dict()}  # what gan-runner-sample (and evaluation) use
         checkpoint.save(ckpt_path, stateful, meta, device)
 
     params = [*G.parameters(), *D.parameters()]
@@ -127,14 +153,46 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
         checked = step
         return True
 
-    z_dim = cfg.model.z_dim
+    z_dim, B = cfg.model.z_dim, t.batch_size
+    g_params, d_params = list(G.parameters()), list(D.parameters())
+    simultaneous = t.update == "simultaneous"
+    # the tensors the closures leave behind for logging: losses and D's outputs of the last step
+    last = {}
 
     def noise(n: int) -> torch.Tensor:
         return torch.randn(n, z_dim, device=device)
 
-    g_params, d_params = list(G.parameters()), list(D.parameters())
-    simultaneous = t.update == "simultaneous"
-    B = t.batch_size
+    def real(step: int) -> torch.Tensor:
+        return lens.view(data.sample(B), step)
+
+    def d_grads(step: int) -> None:
+        """D's loss on a fresh real batch and fresh fakes; gradients into D."""
+        with torch.no_grad():
+            fake = G(noise(B))
+        last["D/real"], last["D/fake"] = D(real(step)), D(fake)
+        last["loss/D"] = d_loss(loss, last["D/real"], last["D/fake"])
+        opt_d.zero_grad(set_to_none=True)
+        last["loss/D"].backward()
+
+    def g_grads(step: int) -> None:
+        """G's loss against D (or unrolled D^K) on fresh noise; gradients into G."""
+        critic = unroll.critic(G, lambda: real(step), lambda: noise(B))
+        last["loss/G"] = loss.g(critic(G(noise(B))))
+        opt_g.zero_grad(set_to_none=True)
+        last["loss/G"].backward(inputs=g_params)
+
+    def joint_grads(step: int) -> None:
+        """One minibatch; both players' gradients at the current point."""
+        fake = G(noise(B))
+        last["D/real"], last["D/fake"] = D(real(step)), D(fake)
+        last["loss/D"] = d_loss(loss, last["D/real"], last["D/fake"])
+        critic = unroll.critic(G, lambda: real(step), lambda: noise(B))
+        last["loss/G"] = loss.g(last["D/fake"] if critic is D else critic(fake))
+        opt_d.zero_grad(set_to_none=True)
+        opt_g.zero_grad(set_to_none=True)
+        last["loss/D"].backward(inputs=d_params, retain_graph=True)
+        last["loss/G"].backward(inputs=g_params)
+
     log = RunLogger(run_dir, out.step, t.steps)
     if out.step:
         log.message(f"resumed from {ckpt_path} at step {out.step}")
@@ -148,50 +206,42 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
                     log.message(f"{out.note}; checkpoint saved")
                 break
 
-            # Discriminator: k steps, each on a fresh real batch and fresh noise.
+            # Algorithm 1: k discriminator steps, each on a fresh real batch and fresh noise, then
+            # one generator step; or (simultaneous) the last D step and the G step from one batch.
             for _ in range(t.d_steps - simultaneous):
-                with torch.no_grad():
-                    fake = G(noise(B))
-                real_logits, fake_logits = D(data.sample(B)), D(fake)
-                loss_d = d_loss(loss, real_logits, fake_logits)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-
-            if simultaneous:  # one minibatch; both gradients at the current point, then both steps
-                real_logits, fake_logits = D(data.sample(B)), D(G(noise(B)))
-                loss_d, loss_g = d_loss(loss, real_logits, fake_logits), loss.g(fake_logits)
-                opt_d.zero_grad(set_to_none=True)
-                opt_g.zero_grad(set_to_none=True)
-                loss_d.backward(inputs=d_params, retain_graph=True)
-                loss_g.backward(inputs=g_params)
-                opt_d.step()
-            else:  # Generator: one step against the updated discriminator.
-                loss_g = loss.g(D(G(noise(B))))
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward(inputs=g_params)
-            opt_g.step()
-            finite &= torch.isfinite(loss_d + loss_g)
+                update([opt_d], lambda: d_grads(step))
+            if simultaneous:
+                update([opt_d, opt_g], lambda: joint_grads(step))
+            else:
+                update([opt_g], lambda: g_grads(step))
+            lens_stats = lens.update(step, D, lambda: data.sample(B))
+            if lookahead:
+                lookahead.after_iteration(step)
+            if ema:
+                ema.update_parameters(G)
+            finite &= torch.isfinite(last["loss/D"] + last["loss/G"])
             out.step = step
 
-            last = step == t.steps
-            log_now = step % t.log_every == 0 or last
-            sample_now = (t.sample_every and step % t.sample_every == 0) or last
-            eval_now = (t.eval_every and step % t.eval_every == 0) or last
-            ckpt_now = (t.ckpt_every and step % t.ckpt_every == 0) or last
+            final = step == t.steps
+            log_now = step % t.log_every == 0 or final
+            sample_now = (t.sample_every and step % t.sample_every == 0) or final
+            eval_now = (t.eval_every and step % t.eval_every == 0) or final
+            ckpt_now = (t.ckpt_every and step % t.ckpt_every == 0) or final
             if (log_now or sample_now or eval_now or ckpt_now) and not healthy(step):
                 break
             if log_now:
-                stats = {"loss/D": loss_d, "loss/G": loss_g,
-                         "D/real": real_logits.mean(), "D/fake": fake_logits.mean(),
+                stats = {**last, **lens_stats, "D/real": last["D/real"].mean(), "D/fake": last["D/fake"].mean(),
                          "grad_norm/D": get_total_norm([p.grad for p in d_params]),
                          "grad_norm/G": get_total_norm([p.grad for p in g_params])}
                 log.scalars(step, {k: v.item() for k, v in stats.items()})
             with log.paused():
                 if sample_now:
-                    log.samples(step, data.show(evaluate.samples(G, data.preview)))
+                    log.samples(step, data.show(evaluate.samples(evaluated(), data.preview)))
+                    if lens.active(step) and isinstance(data, IndexedImages):  # real images beside L(them)
+                        x = data.scale(data.gather(torch.arange(data.preview // 2, device=data.device)))
+                        log.samples(step, data.show(torch.cat([x, lens.view(x, step)])), "lens")
                 if eval_now:
-                    metrics = evaluate.metrics(G)
+                    metrics = evaluate.metrics(evaluated())
                     out.history.append({"step": step, **metrics})
                     log.metrics(step, metrics)
                 if ckpt_now:
@@ -201,5 +251,5 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
 
         out.wall_time += time.perf_counter() - t0
         if out.status in ("completed", "diverged") and out.step > start:
-            final = {k: v for k, v in out.history[-1].items() if k != "step"} if out.history else {}
-            log.hparams(cfg, out.status, final)
+            final_metrics = {k: v for k, v in out.history[-1].items() if k != "step"} if out.history else {}
+            log.hparams(cfg, out.status, final_metrics)
