@@ -1,0 +1,142 @@
+"""The tempered lens, generator EMA, and every stabiliser in the training loop: composition and
+exact resume."""
+
+import math
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
+
+from conftest import assert_same_tensors, load_state, make_cfg
+from gan_runner import losses
+from gan_runner.lens import NoLens, TemperedLens, tempering
+from gan_runner.trainer import train
+
+
+def test_lambda_schedule():
+    K = 900
+    assert tempering(0, K) == 1.0
+    assert tempering(K // 3, K) == pytest.approx(1 - math.sin(math.pi / 6))  # = 0.5
+    assert tempering(K // 2, K) == pytest.approx(1 - math.sqrt(0.5))
+    assert tempering(K, K) == pytest.approx(0.0, abs=1e-15)
+    assert tempering(K + 1, K) == 0.0 and tempering(10 * K, K) == 0.0
+    values = [tempering(t, K) for t in range(K + 1)]
+    assert all(a >= b for a, b in zip(values, values[1:]))  # falls monotonically
+
+
+def make_lens(data_shape, K=100, rec_weight=1.0, lr=0.1):
+    return TemperedLens(K, rec_weight, hidden=8, depth=2, optimizer=lambda p: torch.optim.SGD(p, lr=lr),
+                        data_shape=data_shape, loss=losses.nonsaturating(), device=torch.device("cpu"))
+
+
+@pytest.mark.parametrize("shape", [(2,), (3, 8, 8)])
+def test_the_lens_starts_as_the_identity_and_is_dropped_after_K(shape):
+    lens = make_lens(shape, K=10)
+    x = torch.randn(4, *shape)
+    assert torch.equal(lens.view(x, 1), x)  # zero-initialised last layer
+    with torch.no_grad():
+        for p in lens.net.parameters():
+            p.add_(0.1)
+    assert not torch.equal(lens.view(x, 1), x)
+    assert lens.view(x, 10) is x and lens.view(x, 11) is x  # λ = 0: the identity, D sees x itself
+    D = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(shape), 1), nn.Flatten(0))
+    assert lens.update(11, D, lambda: pytest.fail("no batch is drawn once λ = 0")) == {}
+    assert NoLens().view(x, 1) is x
+
+
+def test_the_lens_works_against_d():
+    """With only the adversarial term, a lens step raises D's loss on the lensed real batch: the
+    lens pulls real data toward what D calls fake."""
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1), nn.Flatten(0))
+    lens = make_lens((2,), K=100, rec_weight=0.0, lr=0.05)
+    x = torch.randn(256, 2) + 2
+    with torch.no_grad():
+        lens.net.f[-1].weight.normal_(0, 0.01)  # off the exact identity so the first step has a gradient path
+    before = losses.nonsaturating().d_real(D(lens.view(x, 1))).item()
+    for _ in range(5):
+        stats = lens.update(1, D, lambda: x)
+    after = losses.nonsaturating().d_real(D(lens.view(x, 1))).item()
+    assert after > before
+    assert stats["lens/adv"].item() == pytest.approx(-after, abs=0.05)  # L_adv is minus D's real loss
+    assert stats["lens/lambda"].item() == pytest.approx(tempering(1, 100))
+    # and the reconstruction term alone pulls L back to the identity
+    lens.K, lens.rec_weight = 100, 1.0
+    D_flat = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
+    nn.init.zeros_(D_flat[0].weight)
+    rec = [lens.update(100 - 1, D_flat, lambda: x)["lens/rec"].item() for _ in range(20)]
+    assert rec[-1] < rec[0]
+
+
+def test_generator_ema(tmp_path):
+    """θ_ema ← β θ_ema + (1 − β) θ_G after every iteration, starting from G's first weights."""
+    beta = 0.9
+    snapshots = []
+    for steps in (1, 2, 3):
+        train(make_cfg(f"trainer.steps={steps}", f"trainer.ema={beta}"), tmp_path / str(steps))
+        snapshots.append(load_state(tmp_path / str(steps)))
+    g = [s["objects"]["G"]["net.0.weight"] for s in snapshots]
+    ema = snapshots[-1]["objects"]["ema"]["module.net.0.weight"]
+    expected = beta * (beta * g[0] + (1 - beta) * g[1]) + (1 - beta) * g[2]
+    torch.testing.assert_close(ema, expected)
+    assert torch.equal(snapshots[-1]["meta"]["evaluated_G"]["net.0.weight"], ema)  # evaluation uses the EMA
+
+
+def test_lookahead_in_the_loop(tmp_path):
+    """Every k iterations both players backtrack; between syncs evaluation uses the slow weights."""
+    train(make_cfg("trainer.steps=7", "optimizer=lookahead_minmax"), tmp_path / "a")  # k = 5: synced at 5
+    state = load_state(tmp_path / "a")
+    slow_g = state["objects"]["lookahead"]["slow"][0]
+    assert torch.equal(state["meta"]["evaluated_G"]["net.0.weight"], slow_g[0])
+    assert not torch.equal(state["objects"]["G"]["net.0.weight"], slow_g[0])  # fast weights moved on
+    train(make_cfg("trainer.steps=10", "optimizer=lookahead_minmax"), tmp_path / "b")  # synced at 10
+    state = load_state(tmp_path / "b")
+    assert torch.equal(state["objects"]["G"]["net.0.weight"], state["objects"]["lookahead"]["slow"][0][0])
+    assert torch.equal(state["objects"]["D"]["net.0.weight"], state["objects"]["lookahead"]["slow"][1][0])
+
+
+ALL_ON = ["trainer.unroll_steps=2", "lens=tempered", "lens.K=30", "optimizer.lookahead.k=4", "trainer.ema=0.99"]
+STABILISERS = {
+    "unrolled": ["trainer.unroll_steps=2"],
+    "unrolled-first-order-one-batch": ["trainer.unroll_steps=2", "trainer.unroll_second_order=false",
+                                       "trainer.unroll_fresh_batches=false"],
+    "lens": ["lens=tempered", "lens.K=6"],
+    "lookahead": ["optimizer=lookahead_minmax"],
+    "extra_adam": ["optimizer=extra_adam"],
+    "extra_sgd-simultaneous": ["optimizer=extra_sgd", "trainer.update=simultaneous"],
+    "ema": ["trainer.ema=0.999"],
+    "everything": [*ALL_ON, "loss=lsgan", "optimizer=extra_adam", "optimizer.lookahead.k=4"],
+    "everything-simultaneous": [*ALL_ON, "trainer.update=simultaneous", "trainer.d_steps=2", "loss=hinge"],
+}
+IMAGES = ["dataset=mnist", "model=dcgan", "model.width=8", "model.z_dim=16", "trainer.batch_size=16",
+          "metrics.n_samples=64"]
+
+
+@pytest.mark.parametrize("data", ["toy", "images"])
+@pytest.mark.parametrize("name", list(STABILISERS))
+def test_every_stabiliser_composes_and_runs(tmp_path, image_root, name, data):
+    extra = [*IMAGES, f"dataset.root={image_root}"] if data == "images" else []
+    out = train(make_cfg(*STABILISERS[name], *extra, "trainer.steps=8", "trainer.log_every=4",
+                         "trainer.sample_every=4"), tmp_path)
+    assert out.status == "completed" and out.step == 8
+    assert all(torch.isfinite(v).all() for v in load_state(tmp_path)["objects"]["G"].values())
+    if "lens=tempered" in STABILISERS[name]:
+        tags = EventAccumulator(str(tmp_path)).Reload().Tags()
+        assert {"lens/lambda", "lens/rec", "lens/adv"} <= set(tags["scalars"])
+        if data == "images":
+            assert "lens" in tags["images"] and (tmp_path / "samples" / "lens_step_0000004.png").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["optimizer=extra_adam", "trainer.update=simultaneous"]])
+def test_exact_resume_with_every_stabiliser_on(tmp_path, extra):
+    """2N ≡ N + resume + N, bitwise, with unrolling, the lens, Lookahead (mid-cycle: k = 4, N = 5)
+    and the EMA all on."""
+    common = [*ALL_ON, *extra, "trainer.eval_every=3"]
+    train(make_cfg(*common, "trainer.steps=10"), tmp_path / "whole")
+    train(make_cfg(*common, "trainer.steps=5"), tmp_path / "split")
+    train(make_cfg(*common, "trainer.steps=10"), tmp_path / "split")
+    whole, split = load_state(tmp_path / "whole"), load_state(tmp_path / "split")
+    assert set(whole["objects"]) >= {"G", "D", "lens", "lookahead", "ema"}
+    assert_same_tensors(whole["objects"], split["objects"])
+    assert_same_tensors(whole["rng"], split["rng"])

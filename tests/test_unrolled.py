@@ -1,0 +1,133 @@
+"""Unrolled GAN: G's gradient through K unrolled D updates, checked against finite differences."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import assert_same_tensors, load_state, make_cfg
+from gan_runner import losses
+from gan_runner.config import ConfigError
+from gan_runner.optim.unrolled import Unroller, flat_state, functional_step
+from gan_runner.trainer import train
+
+
+def tiny_players():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    D = nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 1), nn.Flatten(0)).double()
+    return G, D
+
+
+def make_opt(kind, D):
+    if kind == "adam":
+        return torch.optim.Adam(D.parameters(), lr=0.05, betas=(0.5, 0.9), weight_decay=0.01)
+    return torch.optim.SGD(D.parameters(), lr=0.3, momentum=0.7, nesterov=True, weight_decay=0.01)
+
+
+def warm_up(D, opt, loss, real, fake):
+    """A few real optimizer steps, so the unrolling starts from non-trivial moments/momentum."""
+    for _ in range(3):
+        opt.zero_grad()
+        losses.d_loss(loss, D(real), D(fake)).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_functional_step_is_the_optimizers_own_step(kind):
+    G, D = tiny_players()
+    opt, loss = make_opt(kind, D), losses.nonsaturating()
+    real, fake = torch.randn(16, 2, dtype=torch.double), torch.randn(16, 2, dtype=torch.double)
+    warm_up(D, opt, loss, real, fake)
+    params = list(D.parameters())
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    opt.zero_grad()
+    losses.d_loss(loss, D(real), D(fake)).backward()
+    grad = torch.cat([p.grad.reshape(-1) for p in params])
+    new, _ = functional_step(opt, flat, grad, flat_state(opt, params), 0)
+    opt.step()
+    torch.testing.assert_close(new, torch.cat([p.detach().reshape(-1) for p in params]), rtol=1e-12, atol=1e-14)
+
+
+def unrolled_loss(G, D, opt, loss, K, second_order, batches, z_g):
+    it = iter(batches)
+    pairs = iter([next(it) for _ in range(K)])
+    current = {}
+
+    def real():
+        current["pair"] = next(pairs)
+        return current["pair"][0]
+
+    def noise():
+        return current["pair"][1]
+
+    critic = Unroller(D, opt, loss, K, second_order, fresh_batches=True).critic(G, real, noise)
+    return loss.g(critic(G(z_g)))
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+@pytest.mark.parametrize("K", [1, 2])
+def test_g_gradient_matches_central_finite_differences(kind, K):
+    G, D = tiny_players()
+    opt, loss = make_opt(kind, D), losses.nonsaturating()
+    gen = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(8, 2, generator=gen, dtype=torch.double),
+                torch.randn(8, 3, generator=gen, dtype=torch.double)) for _ in range(K)]
+    z_g = torch.randn(8, 3, generator=gen, dtype=torch.double)
+    warm_up(D, opt, loss, batches[0][0], G(batches[0][1]).detach())
+    D_before, state_before = copy.deepcopy(D.state_dict()), copy.deepcopy(opt.state_dict())
+
+    G.zero_grad()
+    D.zero_grad(set_to_none=True)
+    unrolled_loss(G, D, opt, loss, K, True, batches, z_g).backward(inputs=list(G.parameters()))  # as the trainer
+    analytic = torch.cat([p.grad.flatten() for p in G.parameters()])
+    assert all(p.grad is None for p in D.parameters())  # G's loss leaves D's gradients alone
+    assert D.state_dict().keys() == D_before.keys() and all(torch.equal(D.state_dict()[k], v) for k, v in D_before.items())
+    assert opt.state_dict()["state"].keys() == state_before["state"].keys()
+
+    h, numeric = 1e-6, []
+    with torch.no_grad():
+        for p in G.parameters():
+            flat = p.view(-1)
+            for i in range(flat.numel()):
+                values = []
+                for sign in (1, -1):
+                    flat[i] += sign * h
+                    with torch.enable_grad():
+                        values.append(unrolled_loss(G, D, opt, loss, K, True, batches, z_g).item())
+                    flat[i] -= sign * h
+                numeric.append((values[0] - values[1]) / (2 * h))
+    torch.testing.assert_close(analytic, torch.tensor(numeric, dtype=torch.double), rtol=1e-5, atol=1e-8)
+
+
+def test_second_order_term_matters():
+    G, D = tiny_players()
+    opt, loss = make_opt("adam", D), losses.nonsaturating()
+    gen = torch.Generator().manual_seed(2)
+    batches = [(torch.randn(8, 2, generator=gen, dtype=torch.double),
+                torch.randn(8, 3, generator=gen, dtype=torch.double)) for _ in range(3)]
+    z_g = torch.randn(8, 3, generator=gen, dtype=torch.double)
+    warm_up(D, opt, loss, batches[0][0], G(batches[0][1]).detach())
+    grads = {}
+    for second_order in (True, False):
+        G.zero_grad()
+        unrolled_loss(G, D, opt, loss, 3, second_order, batches, z_g).backward()
+        grads[second_order] = torch.cat([p.grad.flatten() for p in G.parameters()])
+    assert (grads[True] - grads[False]).norm() > 1e-3 * grads[True].norm()
+    # the first-order gradient is the plain gradient of f(θG, D^K) with D^K held fixed
+    G.zero_grad()
+    critic = Unroller(D, opt, loss, 0, True, True).critic(G, None, None)
+    assert critic is D  # K = 0: the plain GAN, no functional copy at all
+
+
+def test_unrolling_needs_adam_or_sgd():
+    G, D = tiny_players()
+    with pytest.raises(ConfigError, match="optimizer=adam or optimizer=sgd"):
+        Unroller(D, torch.optim.RMSprop(D.parameters()), losses.minimax(), 2, True, True)
+
+
+def test_k0_is_the_plain_loop_bitwise(tmp_path):
+    train(make_cfg("trainer.steps=12"), tmp_path / "default")
+    train(make_cfg("trainer.steps=12", "trainer.unroll_steps=0", "trainer.unroll_second_order=false"), tmp_path / "k0")
+    assert_same_tensors(load_state(tmp_path / "default")["objects"], load_state(tmp_path / "k0")["objects"])
