@@ -10,6 +10,7 @@ Figures
            training script (import torch, create an Adam optimizer).
 - image_data: the runner's DCGAN-MNIST step (data on the device) vs the same nets fed by the
            classic DataLoader pipeline (goal >= 2x), and the two data paths alone.
+- unrolled: the K = 10 unrolled step vs 11 plain D steps + 1 G step (goal <= 1.3x), and vs K = 0.
 """
 
 import argparse
@@ -66,22 +67,25 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def per_step(cfg_overrides: list[str], steps: int, tmp: str, tag: str) -> float:
+    """Seconds per training step of the runner: train(N + steps) − train(N), over steps."""
+    short, long = config(*cfg_overrides, "trainer.steps=5"), config(*cfg_overrides, f"trainer.steps={5 + steps}")
+    return (timed(lambda: train(long, Path(tmp) / f"{tag}-long")) - timed(lambda: train(short, Path(tmp) / f"{tag}-short"))) / steps
+
+
 def bench_step(steps: int = 2000, reps: int = 5) -> list[tuple[str, str, str]]:
     """Per-step time. The runner's includes its set-up and final evaluation, so it is measured as
-    train(N + steps) - train(N); the hand loop's set-up (build) is measured the same way. The two
+    train(N + steps) - train(N) (`per_step`); the hand loop's set-up (build) is measured the same way. The two
     alternate, and the figure is the median of the per-repetition ratios (this VM's speed drifts).
     One torch thread: two threads spin and steal from each other on a 2-core VM, which triples the
     spread of the measurements (and is slower for these small nets anyway)."""
     torch.set_num_threads(1)
-    cfg_short, cfg_long = config("trainer.steps=50"), config(f"trainer.steps={50 + steps}")
+    cfg = config(f"trainer.steps={5 + steps}")
     runner, hand = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(reps):
-            hand.append((timed(lambda: hand_written(cfg_long, 50 + steps))
-                         - timed(lambda: hand_written(cfg_short, 50))) / steps)
-            long = timed(lambda: train(cfg_long, Path(tmp) / f"long{r}"))
-            short = timed(lambda: train(cfg_short, Path(tmp) / f"short{r}"))
-            runner.append((long - short) / steps)
+            hand.append((timed(lambda: hand_written(cfg, 5 + steps)) - timed(lambda: hand_written(cfg, 5))) / steps)
+            runner.append(per_step([], steps, tmp, f"ring-{r}"))
     ratios = sorted(r / h for r, h in zip(runner, hand))
     return [("training step, default ring run (batch 512), runner / hand-written loop",
              f"{statistics.median(ratios):.3f}x",
@@ -132,25 +136,24 @@ def bench_image_data(steps: int = 30, reps: int = 3, batch: int = 64, widths=(64
         for width in widths:
             overrides = ["dataset=mnist", f"dataset.root={tmp}/data", "model=dcgan", f"model.width={width}",
                          f"trainer.batch_size={batch}", "metrics.n_samples=64"]
-            short, long = config(*overrides, "trainer.steps=5"), config(*overrides, f"trainer.steps={5 + steps}")
+            cfg = config(*overrides)
             ratios, ours, theirs = [], [], []
             for r in range(reps):
-                runner = (timed(lambda: train(long, Path(tmp) / f"long{width}{r}"))
-                          - timed(lambda: train(short, Path(tmp) / f"short{width}{r}"))) / steps
-                G, D = build(long, torch.device("cpu"))[1:]
-                opt_g = torch.optim.Adam(G.parameters(), lr=long.optimizer.g.lr, betas=tuple(long.optimizer.g.betas))
-                opt_d = torch.optim.Adam(D.parameters(), lr=long.optimizer.d.lr, betas=tuple(long.optimizer.d.betas))
+                runner = per_step(overrides, steps, tmp, f"dcgan{width}-{r}")
+                G, D = build(cfg, torch.device("cpu"))[1:]
+                opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optimizer.g.lr, betas=tuple(cfg.optimizer.g.betas))
+                opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optimizer.d.lr, betas=tuple(cfg.optimizer.d.betas))
 
                 def classic_steps():
                     for _ in range(steps):
                         real = next(stream)
                         with torch.no_grad():
-                            fake = G(torch.randn(batch, long.model.z_dim))
+                            fake = G(torch.randn(batch, cfg.model.z_dim))
                         loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
                         opt_d.zero_grad()
                         loss_d.backward()
                         opt_d.step()
-                        loss_g = F.softplus(-D(G(torch.randn(batch, long.model.z_dim)))).mean()
+                        loss_g = F.softplus(-D(G(torch.randn(batch, cfg.model.z_dim)))).mean()
                         opt_g.zero_grad()
                         loss_g.backward()
                         opt_g.step()
@@ -172,7 +175,30 @@ def bench_image_data(steps: int = 30, reps: int = 3, batch: int = 64, widths=(64
     return rows
 
 
-FIGURES = {"step": bench_step, "startup": bench_startup, "image_data": bench_image_data}
+def bench_unrolled(steps: int = 100, reps: int = 3) -> list[tuple[str, str, str]]:
+    """The Unrolled-GAN step (K = 10, second order, default ring run) vs the same work done plainly,
+    11 D steps and 1 G step (trainer.d_steps=11); and vs the plain step (K = 0). One thread;
+    alternating repetitions; medians of the per-repetition ratios."""
+    torch.set_num_threads(1)
+    unrolled, plain11, plain = ["trainer.unroll_steps=10"], ["trainer.d_steps=11"], []
+    r11, r0, times = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(reps):
+            t10 = per_step(unrolled, steps, tmp, f"k10-{r}")
+            t11 = per_step(plain11, steps, tmp, f"d11-{r}")
+            t0 = per_step(plain, 10 * steps, tmp, f"k0-{r}")
+            r11.append(t10 / t11)
+            r0.append(t10 / t0)
+            times.append((t10, t11, t0))
+    t10, t11, t0 = (statistics.median(t) for t in zip(*times))
+    return [("unrolled step K = 10 / 11 plain D steps + 1 G step (default ring, batch 512)",
+             f"{statistics.median(r11):.2f}x", f"{1e3 * t10:.1f} vs {1e3 * t11:.1f} ms/step, 1 thread; median of "
+             f"{reps} ({min(r11):.2f}-{max(r11):.2f}); goal <= 1.3x"),
+            ("default ring run, K = 10 / K = 0, per step", f"{statistics.median(r0):.1f}x",
+             f"{1e3 * t10:.1f} vs {1e3 * t0:.2f} ms/step, 1 thread; median of {reps}")]
+
+
+FIGURES = {"step": bench_step, "startup": bench_startup, "image_data": bench_image_data, "unrolled": bench_unrolled}
 
 
 def main() -> None:
