@@ -13,6 +13,7 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 
 from .losses import Loss
 from .models.lens import ResidualLens
@@ -68,7 +69,8 @@ class TemperedLens(NoLens):
         x = batch()
         lensed = self.net(x)
         rec = (x - lensed).pow(2).flatten(1).sum(1).mean()
-        adv = -self.loss.d_real(D(lensed))
+        buffers = {name: b.clone() for name, b in D.named_buffers()}  # D's statistics are D's own business
+        adv = -self.loss.d_real(functional_call(D, buffers, (lensed,)))
         self.opt.zero_grad(set_to_none=True)
         (lam * adv + self.rec_weight * rec).backward(inputs=list(self.net.parameters()))
         self.opt.step()

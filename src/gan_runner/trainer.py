@@ -4,10 +4,11 @@ Each iteration takes `d_steps` (k) discriminator steps, each on a fresh real bat
 noise, then one generator step. With `update=simultaneous` the last discriminator step and the
 generator step share one minibatch and both gradients are taken before either player moves.
 
-The stabilisers enter through five small pieces, each the identity when off: `update` (a plain
-or an extragradient step), `unroll.critic` (D, or the unrolled D^K, that G's loss is taken
-against), `lens.view`/`lens.update` (what D sees as real data, and the lens's own step),
-`lookahead.after_iteration` (the joint backtrack) and `ema` (the generator that is evaluated).
+The stabilisers enter through five small pieces: `update` (a plain or an extragradient step),
+`unroll.critic` (D, or the unrolled D^K, that G's loss is taken against), `lens.view` and
+`lens.update` (what D sees as real data, and the lens's own step), each the identity when off;
+and, when on, `lookahead.after_iteration` (the joint backtrack) and `ema` (the generator that is
+evaluated, an average of G or of Lookahead's slow G).
 """
 
 import time
@@ -106,11 +107,13 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
     lens = instantiate(cfg.lens, data_shape=data.shape, loss=loss, device=device, _convert_="all")  # what D sees
     lookahead = LookaheadMinmax([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha) \
         if cfg.optimizer.lookahead.k else None
-    ema = AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(t.ema), use_buffers=True) if t.ema else None
+
+    # the generator the EMA follows: Lookahead's slow one when on; evaluation uses the EMA if any
+    tracked = lookahead.slow[0] if lookahead else G
+    ema = AveragedModel(tracked, multi_avg_fn=get_ema_multi_avg_fn(t.ema), use_buffers=True) if t.ema else None
 
     def evaluated() -> nn.Module:
-        """The generator evaluation and samples use: the EMA, else Lookahead's slow weights, else G."""
-        return ema.module if ema else lookahead.slow_copy(0) if lookahead else G
+        return ema.module if ema else tracked
 
     evaluate = Evaluator(cfg.metrics, data, cfg.model.z_dim, t.seed, device)
 
@@ -218,7 +221,7 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
             if lookahead:
                 lookahead.after_iteration(step)
             if ema:
-                ema.update_parameters(G)
+                ema.update_parameters(tracked)
             finite &= torch.isfinite(last["loss/D"] + last["loss/G"])
             out.step = step
 

@@ -1,7 +1,8 @@
 """Lookahead-Minmax (Chavdarova et al. 2021): slow copies of both players; every k generator
 iterations, for both at once, slow ← slow + α(fast − slow) and fast ← slow. The base optimizers'
-state is kept across the backtrack. Only parameters are averaged; buffers (batch-norm statistics)
-stay the fast ones.
+state is kept across the backtrack. The players' floating-point buffers (batch-norm statistics)
+backtrack with their parameters, so the slow networks are whole networks: evaluation, samples and
+the generator EMA use the slow generator.
 """
 
 import copy
@@ -10,33 +11,27 @@ import torch
 from torch import nn
 
 
+def _state(module: nn.Module) -> list[torch.Tensor]:
+    return [*module.parameters(), *(b for b in module.buffers() if b.is_floating_point())]
+
+
 class LookaheadMinmax:
     def __init__(self, players: list[nn.Module], k: int, alpha: float):
         self.players, self.k, self.alpha = players, k, alpha
-        self.slow = [[p.detach().clone() for p in m.parameters()] for m in players]
+        self.slow = [copy.deepcopy(m).requires_grad_(False) for m in players]
 
     @torch.no_grad()
     def after_iteration(self, step: int) -> None:
         if step % self.k:
             return
-        for module, slow in zip(self.players, self.slow):
-            for fast, s in zip(module.parameters(), slow):
-                s.add_(fast - s, alpha=self.alpha)
-                fast.copy_(s)
-
-    def slow_copy(self, i: int) -> nn.Module:
-        """Player i with its slow weights (what evaluation and samples use)."""
-        module = copy.deepcopy(self.players[i])
-        with torch.no_grad():
-            for p, s in zip(module.parameters(), self.slow[i]):
-                p.copy_(s)
-        return module
+        for fast_module, slow_module in zip(self.players, self.slow):
+            for fast, slow in zip(_state(fast_module), _state(slow_module)):
+                slow.add_(fast - slow, alpha=self.alpha)
+                fast.copy_(slow)
 
     def state_dict(self) -> dict:
-        return {"slow": self.slow}
+        return {"slow": [m.state_dict() for m in self.slow]}
 
     def load_state_dict(self, state: dict) -> None:
-        with torch.no_grad():
-            for mine, saved in zip(self.slow, state["slow"]):
-                for s, v in zip(mine, saved):
-                    s.copy_(v)
+        for module, saved in zip(self.slow, state["slow"]):
+            module.load_state_dict(saved)

@@ -93,8 +93,9 @@ class Unroller:
         sizes = [p.numel() for p in params]
         flat = torch.cat([p.reshape(-1) for p in params])
         state = flat_state(self.opt_d, list(params))
-        # the unrolled forwards must not move D's own batch-norm / spectral-norm buffers
+        # the unrolled forwards must not move the players' own batch-norm / spectral-norm buffers
         buffers = {name: b.clone() for name, b in self.D.named_buffers()}
+        g_buffers = {name: b.clone() for name, b in G.named_buffers()}
 
         def forward(flat_params: Tensor, x: Tensor) -> Tensor:
             views = {n: v.view(s) for n, v, s in zip(names, flat_params.split(sizes), shapes)}
@@ -103,9 +104,10 @@ class Unroller:
         for k in range(self.steps):
             if k == 0 or self.fresh_batches:
                 x, z = real(), noise()
-            fake = G(z)
+            with torch.set_grad_enabled(self.second_order):  # first order: D^K does not depend on θG
+                fake = functional_call(G, g_buffers, (z,))
             if not self.second_order:
-                flat, fake = flat.detach().requires_grad_(), fake.detach()
+                flat = flat.detach().requires_grad_()
             # two forwards, as in D's real step: batch norm sees real and fake batches apart
             loss_d = d_loss(self.loss, forward(flat, x), forward(flat, fake))
             (grad,) = torch.autograd.grad(loss_d, flat, create_graph=self.second_order)
