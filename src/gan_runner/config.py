@@ -323,6 +323,13 @@ class TrainConfig:
             shown = list(data_range) if data_range else "unbounded (toy data)"
             return [f"model.output={self.model.output.value} cannot produce the data's range {shown}; "
                     f"use model.output={expected}" + (" or dataset.range to match" if data_range else "")]
+        if self.optimizer.extragradient and self.trainer.update != Update.simultaneous:
+            return ["optimizer.extragradient is Gidel et al.'s joint method: both players extrapolate "
+                    "together, so it needs trainer.update=simultaneous (the k-1 extra D steps, if any, "
+                    "are extragradient steps of D alone)"]
+        if self.optimizer.extragradient and self.trainer.unroll_steps:
+            return ["trainer.unroll_steps unrolls D's base optimizer step, not an extragradient step: "
+                    "use one of optimizer.extragradient and trainer.unroll_steps"]
         return []
 
 
