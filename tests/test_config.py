@@ -31,6 +31,8 @@ PARTNERS = {
     ("model", "dcgan"): ["dataset=mnist", "dataset.root={root}"],
     ("model", "goodfellow_mlp"): ["dataset=mnist", "dataset.root={root}", "dataset.range=[0,1]"],
     ("model", "resnet"): ["dataset=cifar10", "dataset.root={root}"],
+    ("optimizer", "extra_adam"): ["trainer.update=simultaneous"],
+    ("optimizer", "extra_sgd"): ["trainer.update=simultaneous"],
 }
 
 
@@ -117,6 +119,7 @@ BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
     "unknown activation": (["model.generator.activation=swish"], "Invalid value 'swish'"),
     "bad betas": (["optimizer.g.betas=[0.5,1.5]"], "optimizer.g.betas"),
     "lsgan a == b": (["loss=lsgan", "loss.a=1"], "a and b must differ"),
+    "extragradient while alternating": (["optimizer=extra_adam"], "needs trainer.update=simultaneous"),
     "missing resume dir": (["resume=/nonexistent/run"], "Cannot resume: /nonexistent/run does not exist"),
     "unwritable output dir": (["hydra.run.dir=/proc/gan-runner/x"], "Cannot write the run directory"),
     "unknown sweep value type": (["trainer.seed=[1,2]"], "trainer.seed"),

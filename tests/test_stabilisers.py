@@ -84,30 +84,46 @@ def test_generator_ema(tmp_path):
 
 
 def test_lookahead_in_the_loop(tmp_path):
-    """Every k iterations both players backtrack; between syncs evaluation uses the slow weights."""
+    """Every k iterations both players backtrack; evaluation uses the slow weights between syncs."""
     train(make_cfg("trainer.steps=7", "optimizer=lookahead_minmax"), tmp_path / "a")  # k = 5: synced at 5
     state = load_state(tmp_path / "a")
-    slow_g = state["objects"]["lookahead"]["slow"][0]
-    assert torch.equal(state["meta"]["evaluated_G"]["net.0.weight"], slow_g[0])
-    assert not torch.equal(state["objects"]["G"]["net.0.weight"], slow_g[0])  # fast weights moved on
+    slow_g, slow_d = state["objects"]["lookahead"]["slow"]
+    assert torch.equal(state["meta"]["evaluated_G"]["net.0.weight"], slow_g["net.0.weight"])
+    assert not torch.equal(state["objects"]["G"]["net.0.weight"], slow_g["net.0.weight"])  # fast moved on
     train(make_cfg("trainer.steps=10", "optimizer=lookahead_minmax"), tmp_path / "b")  # synced at 10
     state = load_state(tmp_path / "b")
-    assert torch.equal(state["objects"]["G"]["net.0.weight"], state["objects"]["lookahead"]["slow"][0][0])
-    assert torch.equal(state["objects"]["D"]["net.0.weight"], state["objects"]["lookahead"]["slow"][1][0])
+    slow_g, slow_d = state["objects"]["lookahead"]["slow"]
+    assert_same_tensors(state["objects"]["G"], slow_g)
+    assert_same_tensors(state["objects"]["D"], slow_d)
+
+
+def test_ema_follows_lookaheads_slow_generator(tmp_path):
+    beta = 0.5
+    for steps in (4, 5):
+        train(make_cfg(f"trainer.steps={steps}", "optimizer=lookahead_minmax", f"trainer.ema={beta}"),
+              tmp_path / str(steps))
+    before, after = load_state(tmp_path / "4"), load_state(tmp_path / "5")
+    slow = after["objects"]["lookahead"]["slow"][0]["net.0.weight"]  # the slow G after the sync at 5
+    ema = before["objects"]["ema"]["module.net.0.weight"]
+    torch.testing.assert_close(after["objects"]["ema"]["module.net.0.weight"], beta * ema + (1 - beta) * slow)
+    assert torch.equal(after["meta"]["evaluated_G"]["net.0.weight"], after["objects"]["ema"]["module.net.0.weight"])
 
 
 ALL_ON = ["trainer.unroll_steps=2", "lens=tempered", "lens.K=30", "optimizer.lookahead.k=4", "trainer.ema=0.99"]
+EXTRA_ON = ["optimizer=extra_adam", "trainer.update=simultaneous", "lens=tempered", "lens.K=30",
+            "optimizer.lookahead.k=4", "trainer.ema=0.99"]
 STABILISERS = {
     "unrolled": ["trainer.unroll_steps=2"],
     "unrolled-first-order-one-batch": ["trainer.unroll_steps=2", "trainer.unroll_second_order=false",
                                        "trainer.unroll_fresh_batches=false"],
+    "unrolled-simultaneous": ["trainer.unroll_steps=2", "trainer.update=simultaneous", "optimizer=sgd"],
     "lens": ["lens=tempered", "lens.K=6"],
     "lookahead": ["optimizer=lookahead_minmax"],
-    "extra_adam": ["optimizer=extra_adam"],
-    "extra_sgd-simultaneous": ["optimizer=extra_sgd", "trainer.update=simultaneous"],
-    "ema": ["trainer.ema=0.999"],
-    "everything": [*ALL_ON, "loss=lsgan", "optimizer=extra_adam", "optimizer.lookahead.k=4"],
-    "everything-simultaneous": [*ALL_ON, "trainer.update=simultaneous", "trainer.d_steps=2", "loss=hinge"],
+    "extra_adam": ["optimizer=extra_adam", "trainer.update=simultaneous"],
+    "extra_sgd-two-d-steps": ["optimizer=extra_sgd", "trainer.update=simultaneous", "trainer.d_steps=2"],
+    "ema": ["trainer.ema=0.9"],
+    "unrolled-lens-lookahead-ema-lsgan": [*ALL_ON, "loss=lsgan"],
+    "extragradient-lens-lookahead-ema-hinge": [*EXTRA_ON, "loss=hinge", "trainer.d_steps=2"],
 }
 IMAGES = ["dataset=mnist", "model=dcgan", "model.width=8", "model.z_dim=16", "trainer.batch_size=16",
           "metrics.n_samples=64"]
@@ -120,7 +136,14 @@ def test_every_stabiliser_composes_and_runs(tmp_path, image_root, name, data):
     out = train(make_cfg(*STABILISERS[name], *extra, "trainer.steps=8", "trainer.log_every=4",
                          "trainer.sample_every=4"), tmp_path)
     assert out.status == "completed" and out.step == 8
-    assert all(torch.isfinite(v).all() for v in load_state(tmp_path)["objects"]["G"].values())
+    evaluated = load_state(tmp_path)["meta"]["evaluated_G"]
+    assert all(torch.isfinite(v).all() for v in evaluated.values())
+    # the stabiliser changed what was trained (or what is evaluated) against the same run without it
+    plain = [o for o in STABILISERS[name] if o.startswith(("trainer.update", "optimizer=sgd", "loss="))]
+    train(make_cfg(*plain, *extra, "trainer.steps=8", "trainer.log_every=4", "trainer.sample_every=4"),
+          tmp_path / "plain")
+    assert any(not torch.equal(v, load_state(tmp_path / "plain")["meta"]["evaluated_G"][k])
+               for k, v in evaluated.items())
     if "lens=tempered" in STABILISERS[name]:
         tags = EventAccumulator(str(tmp_path)).Reload().Tags()
         assert {"lens/lambda", "lens/rec", "lens/adv"} <= set(tags["scalars"])
@@ -128,11 +151,11 @@ def test_every_stabiliser_composes_and_runs(tmp_path, image_root, name, data):
             assert "lens" in tags["images"] and (tmp_path / "samples" / "lens_step_0000004.png").exists()
 
 
-@pytest.mark.parametrize("extra", [[], ["optimizer=extra_adam", "trainer.update=simultaneous"]])
-def test_exact_resume_with_every_stabiliser_on(tmp_path, extra):
-    """2N ≡ N + resume + N, bitwise, with unrolling, the lens, Lookahead (mid-cycle: k = 4, N = 5)
-    and the EMA all on."""
-    common = [*ALL_ON, *extra, "trainer.eval_every=3"]
+@pytest.mark.parametrize("stabilisers", [ALL_ON, EXTRA_ON])
+def test_exact_resume_with_every_stabiliser_on(tmp_path, stabilisers):
+    """2N ≡ N + resume + N, bitwise, with unrolling (or extragradient), the lens, Lookahead
+    (mid-cycle: k = 4, N = 5) and the EMA all on."""
+    common = [*stabilisers, "trainer.eval_every=3"]
     train(make_cfg(*common, "trainer.steps=10"), tmp_path / "whole")
     train(make_cfg(*common, "trainer.steps=5"), tmp_path / "split")
     train(make_cfg(*common, "trainer.steps=10"), tmp_path / "split")
