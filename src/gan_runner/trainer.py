@@ -103,7 +103,8 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
 
     # The stabilisers, each off unless configured (DESIGN.md §4):
     update = extragradient_update if cfg.optimizer.extragradient else plain_update  # how players step
-    unroll = Unroller(D, opt_d, loss, t.unroll_steps, t.unroll_second_order, t.unroll_fresh_batches)  # what G's loss sees
+    unroll = Unroller(D, opt_d, loss, t.unroll_steps, t.unroll_second_order,  # what G's loss is taken against
+                      t.unroll_fresh_batches)
     lens = instantiate(cfg.lens, data_shape=data.shape, loss=loss, device=device, _convert_="all")  # what D sees
     lookahead = LookaheadMinmax([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha) \
         if cfg.optimizer.lookahead.k else None
