@@ -180,20 +180,24 @@ def bench_unrolled(steps: int = 100, reps: int = 3) -> list[tuple[str, str, str]
     11 D steps and 1 G step (trainer.d_steps=11); and vs the plain step (K = 0). One thread;
     alternating repetitions; medians of the per-repetition ratios."""
     torch.set_num_threads(1)
-    unrolled, plain11, plain = ["trainer.unroll_steps=10"], ["trainer.d_steps=11"], []
-    r11, r0, times = [], [], []
+    unrolled, first_order = ["trainer.unroll_steps=10"], ["trainer.unroll_steps=10", "trainer.unroll_second_order=false"]
+    r11, r1, r0, times = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(reps):
             t10 = per_step(unrolled, steps, tmp, f"k10-{r}")
-            t11 = per_step(plain11, steps, tmp, f"d11-{r}")
-            t0 = per_step(plain, 10 * steps, tmp, f"k0-{r}")
+            t1 = per_step(first_order, steps, tmp, f"k10-first-{r}")
+            t11 = per_step(["trainer.d_steps=11"], steps, tmp, f"d11-{r}")
+            t0 = per_step([], 10 * steps, tmp, f"k0-{r}")
             r11.append(t10 / t11)
+            r1.append(t1 / t11)
             r0.append(t10 / t0)
-            times.append((t10, t11, t0))
-    t10, t11, t0 = (statistics.median(t) for t in zip(*times))
+            times.append((t10, t1, t11, t0))
+    t10, t1, t11, t0 = (statistics.median(t) for t in zip(*times))
     return [("unrolled step K = 10 / 11 plain D steps + 1 G step (default ring, batch 512)",
              f"{statistics.median(r11):.2f}x", f"{1e3 * t10:.1f} vs {1e3 * t11:.1f} ms/step, 1 thread; median of "
              f"{reps} ({min(r11):.2f}-{max(r11):.2f}); goal <= 1.3x"),
+            ("the same, first-order variant (unroll_second_order=false)", f"{statistics.median(r1):.2f}x",
+             f"{1e3 * t1:.1f} vs {1e3 * t11:.1f} ms/step, 1 thread; median of {reps}"),
             ("default ring run, K = 10 / K = 0, per step", f"{statistics.median(r0):.1f}x",
              f"{1e3 * t10:.1f} vs {1e3 * t0:.2f} ms/step, 1 thread; median of {reps}")]
 
