@@ -1,0 +1,130 @@
+"""The small classifiers the runner trains once per dataset (and caches), whose features and class
+probabilities stand in for Inception's on MNIST-like data (and on a CPU, where Inception crawls).
+
+- Grey images: Lookahead-Minmax's MNIST classifier (PAPERS.md [code]), an MLP 784-256-256-10 with
+  ReLU and dropout 0.2; its features are the 256-d second layer before its ReLU.
+- Colour images: a small CNN (three 3x3 conv + max-pool stages, 32/64/128 channels, then a 256-d
+  layer whose pre-ReLU output is the features).
+
+Inputs are images in [0, 1]. A trained classifier is cached under the metrics cache directory,
+keyed by its architecture and a fingerprint (SHA-1) of the training images and labels.
+"""
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..config import ConfigError
+from ..data.images import IndexedImages, torchvision_images
+from . import cache
+
+log = logging.getLogger("gan_runner")
+VERSION = 1  # bump when the architecture or training changes: old cache entries are then ignored
+
+
+class MLPClassifier(nn.Module):
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int = 10):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(math.prod(in_shape), 256), nn.Linear(256, 256)
+        self.out, self.drop = nn.Linear(256, n_classes), nn.Dropout(0.2)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.fc2(self.drop(F.relu(self.fc1((x.flatten(1) - 0.5) / 0.5))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.drop(F.relu(self.features(x))))
+
+    def embed(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(features, logits), in eval mode, from one pass."""
+        f = self.features(x)
+        return f, self.out(F.relu(f))
+
+
+class CNNClassifier(nn.Module):
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int = 10):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for n_in, n_out in zip((in_shape[0], 32, 64), (32, 64, 128)):
+            layers += [nn.Conv2d(n_in, n_out, 3, 1, 1), nn.BatchNorm2d(n_out), nn.ReLU(), nn.MaxPool2d(2)]
+        self.conv = nn.Sequential(*layers, nn.Flatten())
+        side = in_shape[1] // 8
+        self.fc, self.out, self.drop = nn.Linear(128 * side * side, 256), nn.Linear(256, n_classes), nn.Dropout(0.2)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.fc(self.conv((x - 0.5) / 0.5))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.drop(F.relu(self.features(x))))
+
+    embed = MLPClassifier.embed
+
+
+def unit(data: IndexedImages, index: Tensor) -> Tensor:
+    """Images `index` of `data` in [0, 1]."""
+    return data.gather(index).float().div_(255)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, data: IndexedImages, batch: int = 1000) -> float:
+    model.eval()
+    correct = sum((model(unit(data, idx)).argmax(1) == data.labels[idx]).sum().item()
+                  for idx in torch.arange(len(data), device=data.device).split(batch))
+    return correct / len(data)
+
+
+def train(train_data: IndexedImages, epochs: int, batch_size: int, lr: float) -> nn.Module:
+    cls = MLPClassifier if train_data.shape[0] == 1 else CNNClassifier
+    model = cls(train_data.shape, int(train_data.labels.max()) + 1).to(train_data.device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator(train_data.device).manual_seed(0)  # its own stream: the run's RNG is left alone
+    for _ in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(train_data), device=train_data.device, generator=gen).split(batch_size):
+            loss = F.cross_entropy(model(unit(train_data, idx)), train_data.labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+def labelled_splits(dataset_cfg, device: torch.device) -> tuple[IndexedImages, IndexedImages, str]:
+    """The (train, test) data a classifier for this dataset learns and is scored on, and its name.
+    Stacked MNIST is classified channel by channel by the MNIST classifier."""
+    target = dataset_cfg._target_.rsplit(".", 1)[-1]
+    if target not in ("torchvision_images", "stacked_mnist"):
+        raise ConfigError("The classifier metrics (fid_classifier, is_classifier, stacked_modes) need labelled "
+                          "data (mnist, fashion_mnist, cifar10, svhn, stacked_mnist); use fid_inception for "
+                          "an image folder.")
+    name = dataset_cfg.get("name", "mnist")
+    common = dict(name=name, root=dataset_cfg.root, download=dataset_cfg.download, range=[0.0, 1.0],
+                  resolution=dataset_cfg.resolution, device=device)
+    return torchvision_images(split="train", **common), torchvision_images(split="test", **common), name
+
+
+def load_or_train(dataset_cfg, cache_dir: Path, device: torch.device, epochs: int, batch_size: int,
+                  lr: float) -> tuple[nn.Module, float, dict]:
+    """The dataset's classifier, its test accuracy and its cache key: from the cache, or trained
+    now and cached."""
+    train_data, test_data, name = labelled_splits(dataset_cfg, device)
+    key = {"classifier": VERSION, "dataset": name, "train_sha1": train_data.fingerprint(), "shape": train_data.shape,
+           "epochs": epochs, "batch_size": batch_size, "lr": lr}
+    path = cache.entry(cache_dir, f"classifier-{name}", key, ".pt")
+
+    def compute() -> dict:
+        log.info("training the %s classifier for the metrics (cached in %s) ...", name, path)
+        model = train(train_data, epochs, batch_size, lr)
+        acc = accuracy(model, test_data)
+        log.info("%s classifier: test accuracy %.2f%%", name, 100 * acc)
+        return {"state": model.state_dict(), "accuracy": acc, "classes": int(train_data.labels.max()) + 1}
+
+    saved = cache.get_or_compute(path, key, compute, lambda v, f: torch.save(v, f),
+                                 lambda p: torch.load(p, map_location="cpu", weights_only=True))
+    cls = MLPClassifier if train_data.shape[0] == 1 else CNNClassifier
+    model = cls(train_data.shape, saved["classes"])
+    model.load_state_dict(saved["state"])
+    return model.to(device).eval(), saved["accuracy"], key
+
