@@ -10,14 +10,16 @@ dataset's own whose position is checkpointed, so a resumed run draws the same ba
 """
 
 import functools
+import hashlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
@@ -51,7 +53,7 @@ class StreamingImages(Images):
         super().__init__(files.shape, value_range)
         self.files, self.device, self.workers = files, torch.device(device), workers
         self.seed = int(torch.randint(2**62, ()))  # from the run's seeded RNG: reproducible
-        self.batches = 0  # batches handed out so far
+        self.batches_drawn = 0  # batches handed out so far
         self._stream: tuple[int, object] | None = None  # (batch size, iterator)
 
     def __len__(self) -> int:
@@ -66,18 +68,32 @@ class StreamingImages(Images):
 
     def sample(self, n: int) -> Tensor:
         if self._stream is None or self._stream[0] != n:
-            loader = DataLoader(self.files, batch_sampler=self._indices(n, self.batches), num_workers=self.workers,
+            loader = DataLoader(self.files, batch_sampler=self._indices(n, self.batches_drawn), num_workers=self.workers,
                                 pin_memory=self.device.type == "cuda",
                                 generator=torch.Generator())  # else starting it would draw from the run's RNG
             self._stream = (n, iter(loader))
-        self.batches += 1
+        self.batches_drawn += 1
         return self.scale(next(self._stream[1]).to(self.device, non_blocking=True))
 
+    def batches(self, n: int, limit: int | None = None) -> Iterator[Tensor]:
+        """The first `limit` (default: all) images, in order, as uint8 batches of n, decoded by workers."""
+        files = self.files if limit is None else Subset(self.files, range(min(limit, len(self))))
+        loader = DataLoader(files, batch_size=n, num_workers=self.workers, generator=torch.Generator())
+        yield from (batch.to(self.device) for batch in loader)
+
+    def fingerprint(self) -> str:
+        """SHA-1 of the files' paths, sizes and modification times (reading them all would take long)."""
+        digest = hashlib.sha1()
+        for path in self.files.files:
+            stat = path.stat()
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "batches": self.batches}
+        return {"seed": self.seed, "batches": self.batches_drawn}
 
     def load_state_dict(self, state: dict) -> None:
-        self.seed, self.batches, self._stream = state["seed"], state["batches"], None
+        self.seed, self.batches_drawn, self._stream = state["seed"], state["batches"], None
 
 
 @functools.lru_cache(maxsize=1)  # the pre-flight check decodes; the trainer reuses

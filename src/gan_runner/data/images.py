@@ -6,7 +6,9 @@ is built from MNIST by index, so it costs no more memory than MNIST itself.
 """
 
 import functools
+import hashlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +65,19 @@ class IndexedImages(Images):
 
     def sample(self, n: int) -> Tensor:
         return self.scale(self.gather(torch.randint(len(self), (n,), device=self.device)))
+
+    def batches(self, n: int, limit: int | None = None) -> Iterator[Tensor]:
+        """The first `limit` (default: all) images, in order, as uint8 batches of n."""
+        yield from (self.gather(index) for index in torch.arange(min(limit or len(self), len(self)),
+                                                                 device=self.device).split(n))
+
+    def fingerprint(self) -> str:
+        """SHA-1 of the images and labels: what a cached result computed from them is keyed by."""
+        digest = hashlib.sha1()
+        for batch in self.batches(4096):
+            digest.update(batch.cpu().numpy().tobytes())
+        digest.update(self.labels.cpu().numpy().tobytes())
+        return digest.hexdigest()
 
 
 class TensorImages(IndexedImages):
