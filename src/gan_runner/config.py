@@ -296,11 +296,35 @@ class TrainerConfig:
 # --- metrics ---------------------------------------------------------------------------------
 
 @dataclass
+class FIDConfig:
+    weights_path: Optional[str] = None  # pytorch-fid's Inception weights; None: the torch hub cache
+    reference_samples: Optional[int] = _checked("must be null (all) or >= 2", lambda v: v is None or v >= 2, None)
+    batch_size: int = at_least(1, 100)  # images per forward pass of the feature network
+
+
+@dataclass
+class ClassifierConfig:
+    epochs: int = at_least(1, 10)
+    batch_size: int = at_least(1, 128)
+    lr: float = positive(1e-3)
+
+
+METRIC_NAMES = ("auto", "modes", "fid_classifier", "is_classifier", "fid_inception", "is_inception",
+                "stacked_modes", "parzen")
+
+
+@dataclass
 class MetricsConfig:
-    """What suits the dataset: mode metrics for the mixtures; none yet for images."""
-    n_samples: int = at_least(1)
+    """What is measured at each evaluation (trainer.eval_every) and at the end (evaluation.py)."""
+    names: List[str] = _checked(f"must be [auto], [] (none) or names from {', '.join(METRIC_NAMES[1:])}",
+                                lambda v: list(v) == ["auto"] or all(n in METRIC_NAMES[1:] for n in v))
+    n_samples: int = at_least(2)
+    stacked_n_samples: int = at_least(1, 26000)  # the stacked-MNIST protocol's sample count
     # a mode counts as covered when at least this fraction of the samples lies within 3σ of it
     min_fraction: float = _checked("must be in (0, 1]", lambda v: 0 < v <= 1)
+    cache_dir: str = MISSING  # trained classifiers and reference statistics, shared by all runs
+    fid: FIDConfig = field(default_factory=FIDConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
 
 # --- the whole run ---------------------------------------------------------------------------

@@ -1,32 +1,159 @@
-"""What a run measures while it trains: samples from fixed noise and the metrics on them.
+"""What a run measures while it trains (and `gan-runner-eval` afterwards): samples from fixed noise
+and the configured metrics on them.
+
+`metrics.names=[auto]` follows the dataset: the mixtures get mode metrics; MNIST and Fashion-MNIST
+classifier FID and IS; stacked MNIST its 1000-mode count and KL; CIFAR-10, SVHN and image folders
+Inception FID and IS. Everything slow (training the classifier, the reference statistics) happens
+once, when the Evaluator is built, before training starts, and is cached on disk for later runs.
 
 The noise comes from its own seeded generator, so evaluating never moves the training RNG: a run
 evaluated at other steps, or resumed, trains on exactly the same numbers.
 """
 
+import hashlib
+from pathlib import Path
+
+import numpy as np
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from .data.mixtures import GaussianMixture
-from .metrics.modes import mode_metrics
+from .config import ConfigError
+from .metrics import cache
+from .metrics.frechet import frechet_distance, statistics
+from .metrics.inception_score import inception_score
+from .metrics.modes import mode_metrics, stacked_modes
+from .metrics.parzen import parzen
+
+IMAGE_METRICS = ("fid_classifier", "is_classifier", "fid_inception", "is_inception", "stacked_modes", "parzen")
+
+
+def resolve(names: list[str], dataset_cfg: DictConfig) -> list[str]:
+    """The metric names a run computes: `auto` becomes what suits the dataset."""
+    if list(names) != ["auto"]:
+        return list(names)
+    target = dataset_cfg._target_.rsplit(".", 1)[-1]
+    if target in ("ring", "grid"):
+        return ["modes"]
+    if target == "stacked_mnist":
+        return ["stacked_modes"]
+    if target == "torchvision_images" and dataset_cfg.name in ("mnist", "fashion_mnist"):
+        return ["fid_classifier", "is_classifier"]
+    return ["fid_inception", "is_inception"]
+
+
+def check(cfg: DictConfig) -> None:
+    """What can fail before anything is built: metrics that do not fit the data, missing weights."""
+    from .metrics.inception import weights_file
+
+    names = set(resolve(cfg.metrics.names, cfg.dataset))
+    target = cfg.dataset._target_.rsplit(".", 1)[-1]
+    inception = {"fid_inception", "is_inception"}
+    fits = {"ring": {"modes"}, "grid": {"modes"}, "image_folder": inception,
+            "stacked_mnist": {"stacked_modes", *inception}}.get(target, set(IMAGE_METRICS) - {"stacked_modes"})
+    if names - fits:
+        raise ConfigError(f"metrics.names={sorted(names)} does not fit this dataset ({target}): it takes "
+                          f"{', '.join(sorted(fits))}. metrics.names=[auto] picks for you.")
+    if {"fid_inception", "is_inception"} & set(names):
+        weights_file(cfg.metrics.fid.weights_path)
 
 
 class Evaluator:
-    def __init__(self, metrics_cfg, data, z_dim: int, seed: int, device: torch.device, chunk: int = 4096):
-        gen = torch.Generator(device).manual_seed(seed)
-        self.z = torch.randn(metrics_cfg.n_samples, z_dim, generator=gen, device=device)
-        self.cfg, self.data, self.chunk = metrics_cfg, data, chunk
+    def __init__(self, cfg: DictConfig, data, device: torch.device):
+        m = cfg.metrics
+        self.names = resolve(m.names, cfg.dataset)
+        self.cfg, self.dataset_cfg, self.data, self.device = m, cfg.dataset, data, device
+        n = max(m.n_samples, m.stacked_n_samples if "stacked_modes" in self.names else 0)
+        gen = torch.Generator(device).manual_seed(cfg.trainer.seed)
+        self.z = torch.randn(n, cfg.model.z_dim, generator=gen, device=device)
+        self.cache_dir = Path(m.cache_dir).expanduser()
+        self.networks: dict[str, nn.Module] = {}  # "classifier" / "inception": .embed([0, 1] images) -> features, logits
+        self.reference: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # network -> real mean, covariance
+        self.info: dict[str, float] = {}  # e.g. the classifier's test accuracy, for the log
+        for kind in ("classifier", "inception"):
+            if any(name.endswith(kind) for name in self.names) or (kind == "classifier" and "stacked_modes" in self.names):
+                self._prepare(kind, cfg.dataset)
+
+    def _prepare(self, kind: str, dataset_cfg: DictConfig) -> None:
+        if kind == "classifier":
+            from .metrics.classifier import load_or_train
+
+            c = self.cfg.classifier
+            model, accuracy, network_key = load_or_train(dataset_cfg, self.cache_dir, self.device, c.epochs,
+                                                         c.batch_size, c.lr)
+            self.networks[kind], self.info["classifier_accuracy"] = model, accuracy
+        else:
+            from .metrics.inception import FIDInception, weights_file
+
+            self.networks[kind] = FIDInception(self.cfg.fid.weights_path).to(self.device).eval()
+            path = weights_file(self.cfg.fid.weights_path)
+            network_key = {"inception": hashlib.sha1(path.read_bytes()).hexdigest()}
+        if f"fid_{kind}" in self.names:
+            self.reference[kind] = self._reference_statistics(kind, network_key)
+
+    def _reference_statistics(self, kind: str, network_key: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Feature statistics of the real data, from the cache or computed now."""
+        limit = self.cfg.fid.reference_samples
+        key = {"network": network_key, "data": self.data.fingerprint(), "n": limit or len(self.data)}
+        path = cache.entry(self.cache_dir, f"stats-{kind}", key, ".npz")
+
+        def compute() -> dict:
+            feats = np.concatenate([self._features(kind, batch.float().div_(255))[0]
+                                    for batch in self.data.batches(self.cfg.fid.batch_size, limit)])
+            mu, sigma = statistics(feats)
+            return {"mu": mu, "sigma": sigma}
+
+        stats = cache.get_or_compute(path, key, compute, lambda v, f: np.savez(f, **v), lambda p: dict(np.load(p)))
+        return stats["mu"], stats["sigma"]
+
+    @torch.no_grad()
+    def _features(self, kind: str, unit_images: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(features, class probabilities) of images in [0, 1], batch by batch."""
+        feats, probs = [], []
+        for x in unit_images.split(self.cfg.fid.batch_size):
+            f, logits = self.networks[kind].embed(x)
+            feats.append(f.double().cpu().numpy())
+            probs.append(logits.softmax(dim=1).double().cpu().numpy())
+        return np.concatenate(feats), np.concatenate(probs)
 
     @torch.no_grad()
     def samples(self, g: nn.Module, n: int | None = None) -> Tensor:
-        """G's output on the first `n` (default: all) of the fixed noise vectors."""
+        """G's output on the first `n` (default: metrics.n_samples) of the fixed noise vectors."""
         was_training = g.training
         g.eval()  # no batch-norm statistics updated by evaluation
-        out = torch.cat([g(z) for z in self.z[:n].split(self.chunk)])
+        out = torch.cat([g(z) for z in self.z[:n or self.cfg.n_samples].split(4096)])
         g.train(was_training)
         return out
 
+    def unit(self, x: Tensor) -> Tensor:
+        lo, hi = self.data.range
+        return ((x - lo) / (hi - lo)).clamp_(0, 1)
+
     def metrics(self, g: nn.Module) -> dict[str, float]:
-        if isinstance(self.data, GaussianMixture):
-            return mode_metrics(self.samples(g), self.data.centers, self.data.sigma, self.cfg.min_fraction)
-        return {}  # image metrics (FID, IS) are not in yet
+        out: dict[str, float] = {}
+        if "modes" in self.names:
+            out.update(mode_metrics(self.samples(g), self.data.centers, self.data.sigma, self.cfg.min_fraction))
+        x = self.unit(self.samples(g)) if set(self.names) & set(IMAGE_METRICS) - {"stacked_modes"} else None
+        for kind in ("classifier", "inception"):
+            if f"fid_{kind}" in self.names or f"is_{kind}" in self.names:
+                feats, probs = self._features(kind, x)
+                if f"fid_{kind}" in self.names:
+                    out[f"fid_{kind}"] = frechet_distance(*statistics(feats), *self.reference[kind])
+                if f"is_{kind}" in self.names:
+                    out[f"is_{kind}"], out[f"is_{kind}_std"] = inception_score(probs)
+        if "stacked_modes" in self.names:
+            s = self.unit(self.samples(g, self.cfg.stacked_n_samples))
+            digits = torch.stack([torch.from_numpy(self._features("classifier", s[:, c:c + 1])[1]).argmax(1)
+                                  for c in range(3)], dim=1)
+            out.update(stacked_modes(digits))
+        if "parzen" in self.names:
+            out.update(self._parzen(x))
+        return out
+
+    def _parzen(self, x: Tensor) -> dict[str, float]:
+        from .metrics.classifier import labelled_splits
+
+        train, test, _ = labelled_splits(self.dataset_cfg, self.device)
+        n_val = min(1000, len(train) // 2)  # the protocol's 1000 validation images: the end of the training set
+        validation = train.gather(torch.arange(len(train) - n_val, len(train), device=self.device)).float() / 255
+        return parzen(x.cpu(), validation.cpu(), torch.cat([b.float() / 255 for b in test.batches(1000)]).cpu())

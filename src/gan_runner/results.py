@@ -12,7 +12,7 @@ def best_of(history: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     best: dict[str, dict[str, float]] = {}
     for entry in history:
         for name, value in entry.items():
-            if name == "step":
+            if name == "step" or HIGHER_IS_BETTER[name] is None:
                 continue
             old = best.get(name, {}).get("value")
             if old is None or (value > old if HIGHER_IS_BETTER[name] else value < old):

@@ -116,7 +116,7 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
     def evaluated() -> nn.Module:
         return ema.module if ema else tracked
 
-    evaluate = Evaluator(cfg.metrics, data, cfg.model.z_dim, t.seed, device)
+    evaluate = Evaluator(cfg, data, device)  # trains / loads what the metrics need, before training
 
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "data": data, "lens": lens,
@@ -198,6 +198,7 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
         last["loss/G"].backward(inputs=g_params)
 
     log = RunLogger(run_dir, out.step, t.steps)
+    log.message(f"metrics: {', '.join(evaluate.names)}" + "".join(f"; {k} {v:.4g}" for k, v in evaluate.info.items()))
     if out.step:
         log.message(f"resumed from {ckpt_path} at step {out.step}")
     t0 = time.perf_counter()
