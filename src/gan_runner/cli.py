@@ -2,6 +2,7 @@
 
 import argparse
 import copy
+import json
 import os
 import sys
 import tempfile
@@ -33,8 +34,10 @@ class Preflight(Callback):
             validate(task)
             import torch  # here, not at the top: config errors and --help stay quick
 
+            from .evaluation import check
             from .trainer import build, resolve_device
 
+            check(task)
             resolve_device(task.trainer.device)
             _check_resumable(run_dir, task)
             build(task, torch.device("cpu"))  # the data is there, the model fits it (loads are cached)
@@ -105,24 +108,89 @@ def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def run_overrides(run_dir: Path, args: list[str], what: str) -> list[str]:
+    """DIR's recorded overrides, then `args` on top (the same key: the new value wins). The process
+    moves to the directory the run was started from, so relative paths mean what they meant."""
+    recorded = run_dir / ".hydra" / "overrides.yaml"
+    if not recorded.is_file():
+        problem = "does not exist" if not run_dir.exists() else f"is not a gan-runner run directory (no {recorded})"
+        raise ConfigError(f"Cannot {what}: {run_dir} {problem}. Give a run directory such as outputs/<date>/<time>.")
+    new_keys = {_key(a) for a in args}
+    kept = [o for o in OmegaConf.load(recorded) if _key(o) not in new_keys]
+    os.chdir(_started_in(run_dir.absolute()))
+    return [*kept, *args]
+
+
 def resume_overrides(args: list[str]) -> list[str]:
-    """`resume=DIR`: DIR's recorded overrides, then the new ones on top (the same key: the new value
-    wins), and Hydra's run directory set to DIR, whose checkpoint the trainer then continues from.
-    The process moves to the directory the run was started from, so relative paths mean the same."""
+    """`resume=DIR`: DIR's own overrides and the new ones, with Hydra's run directory set to DIR,
+    whose checkpoint the trainer then continues from."""
     resume = [a.split("=", 1)[1] for a in args if _key(a) == "resume"]
     if not resume:
         return args
-    run_dir = Path(resume[-1]).expanduser()
-    recorded = run_dir / ".hydra" / "overrides.yaml"
-    if not recorded.is_file():
-        what = "does not exist" if not run_dir.exists() else f"is not a gan-runner run directory (no {recorded})"
-        raise ConfigError(f"Cannot resume: {run_dir} {what}. Pass resume=DIR with DIR a run directory "
-                          "such as outputs/<date>/<time>.")
-    new_keys = {_key(a) for a in args}
-    kept = [o for o in OmegaConf.load(recorded) if _key(o) not in new_keys]
-    run_dir = run_dir.absolute()
-    os.chdir(_started_in(run_dir))
-    return [*kept, *args, f"hydra.run.dir='{run_dir}'"]
+    run_dir = Path(resume[-1]).expanduser().absolute()
+    return [*run_overrides(run_dir, args, "resume"), f"hydra.run.dir='{run_dir}'"]
+
+
+def _compose(overrides: list[str], whole_run: bool = True) -> DictConfig:
+    """The config the overrides make, checked as a run's (whole_run) or only key by key."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+            cfg = compose("train", overrides=overrides)
+    except HydraException as e:
+        raise ConfigError(str(e)) from None
+    if whole_run:
+        validate(cfg)
+    return cfg
+
+
+def classifier() -> None:
+    """`gan-runner-classifier dataset=... [overrides]`: train (or find in the cache) the classifier
+    the metrics use for a dataset, and print its test accuracy."""
+    try:
+        cfg = _compose(sys.argv[1:], whole_run=False)  # the model does not matter here
+
+        from .metrics.classifier import load_or_train
+        from .trainer import resolve_device
+
+        c = cfg.metrics.classifier
+        _, acc, key = load_or_train(cfg.dataset, Path(cfg.metrics.cache_dir).expanduser(),
+                                    resolve_device(cfg.trainer.device), c.epochs, c.batch_size, c.lr)
+    except ConfigError as e:
+        sys.exit(str(e))
+    print(f"{key['dataset']} classifier: test accuracy {100 * acc:.2f}% (cache: {cfg.metrics.cache_dir})")
+
+
+def evaluate() -> None:
+    """`gan-runner-eval RUN_DIR [overrides, e.g. metrics.names=[parzen]]`: the metrics of a trained
+    run's generator (its EMA or slow weights when it had them), printed and written to RUN_DIR/eval.json."""
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        sys.exit(evaluate.__doc__)
+    run_dir = Path(sys.argv[1]).expanduser().absolute()
+    try:
+        cfg = _compose(run_overrides(run_dir, sys.argv[2:], "evaluate"))
+        import torch
+
+        from .checkpoint import write_json
+        from .evaluation import Evaluator, check
+        from .trainer import build, resolve_device
+
+        check(cfg)
+        ckpt = run_dir / "checkpoints" / "last.pt"
+        if not ckpt.is_file():
+            raise ConfigError(f"Cannot evaluate: {run_dir} has no checkpoint ({ckpt}).")
+        device = resolve_device(cfg.trainer.device)
+        data, G, _ = build(cfg, device)
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        G.load_state_dict(state["meta"]["evaluated_G"])
+        metrics = Evaluator(cfg, data, device).metrics(G)
+    except ConfigError as e:
+        sys.exit(str(e))
+    report = {"step": state["meta"]["step"], "metrics": metrics, "overrides": sys.argv[2:]}
+    write_json(run_dir / "eval.json", report)
+    print(json.dumps(report, indent=2))
 
 
 def sample() -> None:
