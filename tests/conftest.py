@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ BIN = Path(sys.executable).parent
 # pytest runs two workers on two cores: one thread each, in-process and in the runs it starts
 torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
+# trained classifiers and reference statistics go to a fresh cache, never the user's
+os.environ["GAN_RUNNER_CACHE"] = tempfile.mkdtemp(prefix="gan-runner-cache-")
 
 # Small, fast versions of the default ring run.
 FAST = ["trainer.steps=40", "trainer.batch_size=64", "trainer.log_every=10", "trainer.sample_every=20",

@@ -127,7 +127,11 @@ BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
     "missing dataset": (["dataset=mnist", "model=dcgan", "dataset.root=/nonexistent/data"],
                         "MNIST (train) is not in /nonexistent/data: torchvision looks for /nonexistent/data/MNIST/raw"),
     "image size the model cannot take": (["dataset=image_folder", "dataset.root={root}/folder",
-                                          "dataset.resolution=48", "model=dcgan"], "set dataset.resolution"),
+                                          "dataset.resolution=48", "model=dcgan", "metrics.names=[]"],
+                                         "set dataset.resolution"),
+    "Inception FID without its weights": (["dataset=cifar10", "model=dcgan", "dataset.root={root}"],
+                                          "The FID Inception weights are not at"),
+    "metrics that do not fit the data": (["metrics.names=[fid_classifier]"], "does not fit this dataset"),
 }
 if not torch.cuda.is_available():
     BAD_INPUTS["cuda without a GPU"] = (["trainer.device=cuda:0"], "PyTorch sees no CUDA device")

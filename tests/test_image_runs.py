@@ -21,13 +21,15 @@ def test_a_dcgan_run_on_mnist_files_writes_sample_grids(image_root, tmp_path):
     ea = EventAccumulator(str(tmp_path)).Reload()
     images = ea.Images("samples")
     assert [e.step for e in images] == [20] and (images[0].width, images[0].height) == (grid.shape[1], grid.shape[0])
-    assert json.loads((tmp_path / "results.json").read_text())["final"] == {}  # image metrics: issue 5
+    final = json.loads((tmp_path / "results.json").read_text())["final"]
+    assert set(final) == {"fid_classifier", "is_classifier", "is_classifier_std"}  # metrics=auto for MNIST
+    assert final["fid_classifier"] > 0 and 1 <= final["is_classifier"] <= 10
 
 
 @pytest.mark.parametrize("dataset", [
     ["dataset=stacked_mnist", "dataset.size=1000"],
     ["dataset=image_folder", "dataset.root={root}/folder", "dataset.resolution=32", "dataset.in_memory=false",
-     "dataset.workers=1"],
+     "dataset.workers=1", "metrics.names=[]"],
 ])
 def test_exact_resume_on_image_data(image_root, tmp_path, dataset):
     common = [d.format(root=image_root) for d in dataset] + [f"dataset.root={image_root}"] * ("dataset.root" not in

@@ -1,0 +1,228 @@
+"""Evaluation metrics: Fréchet distance, the statistics cache, Inception and classifier features,
+Inception score, Parzen windows, stacked-MNIST modes, and the evaluation CLI."""
+
+import json
+import math
+import multiprocessing
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_cfg, run_cli
+from fixtures import make_mnist
+from gan_runner.config import ConfigError
+from gan_runner.data.images import torchvision_images
+from gan_runner.metrics import cache
+from gan_runner.metrics.classifier import MLPClassifier, accuracy, load_or_train, train
+from gan_runner.metrics.frechet import frechet_distance, statistics
+from gan_runner.metrics.inception_score import inception_score
+from gan_runner.metrics.modes import stacked_modes
+from gan_runner.metrics.parzen import parzen
+
+
+def gaussian_fd_diagonal(mu1, var1, mu2, var2):
+    """Closed form for diagonal covariances: ‖μ1 − μ2‖² + Σ (σ1 + σ2 − 2 √(σ1 σ2))."""
+    return float(((mu1 - mu2) ** 2).sum() + (var1 + var2 - 2 * np.sqrt(var1 * var2)).sum())
+
+
+def test_frechet_distance_closed_forms():
+    rng = np.random.default_rng(0)
+    mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
+    var1, var2 = rng.uniform(0.1, 2, 5), rng.uniform(0.1, 2, 5)
+    assert frechet_distance(mu1, np.diag(var1), mu2, np.diag(var2)) == pytest.approx(
+        gaussian_fd_diagonal(mu1, var1, mu2, var2), rel=1e-10)
+    # rotating both Gaussians by the same orthogonal matrix changes nothing
+    q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    assert frechet_distance(q @ mu1, q @ np.diag(var1) @ q.T, q @ mu2, q @ np.diag(var2) @ q.T) == pytest.approx(
+        gaussian_fd_diagonal(mu1, var1, mu2, var2), rel=1e-9)
+    # identical statistics: 0
+    a = rng.normal(size=(200, 8))
+    mu, sigma = statistics(a)
+    assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-9
+
+
+def test_frechet_distance_rank_deficient():
+    # each Gaussian lives on its own axis: tr(√(Σ1Σ2)) = 0, d² = ‖Δμ‖² + 1 + 1
+    s1, s2 = np.diag([1.0, 0.0]), np.diag([0.0, 1.0])
+    assert frechet_distance(np.zeros(2), s1, np.ones(2), s2) == pytest.approx(4.0, abs=1e-12)
+    # fewer samples than dimensions: a singular covariance, still finite and non-negative
+    rng = np.random.default_rng(1)
+    f1, f2 = rng.normal(size=(10, 64)), rng.normal(size=(10, 64))
+    d = frechet_distance(*statistics(f1), *statistics(f2))
+    assert math.isfinite(d) and d > 0
+
+
+def test_frechet_distance_agrees_with_pytorch_fid():
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(2)
+    for dims in (4, 32):
+        f1, f2 = rng.normal(size=(500, dims)), 0.5 + 1.3 * rng.normal(size=(500, dims)) @ rng.normal(size=(dims, dims))
+        ours = frechet_distance(*statistics(f1), *statistics(f2))
+        assert ours == pytest.approx(calculate_frechet_distance(*statistics(f1), *statistics(f2)), rel=1e-6)
+
+
+def _compute_slowly(path: str, counter: str) -> None:
+    def compute():
+        with open(counter, "a") as f:
+            f.write("computed\n")
+        time.sleep(1.0)
+        return {"mu": np.arange(1000.0)}
+
+    value = cache.get_or_compute(Path(path), {"k": 1}, compute, lambda v, f: np.savez(f, **v),
+                                 lambda p: dict(np.load(p)))
+    assert np.array_equal(value["mu"], np.arange(1000.0))  # a whole file, in every process
+
+
+def test_statistics_cache(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"mu": np.ones(3)}
+
+    def get(key):
+        path = cache.entry(tmp_path, "stats", key, ".npz")
+        return path, cache.get_or_compute(path, key, compute, lambda v, f: np.savez(f, **v), lambda p: dict(np.load(p)))
+
+    p1, v1 = get({"dataset": "a", "n": 10})
+    p2, v2 = get({"dataset": "a", "n": 10})
+    assert len(calls) == 1 and p1 == p2 and np.array_equal(v1["mu"], v2["mu"])  # miss, then hit
+    p3, _ = get({"dataset": "a", "n": 11})
+    p4, _ = get({"n": 10, "dataset": "b"})
+    assert len(calls) == 3 and len({p1, p3, p4}) == 3  # other keys, other files
+    assert json.loads(p1.with_suffix(".json").read_text()) == {"dataset": "a", "n": 10}
+
+    # two processes at once: one computes, both read the whole file
+    path, counter = str(tmp_path / "shared.npz"), str(tmp_path / "counter")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_compute_slowly, args=(path, counter)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert Path(counter).read_text() == "computed\n"
+
+
+def random_fid_inception_weights(path: Path) -> Path:
+    """A state dict of pytorch-fid's FID Inception architecture with random weights (the real file
+    cannot be fetched here): built as pytorch-fid's fid_inception_v3 builds it, without loading."""
+    from pytorch_fid import inception as pf
+
+    net = pf._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+    net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = pf.FIDInceptionA(192, 32), pf.FIDInceptionA(256, 64), pf.FIDInceptionA(288, 64)
+    net.Mixed_6b, net.Mixed_6c = pf.FIDInceptionC(768, 128), pf.FIDInceptionC(768, 160)
+    net.Mixed_6d, net.Mixed_6e = pf.FIDInceptionC(768, 160), pf.FIDInceptionC(768, 192)
+    net.Mixed_7b, net.Mixed_7c = pf.FIDInceptionE_1(1280), pf.FIDInceptionE_2(2048)
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_inception_features_with_random_weights(tmp_path):
+    from gan_runner.metrics.inception import FIDInception
+
+    model = FIDInception(str(random_fid_inception_weights(tmp_path / "w.pth"))).eval()
+    with torch.no_grad():
+        for shape in ((2, 1, 28, 28), (2, 3, 32, 32)):
+            features, logits = model.embed(torch.rand(*shape))
+            assert features.shape == (2, 2048) and logits.shape == (2, 1008)
+            assert torch.isfinite(features).all() and (features >= 0).all()  # pool3 follows a ReLU
+
+
+def test_missing_inception_weights_is_a_clear_error(tmp_path):
+    from gan_runner.metrics.inception import FIDInception
+
+    with pytest.raises(ConfigError, match=r"The FID Inception weights are not at .*nothing\.pth.*Download https://"):
+        FIDInception(str(tmp_path / "nothing.pth"))
+
+
+def test_classifier_learns_fixture_digits_and_its_features_feed_fid(tmp_path):
+    make_mnist(tmp_path, n_train=3000, n_test=500)
+    train_data = torchvision_images("mnist", str(tmp_path), False, "train", [0.0, 1.0], None)
+    test_data = torchvision_images("mnist", str(tmp_path), False, "test", [0.0, 1.0], None)
+    torch.manual_seed(0)
+    model = train(train_data, epochs=10, batch_size=128, lr=1e-3)
+    assert isinstance(model, MLPClassifier)
+    assert accuracy(model, test_data) >= 0.90  # rendered digits, 3000 for training; measured 94.6%
+
+    def feats(x):
+        with torch.no_grad():
+            return model.embed(x)[0].double().numpy()
+
+    real_train = feats(train_data.gather(torch.arange(1000)).float() / 255)
+    real_test = feats(test_data.gather(torch.arange(500)).float() / 255)
+    noise = feats(torch.rand(500, 1, 28, 28))
+    reference = statistics(real_train)
+    assert feats(torch.zeros(1, 1, 28, 28)).shape == (1, 256)
+    assert frechet_distance(*statistics(real_test), *reference) * 10 < frechet_distance(*statistics(noise), *reference)
+
+
+def test_the_classifier_is_cached_by_data_content(tmp_path):
+    root = tmp_path / "data"
+    make_mnist(root, n_train=400, n_test=100)
+    cfg = make_cfg("dataset=mnist", f"dataset.root={root}", "model=dcgan").dataset
+    _, acc1, key1 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
+    start = time.perf_counter()
+    _, acc2, key2 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
+    assert (acc1, key1) == (acc2, key2) and time.perf_counter() - start < 2
+    assert len(list((tmp_path / "cache").glob("classifier-mnist-*.pt"))) == 1
+    torchvision_images.__globals__["load"].cache_clear()
+    make_mnist(root, n_train=400, n_test=100, seed=5)  # other digits: another classifier
+    _, _, key3 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
+    assert key3["train_sha1"] != key1["train_sha1"]
+
+
+def test_inception_score_bounds():
+    assert inception_score(np.full((1000, 10), 0.1))[0] == pytest.approx(1.0)  # no confidence
+    one_hot = np.eye(10)[np.arange(1000) % 10]
+    mean, std = inception_score(one_hot)
+    assert mean == pytest.approx(10.0, rel=1e-6) and std == pytest.approx(0.0, abs=1e-6)  # confident, diverse
+    assert inception_score(np.eye(10)[np.zeros(1000, dtype=int)])[0] == pytest.approx(1.0)  # confident, collapsed
+
+
+def test_parzen_recovers_a_gaussians_log_likelihood():
+    """Samples and test points from N(0, s²I) in 2-D: the Parzen estimate approaches the true mean
+    log-likelihood, E log N(x; 0, s²I) = −log(2πs²) − 1."""
+    gen = torch.Generator().manual_seed(0)
+    s = 0.5
+    samples, validation, test = (s * torch.randn(n, 2, generator=gen) for n in (10_000, 1000, 5000))
+    result = parzen(samples, validation, test)
+    truth = -math.log(2 * math.pi * s**2) - 1
+    assert result["parzen"] == pytest.approx(truth, abs=0.05)  # kernel bias ≈ 0.02 nats at σ = 0.1
+    assert result["parzen_sigma"] == pytest.approx(0.1, rel=0.3) and result["parzen_se"] < 0.05
+
+
+def test_stacked_mnist_counting():
+    every_mode = torch.stack([torch.arange(1000) // 100, torch.arange(1000) // 10 % 10, torch.arange(1000) % 10], 1)
+    assert stacked_modes(every_mode) == {"stacked_modes": 1000, "stacked_kl": pytest.approx(0.0, abs=1e-12)}
+    ten = every_mode[:10].repeat(50, 1)  # 10 modes, equally often
+    assert stacked_modes(ten) == {"stacked_modes": 10, "stacked_kl": pytest.approx(math.log(100))}
+    skewed = torch.cat([every_mode[:1].repeat(3, 1), every_mode[1:2]])  # p = (3/4, 1/4) on 2 modes
+    expected = 0.75 * math.log(750) + 0.25 * math.log(250)
+    assert stacked_modes(skewed)["stacked_kl"] == pytest.approx(expected)
+
+
+def test_evaluation_in_a_run_and_afterwards(image_root, tmp_path):
+    """A DCGAN run on MNIST files logs classifier FID and IS (metrics=auto); stacked MNIST its modes;
+    gan-runner-eval scores a finished run with other metrics."""
+    small = ["model=dcgan", "model.width=8", "model.z_dim=16", "trainer.batch_size=16", "trainer.steps=4",
+             "trainer.eval_every=2", "metrics.n_samples=200", "metrics.classifier.epochs=2", "trainer.device=cpu"]
+    run = tmp_path / "run"
+    run_cli("dataset=mnist", f"dataset.root={image_root}", *small, f"hydra.run.dir={run}", cwd=tmp_path, check=True)
+    results = json.loads((run / "results.json").read_text())
+    assert [sorted(h) for h in results["history"]] == [["fid_classifier", "is_classifier", "is_classifier_std", "step"]] * 2
+    assert "classifier_accuracy" in (run / "train.log").read_text()
+    proc = run_cli(str(run), "metrics.names=[parzen,is_classifier]", cwd=tmp_path, tool="gan-runner-eval", check=True)
+    report = json.loads((run / "eval.json").read_text())
+    assert report["step"] == 4 and {"parzen", "parzen_se", "parzen_sigma", "is_classifier"} <= set(report["metrics"])
+    assert json.loads(proc.stdout) == report
+
+    stacked = tmp_path / "stacked"
+    run_cli("dataset=stacked_mnist", f"dataset.root={image_root}", "dataset.size=500", *small,
+            "metrics.stacked_n_samples=300", f"hydra.run.dir={stacked}", cwd=tmp_path, check=True)
+    final = json.loads((stacked / "results.json").read_text())["final"]
+    assert set(final) == {"stacked_modes", "stacked_kl"} and 1 <= final["stacked_modes"] <= 300
