@@ -11,6 +11,8 @@ Figures
 - image_data: the runner's DCGAN-MNIST step (data on the device) vs the same nets fed by the
            classic DataLoader pipeline (goal >= 2x), and the two data paths alone.
 - unrolled: the K = 10 unrolled step vs 11 plain D steps + 1 G step (goal <= 1.3x), and vs K = 0.
+- metrics: Inception features through our path vs pytorch-fid's get_activations (goal >= 1.0x), and
+           classifier FID on 10,000 samples (goal <= 5 s on CPU).
 """
 
 import argparse
@@ -202,7 +204,56 @@ def bench_unrolled(steps: int = 100, reps: int = 3) -> list[tuple[str, str, str]
              f"{1e3 * t10:.1f} vs {1e3 * t0:.2f} ms/step, 1 thread; median of {reps}")]
 
 
-FIGURES = {"step": bench_step, "startup": bench_startup, "image_data": bench_image_data, "unrolled": bench_unrolled}
+def bench_metrics(n_inception: int = 48, reps: int = 3) -> list[tuple[str, str, str]]:
+    """Inception (pool3) features of the same images through our path (a tensor batch on the
+    device) vs pytorch-fid's get_activations (PNG files through its DataLoader), with random
+    weights (the real file cannot be fetched here; the arithmetic is the same); and classifier
+    FID on 10,000 generated MNIST-sized samples, end to end (features + statistics + distance)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+    import numpy as np
+    from PIL import Image
+    from pytorch_fid.fid_score import get_activations
+    from test_metrics import random_fid_inception_weights
+
+    from gan_runner.metrics.classifier import MLPClassifier
+    from gan_runner.metrics.frechet import frechet_distance
+    from gan_runner.metrics.frechet import statistics as feature_statistics
+    from gan_runner.metrics.inception import FIDInception
+
+    torch.set_num_threads(2)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ours_net = FIDInception(str(random_fid_inception_weights(Path(tmp) / "w.pth"))).eval()
+        images = torch.rand(n_inception, 3, 32, 32)
+        files = []
+        for i, img in enumerate(images):
+            files.append(Path(tmp) / f"{i}.png")
+            Image.fromarray(img.mul(255).round().byte().permute(1, 2, 0).numpy()).save(files[-1])
+        ratios = []
+        for _ in range(reps):
+            with torch.no_grad():
+                ours = n_inception / timed(lambda: [ours_net.embed(b) for b in images.split(16)])
+            theirs = n_inception / timed(lambda: get_activations(files, ours_net.net, batch_size=16, num_workers=0))
+            ratios.append(ours / theirs)
+        rows.append(("Inception features, images/s: ours (tensors) / pytorch-fid get_activations (files)",
+                     f"{statistics.median(ratios):.2f}x", f"{ours:.1f} vs {theirs:.1f} images/s on CPU, 2 threads, "
+                     f"{n_inception} 32x32 images, random weights; median of {reps}; goal >= 1.0x"))
+    classifier = MLPClassifier((1, 28, 28)).eval()
+    real = feature_statistics(classifier.embed(torch.rand(10_000, 1, 28, 28))[0].detach().double().numpy())
+    samples = torch.rand(10_000, 1, 28, 28)
+
+    def classifier_fid():
+        with torch.no_grad():
+            feats = torch.cat([classifier.embed(b)[0] for b in samples.split(100)]).double().numpy()
+        return frechet_distance(*feature_statistics(feats), *real)
+
+    seconds = statistics.median([timed(classifier_fid) for _ in range(reps)])
+    rows.append(("classifier FID on 10,000 samples (features, statistics, distance)", f"{seconds:.2f} s",
+                 f"CPU, 2 threads; median of {reps}; goal <= 5 s"))
+    return rows
+
+
+FIGURES = {"metrics": bench_metrics, "step": bench_step, "startup": bench_startup, "image_data": bench_image_data, "unrolled": bench_unrolled}
 
 
 def main() -> None:
