@@ -116,7 +116,10 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
     def evaluated() -> nn.Module:
         return ema.module if ema else tracked
 
-    evaluate = Evaluator(cfg, data, device)  # trains / loads what the metrics need, before training
+    # what the metrics need is trained or loaded now, before training, and draws nothing from the
+    # run's RNG: a cold and a warm cache give the same run
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        evaluate = Evaluator(cfg, data, device)
 
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "data": data, "lens": lens,

@@ -80,7 +80,7 @@ def train(train_data: IndexedImages, epochs: int, batch_size: int, lr: float) ->
     cls = MLPClassifier if train_data.shape[0] == 1 else CNNClassifier
     model = cls(train_data.shape, int(train_data.labels.max()) + 1).to(train_data.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator(train_data.device).manual_seed(0)  # its own stream: the run's RNG is left alone
+    gen = torch.Generator(train_data.device).manual_seed(0)
     for _ in range(epochs):
         model.train()
         for idx in torch.randperm(len(train_data), device=train_data.device, generator=gen).split(batch_size):
@@ -116,15 +116,20 @@ def load_or_train(dataset_cfg, cache_dir: Path, device: torch.device, epochs: in
 
     def compute() -> dict:
         log.info("training the %s classifier for the metrics (cached in %s) ...", name, path)
+        torch.manual_seed(0)  # the same classifier whoever trains it (the caller's RNG is forked below)
         model = train(train_data, epochs, batch_size, lr)
         acc = accuracy(model, test_data)
         log.info("%s classifier: test accuracy %.2f%%", name, 100 * acc)
+        if acc < 0.9:
+            log.warning("the %s classifier's test accuracy is only %.1f%%: its FID and IS mean little "
+                        "(more metrics.classifier.epochs?)", name, 100 * acc)
         return {"state": model.state_dict(), "accuracy": acc, "classes": int(train_data.labels.max()) + 1}
 
-    saved = cache.get_or_compute(path, key, compute, lambda v, f: torch.save(v, f),
-                                 lambda p: torch.load(p, map_location="cpu", weights_only=True))
-    cls = MLPClassifier if train_data.shape[0] == 1 else CNNClassifier
-    model = cls(train_data.shape, saved["classes"])
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # leave the caller's RNG alone
+        saved = cache.get_or_compute(path, key, compute, lambda v, f: torch.save(v, f),
+                                     lambda p: torch.load(p, map_location="cpu", weights_only=True))
+        cls = MLPClassifier if train_data.shape[0] == 1 else CNNClassifier
+        model = cls(train_data.shape, saved["classes"])
     model.load_state_dict(saved["state"])
     return model.to(device).eval(), saved["accuracy"], key
 

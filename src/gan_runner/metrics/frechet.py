@@ -27,4 +27,5 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     inner = root1 @ np.atleast_2d(sigma2) @ root1
     tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum()
     diff = np.atleast_1d(mu1) - np.atleast_1d(mu2)
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+    d2 = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean
+    return max(float(d2), 0.0)  # rounding can take identical statistics a hair below 0

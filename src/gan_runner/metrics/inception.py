@@ -34,15 +34,19 @@ class FIDInception(nn.Module):
 
     def __init__(self, weights_path: str | None):
         super().__init__()
-        state = torch.load(weights_file(weights_path), map_location="cpu", weights_only=True)
-        # pytorch-fid builds the network and fetches its weights by URL: hand it the file instead
-        with mock.patch.object(pytorch_fid_inception, "load_state_dict_from_url", lambda *a, **k: state):
-            self.net = pytorch_fid_inception.InceptionV3([3], resize_input=True, normalize_input=True)
-        self.fc = nn.Linear(2048, 1008)  # the TF-Inception head, for the Inception score
-        self.fc.load_state_dict({"weight": state["fc.weight"], "bias": state["fc.bias"]})
+        path = weights_file(weights_path)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:  # pytorch-fid builds the network and fetches its weights by URL: hand it the file instead
+            with mock.patch.object(pytorch_fid_inception, "load_state_dict_from_url", lambda *a, **k: state):
+                self.net = pytorch_fid_inception.InceptionV3([3], resize_input=True, normalize_input=True)
+        except (RuntimeError, KeyError) as e:
+            raise ConfigError(f"{path} is not pytorch-fid's FID Inception weights ({str(e).splitlines()[0]}).") from None
+        # the TF-Inception head for the Inception score: logits without the bias, as the original
+        # TF code, torch-fidelity and torchmetrics compute them
+        self.register_buffer("fc_weight", state["fc.weight"])
 
     def embed(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         pool = self.net(x)[0].flatten(1)
-        return pool, self.fc(pool)
+        return pool, pool @ self.fc_weight.T
