@@ -11,6 +11,7 @@ evaluated at other steps, or resumed, trains on exactly the same numbers.
 """
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +95,8 @@ class Evaluator:
     def _reference_statistics(self, kind: str, network_key: dict) -> tuple[np.ndarray, np.ndarray]:
         """Feature statistics of the real data, from the cache or computed now."""
         limit = self.cfg.fid.reference_samples
-        key = {"network": network_key, "data": self.data.fingerprint(), "n": limit or len(self.data)}
+        key = {"network": network_key, "data": self.data.fingerprint(), "shape": list(self.data.shape),
+               "n": min(limit or len(self.data), len(self.data))}
         path = cache.entry(self.cache_dir, f"stats-{kind}", key, ".npz")
 
         def compute() -> dict:
@@ -108,22 +110,23 @@ class Evaluator:
 
     @torch.no_grad()
     def _features(self, kind: str, unit_images: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """(features, class probabilities) of images in [0, 1], batch by batch."""
-        feats, probs = [], []
-        for x in unit_images.split(self.cfg.fid.batch_size):
-            f, logits = self.networks[kind].embed(x)
-            feats.append(f.double().cpu().numpy())
-            probs.append(logits.softmax(dim=1).double().cpu().numpy())
-        return np.concatenate(feats), np.concatenate(probs)
+        """(features, class probabilities) of images in [0, 1]."""
+        f, logits = self.networks[kind].embed(unit_images)
+        return f.double().cpu().numpy(), logits.softmax(dim=1).double().cpu().numpy()
 
     @torch.no_grad()
-    def samples(self, g: nn.Module, n: int | None = None) -> Tensor:
-        """G's output on the first `n` (default: metrics.n_samples) of the fixed noise vectors."""
+    def generated(self, g: nn.Module, n: int | None = None) -> Iterator[Tensor]:
+        """G's output on the first `n` (default: metrics.n_samples) fixed noise vectors, in chunks
+        of fid.batch_size: the images are never all in memory at once."""
         was_training = g.training
         g.eval()  # no batch-norm statistics updated by evaluation
-        out = torch.cat([g(z) for z in self.z[:n or self.cfg.n_samples].split(4096)])
-        g.train(was_training)
-        return out
+        try:
+            yield from (g(z) for z in self.z[:n or self.cfg.n_samples].split(self.cfg.fid.batch_size))
+        finally:
+            g.train(was_training)
+
+    def samples(self, g: nn.Module, n: int | None = None) -> Tensor:
+        return torch.cat(list(self.generated(g, n)))
 
     def unit(self, x: Tensor) -> Tensor:
         lo, hi = self.data.range
@@ -133,27 +136,32 @@ class Evaluator:
         out: dict[str, float] = {}
         if "modes" in self.names:
             out.update(mode_metrics(self.samples(g), self.data.centers, self.data.sigma, self.cfg.min_fraction))
-        x = self.unit(self.samples(g)) if set(self.names) & set(IMAGE_METRICS) - {"stacked_modes"} else None
-        for kind in ("classifier", "inception"):
-            if f"fid_{kind}" in self.names or f"is_{kind}" in self.names:
-                feats, probs = self._features(kind, x)
-                if f"fid_{kind}" in self.names:
-                    out[f"fid_{kind}"] = frechet_distance(*statistics(feats), *self.reference[kind])
-                if f"is_{kind}" in self.names:
-                    out[f"is_{kind}"], out[f"is_{kind}_std"] = inception_score(probs)
+        kinds = [k for k in ("classifier", "inception") if {f"fid_{k}", f"is_{k}"} & set(self.names)]
+        if kinds:
+            parts = {k: [] for k in kinds}
+            for x in self.generated(g):
+                for k in kinds:
+                    parts[k].append(self._features(k, self.unit(x)))
+            for k in kinds:
+                feats, probs = (np.concatenate(a) for a in zip(*parts[k]))
+                if f"fid_{k}" in self.names:
+                    out[f"fid_{k}"] = frechet_distance(*statistics(feats), *self.reference[k])
+                if f"is_{k}" in self.names:
+                    out[f"is_{k}"], out[f"is_{k}_std"] = inception_score(probs)
         if "stacked_modes" in self.names:
-            s = self.unit(self.samples(g, self.cfg.stacked_n_samples))
-            digits = torch.stack([torch.from_numpy(self._features("classifier", s[:, c:c + 1])[1]).argmax(1)
-                                  for c in range(3)], dim=1)
-            out.update(stacked_modes(digits))
+            digits = [torch.stack([torch.from_numpy(self._features("classifier", self.unit(x)[:, c:c + 1])[1]).argmax(1)
+                                   for c in range(3)], dim=1) for x in self.generated(g, self.cfg.stacked_n_samples)]
+            out.update(stacked_modes(torch.cat(digits)))
         if "parzen" in self.names:
-            out.update(self._parzen(x))
+            out.update(self._parzen(self.unit(self.samples(g)).cpu()))
         return out
 
     def _parzen(self, x: Tensor) -> dict[str, float]:
+        """Goodfellow et al. pick σ on held-out images: the GAN here trains on the whole training
+        split, so σ is picked on the first 1000 test images and scored on the rest."""
         from .metrics.classifier import labelled_splits
 
-        train, test, _ = labelled_splits(self.dataset_cfg, self.device)
-        n_val = min(1000, len(train) // 2)  # the protocol's 1000 validation images: the end of the training set
-        validation = train.gather(torch.arange(len(train) - n_val, len(train), device=self.device)).float() / 255
-        return parzen(x.cpu(), validation.cpu(), torch.cat([b.float() / 255 for b in test.batches(1000)]).cpu())
+        _, test, _ = labelled_splits(self.dataset_cfg, self.device)
+        images = torch.cat([b.float() / 255 for b in test.batches(1000)]).cpu()
+        n_val = min(1000, len(images) // 2)
+        return parzen(x, images[:n_val], images[n_val:])
