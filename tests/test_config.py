@@ -129,8 +129,9 @@ BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
     "image size the model cannot take": (["dataset=image_folder", "dataset.root={root}/folder",
                                           "dataset.resolution=48", "model=dcgan", "metrics.names=[]"],
                                          "set dataset.resolution"),
-    "Inception FID without its weights": (["dataset=cifar10", "model=dcgan", "dataset.root={root}"],
-                                          "The FID Inception weights are not at"),
+    "Inception FID without its weights": (["dataset=cifar10", "model=dcgan", "dataset.root={root}",
+                                           "metrics.fid.weights_path=/nonexistent/pt_inception.pth"],
+                                          "The FID Inception weights are not at /nonexistent/pt_inception.pth"),
     "metrics that do not fit the data": (["metrics.names=[fid_classifier]"], "does not fit this dataset"),
 }
 if not torch.cuda.is_available():

@@ -48,11 +48,14 @@ def test_frechet_distance_rank_deficient():
     # each Gaussian lives on its own axis: tr(√(Σ1Σ2)) = 0, d² = ‖Δμ‖² + 1 + 1
     s1, s2 = np.diag([1.0, 0.0]), np.diag([0.0, 1.0])
     assert frechet_distance(np.zeros(2), s1, np.ones(2), s2) == pytest.approx(4.0, abs=1e-12)
-    # fewer samples than dimensions: a singular covariance, still finite and non-negative
+    # fewer samples than dimensions: singular covariances; against the trace of SciPy's sqrtm
+    from scipy import linalg
+
     rng = np.random.default_rng(1)
-    f1, f2 = rng.normal(size=(10, 64)), rng.normal(size=(10, 64))
-    d = frechet_distance(*statistics(f1), *statistics(f2))
-    assert math.isfinite(d) and d > 0
+    (mu1, s1), (mu2, s2) = statistics(rng.normal(size=(10, 64))), statistics(rng.normal(size=(10, 64)))
+    reference = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(linalg.sqrtm(s1 @ s2)).real
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-6)
+    assert frechet_distance(np.zeros(2), s1[:2, :2] * 0, np.zeros(2), s1[:2, :2] * 0) == 0.0  # never below 0
 
 
 def test_frechet_distance_agrees_with_pytorch_fid():
@@ -146,7 +149,14 @@ def test_classifier_learns_fixture_digits_and_its_features_feed_fid(tmp_path):
     test_data = torchvision_images("mnist", str(tmp_path), False, "test", [0.0, 1.0], None)
     torch.manual_seed(0)
     model = train(train_data, epochs=10, batch_size=128, lr=1e-3)
+    # Lookahead-Minmax's MNIST classifier: 784-256-256-10, ReLU, dropout 0.2; features before the 2nd ReLU
     assert isinstance(model, MLPClassifier)
+    assert [(m.in_features, m.out_features) for m in (model.fc1, model.fc2, model.out)] == [(784, 256), (256, 256), (256, 10)]
+    assert model.drop.p == 0.2
+    with torch.no_grad():
+        f, logits = model.embed(train_data.gather(torch.arange(50)).float() / 255)
+    assert f.shape == (50, 256) and (f < 0).any()  # pre-ReLU
+    torch.testing.assert_close(logits, model(train_data.gather(torch.arange(50)).float() / 255))
     assert accuracy(model, test_data) >= 0.90  # rendered digits, 3000 for training; measured 94.6%
 
     def feats(x):
@@ -165,15 +175,36 @@ def test_the_classifier_is_cached_by_data_content(tmp_path):
     root = tmp_path / "data"
     make_mnist(root, n_train=400, n_test=100)
     cfg = make_cfg("dataset=mnist", f"dataset.root={root}", "model=dcgan").dataset
-    _, acc1, key1 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
-    start = time.perf_counter()
-    _, acc2, key2 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
-    assert (acc1, key1) == (acc2, key2) and time.perf_counter() - start < 2
-    assert len(list((tmp_path / "cache").glob("classifier-mnist-*.pt"))) == 1
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    m1, acc1, key1 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
+    assert torch.equal(torch.get_rng_state(), state)  # training it drew nothing from the caller's RNG
+    m2, acc2, key2 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)  # a hit
+    assert (acc1, key1) == (acc2, key2) and len(list((tmp_path / "cache").glob("classifier-mnist-*.pt"))) == 1
+    m3, _, _ = load_or_train(cfg, tmp_path / "other-cache", torch.device("cpu"), 2, 128, 1e-3)  # trained again
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m3.state_dict().values()))  # seeded
     torchvision_images.__globals__["load"].cache_clear()
     make_mnist(root, n_train=400, n_test=100, seed=5)  # other digits: another classifier
     _, _, key3 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
     assert key3["train_sha1"] != key1["train_sha1"]
+
+
+def test_a_cold_or_warm_cache_trains_the_same_run(image_root, tmp_path):
+    """Building the metrics (training the classifier, the reference statistics) leaves the run's RNG
+    alone: a run trains on the same numbers whether its cache was cold or warm."""
+    from conftest import assert_same_tensors, load_state
+    from gan_runner.trainer import train as train_run
+
+    common = ["dataset=mnist", f"dataset.root={image_root}", "model=dcgan", "model.width=8", "model.z_dim=16",
+              "trainer.batch_size=16", "trainer.steps=3", "metrics.n_samples=64", "metrics.classifier.epochs=1",
+              f"metrics.cache_dir={tmp_path / 'cache'}"]
+    for name in ("cold", "warm"):
+        train_run(make_cfg(*common), tmp_path / name)
+    assert len(list((tmp_path / "cache").glob("stats-classifier-*.npz"))) == 1  # the warm run hit the cache
+    assert_same_tensors(load_state(tmp_path / "cold")["objects"], load_state(tmp_path / "warm")["objects"])
+    # other images (here: another resolution) are other statistics
+    train_run(make_cfg(*common, "dataset.resolution=32"), tmp_path / "r32")
+    assert len(list((tmp_path / "cache").glob("stats-classifier-*.npz"))) == 2
 
 
 def test_inception_score_bounds():
