@@ -1,7 +1,12 @@
 """results.json: what a run reports when it ends, for people and for sweep tables."""
 
+import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from .checkpoint import write_json
 from .metrics import HIGHER_IS_BETTER
@@ -21,7 +26,7 @@ def best_of(history: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def write(run_dir: Path, status: str, *, step: int, steps: int, wall_time: float,
-          history: list[dict[str, float]], overrides: list[str], note: str = "") -> dict[str, Any]:
+          history: list[dict[str, float]], overrides: list[str], note: str = "", started: float) -> dict[str, Any]:
     results = {
         "status": status,  # completed | diverged | interrupted | failed
         "step": step,
@@ -32,6 +37,11 @@ def write(run_dir: Path, status: str, *, step: int, steps: int, wall_time: float
         "history": history,
         "overrides": overrides,
         "note": note,
+        # this attempt (a resumed run has had several): when, and where
+        "started": started,
+        "ended": time.time(),
+        "host": {"name": socket.gethostname(), "torch_threads": torch.get_num_threads(),
+                 **{k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_RESTART_COUNT")}},
     }
     write_json(run_dir / "results.json", results)
     return results

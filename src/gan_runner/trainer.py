@@ -42,6 +42,7 @@ class Outcome:
     wall_time: float
     history: list[dict] = field(default_factory=list)  # {"step": s, <metric>: value, ...} per evaluation
     note: str = ""
+    started: float = field(default_factory=time.time)  # this attempt's start, seconds since the epoch
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,8 +79,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Outcome:
         _train(cfg, run_dir, out)
     except ConfigError:
         raise  # bad input: nothing ran, nothing to report
-    except BaseException as e:
-        out.status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+    except BaseException as e:  # SystemExit: a signal handler (submitit's) ended the process
+        out.status = "interrupted" if isinstance(e, (KeyboardInterrupt, SystemExit)) else "failed"
         out.note = f"{type(e).__name__}: {e}"
         _report(run_dir, out, cfg.trainer.steps, overrides)
         raise
@@ -89,7 +90,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Outcome:
 
 def _report(run_dir: Path, out: Outcome, steps: int, overrides: list[str]) -> None:
     results.write(run_dir, out.status, step=out.step, steps=steps, wall_time=out.wall_time,
-                  history=out.history, overrides=list(overrides), note=out.note)
+                  history=out.history, overrides=list(overrides), note=out.note, started=out.started)
 
 
 def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
