@@ -193,6 +193,42 @@ def evaluate() -> None:
     print(json.dumps(report, indent=2))
 
 
+def table() -> None:
+    """`gan-runner-table DIR [DIR...] [--rows KEY] [--cols KEY] [--metric NAME] [--format md|csv|latex]
+    [--plot FILE.png]`: writes summary.csv and summary.md in each DIR (one row per run); with --metric,
+    a table of its final value, mean ± std over the runs of each cell (seeds and every key not on an
+    axis pooled), with the cell's diverged/failed counts, and with --plot its curves over training."""
+    p = argparse.ArgumentParser(prog="gan-runner-table", description=table.__doc__)
+    p.add_argument("dirs", type=Path, nargs="+", help="sweep (or run) directories")
+    p.add_argument("--rows", help="an override key, e.g. loss")
+    p.add_argument("--cols", help="an override key, e.g. optimizer")
+    p.add_argument("--metric", help="a final metric, e.g. kl or fid_classifier")
+    p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    p.add_argument("--plot", type=Path, help="PNG of the metric against the step (needs --metric)")
+    a = p.parse_args()
+    from .tables import curves, runs, summary, table as make_table, write_summary
+
+    missing = [d for d in a.dirs if not d.is_dir()]
+    if missing:
+        p.error(f"not a directory: {missing[0]}")
+    records = runs(a.dirs)
+    if not records:
+        p.error(f"no run directories (with .hydra/overrides.yaml) under {', '.join(map(str, a.dirs))}")
+    for d in a.dirs:
+        write_summary(d)
+    if a.metric is None:
+        if a.plot:
+            p.error("--plot needs --metric")
+        print(summary(records)[1])
+        return
+    print(make_table(records, a.rows, a.cols, a.metric, a.format), end="")
+    if a.plot:
+        try:
+            print(f"wrote {curves(records, a.rows, a.cols, a.metric, a.plot)}")
+        except ValueError as e:
+            p.error(str(e))
+
+
 def sample() -> None:
     """`gan-runner-sample RUN_DIR --num N --out FILE`: samples of a trained run's generator (its EMA,
     or Lookahead's slow weights, when the run used them)."""
