@@ -1,0 +1,63 @@
+"""The gpu_pool launcher: concurrent jobs in their own processes and slots, failures that stop
+nothing, and the sweep's summary."""
+
+import csv
+import json
+import os
+
+from conftest import run_cli
+
+# a toy run long enough that jobs started together overlap, short enough for the suite
+JOB = ["trainer.steps=600", "trainer.log_every=200", "trainer.sample_every=600", "trainer.eval_every=600",
+       "trainer.ckpt_every=600", "metrics.n_samples=500", "trainer.device=auto", "hydra/launcher=gpu_pool"]
+
+
+def _results(sweep) -> dict[int, dict]:
+    return {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/results.json")}
+
+
+def _most_at_once(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    now = most = 0
+    for _, change in events:
+        now += change
+        most = max(most, now)
+    return most
+
+
+def test_cpu_slots_run_two_jobs_at_a_time(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "trainer.seed=0,1,2,3", *JOB, "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
+                   cwd=tmp_path, check=True)
+    assert "4 completed; summary.md there" in proc.stdout
+    results = _results(sweep)
+    assert sorted(results) == [0, 1, 2, 3] and {r["status"] for r in results.values()} == {"completed"}
+    # measured from the jobs' own clocks: two train at once, never more
+    assert _most_at_once([(r["started"], r["ended"]) for r in results.values()]) == 2
+    threads = max(1, os.cpu_count() // 2)  # the cores split between the two slots
+    assert {r["host"]["torch_threads"] for r in results.values()} == {threads}
+    assert [r["overrides"][0] for r in (results[i] for i in range(4))] == [f"trainer.seed={i}" for i in range(4)]
+    assert (sweep / "0" / "launcher.log").read_text().rstrip().endswith(f"Outputs in {sweep / '0'}")
+
+
+def test_gpu_slots_and_a_failing_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    # trainer.steps=0 passes composition and fails the job's own pre-flight: one failed job of four
+    proc = run_cli("-m", "trainer.steps=600,610,620,0", *JOB[1:], "hydra.launcher.gpus=[0,1]",
+                   f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "3 completed, 1 failed; summary.md there" in proc.stdout
+    results = _results(sweep)
+    assert sorted(results) == [0, 1, 2] and {r["status"] for r in results.values()} == {"completed"}
+    # each job saw only its own slot's GPU; two jobs that ran at the same time had different ones
+    slots = {i: r["host"]["CUDA_VISIBLE_DEVICES"] for i, r in results.items()}
+    assert set(slots.values()) <= {"0", "1"}
+    for i in results:
+        for j in results:
+            if i < j and _most_at_once([(results[k]["started"], results[k]["ended"]) for k in (i, j)]) == 2:
+                assert slots[i] != slots[j]
+    assert _most_at_once([(r["started"], r["ended"]) for r in results.values()]) == 2
+    rows = {r["run"]: r for r in csv.DictReader((sweep / "summary.csv").open())}
+    assert [rows[str(i)]["status"] for i in range(4)] == ["completed", "completed", "completed", "failed"]
+    assert "trainer.steps" in rows["3"]["note"] and rows["3"]["trainer.steps"] == "0"  # why, from its log
+    assert "4 runs: 3 completed, 1 failed" in (sweep / "summary.md").read_text()
