@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: install test train tensorboard bench clean
+.PHONY: install test train tensorboard bench clean slurm-up slurm-down
 
 install: $(VENV)/.installed
 
@@ -15,7 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-test: install
+# The Slurm tests submit real jobs: a Slurm must run (slurm-up starts one here when none does).
+test: install slurm-up
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 train: install
@@ -26,6 +27,12 @@ tensorboard: install
 
 bench: install
 	$(BIN)/python scripts/bench.py $(ARGS)
+
+slurm-up:
+	bash scripts/slurm_local.sh up
+
+slurm-down:
+	bash scripts/slurm_local.sh down
 
 clean:
 	rm -rf outputs/*/ multirun .pytest_cache src/*.egg-info
