@@ -5,7 +5,15 @@ import csv
 import json
 import os
 
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.plugins.launcher import Launcher
+from hydra.utils import instantiate
+
 from conftest import run_cli
+from gan_runner.cli import CONF_DIR
+from hydra_plugins.gan_runner_gpu_pool.gpu_pool_launcher import GPUPoolLauncher
 
 # a toy run long enough that jobs started together overlap, short enough for the suite
 JOB = ["trainer.steps=600", "trainer.log_every=200", "trainer.sample_every=600", "trainer.eval_every=600",
@@ -61,3 +69,20 @@ def test_gpu_slots_and_a_failing_job(tmp_path):
     assert [rows[str(i)]["status"] for i in range(4)] == ["completed", "completed", "completed", "failed"]
     assert "trainer.steps" in rows["3"]["note"] and rows["3"]["trainer.steps"] == "0"  # why, from its log
     assert "4 runs: 3 completed, 1 failed" in (sweep / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("launcher", ["gpu_pool", "slurm"])
+def test_launcher_configs_compose(launcher):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert isinstance(instantiate(cfg.hydra.launcher), Launcher)
+    if launcher == "slurm":  # requeued on time-out, one GPU per job
+        assert cfg.hydra.launcher.max_num_timeout > 0 and cfg.hydra.launcher.gpus_per_node == 1
+
+
+@pytest.mark.parametrize("bad,message", [("gpus=[]", "at least one GPU"), ("n_jobs=0", "n_jobs must be >= 1"),
+                                         ("jobs_per_gpu=0", "jobs_per_gpu >= 1")])
+def test_gpu_pool_rejects_empty_pools(bad, message):
+    key, value = bad.split("=")
+    with pytest.raises(ValueError, match=message):
+        GPUPoolLauncher(**{"gpus": [0] if key == "jobs_per_gpu" else None, key: yaml.safe_load(value)})
