@@ -158,7 +158,7 @@ def test_resume_applies_new_learning_rates(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_saves_and_marks_the_run_interrupted(tmp_path, monkeypatch, sig):
-    monkeypatch.setattr(signals, "_received", None)
+    monkeypatch.setattr(signals, "_received", [])
     calls = {"n": 0}
 
     def g_then_signal(logits):  # the signal arrives in the middle of step 7's generator update

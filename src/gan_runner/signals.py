@@ -6,55 +6,84 @@ The flag is process-wide and stays up: when a sweep runs its jobs one after anot
 process, a job that starts after the signal stops at once instead of training on.
 
 When the handler this replaced was a Python function (submitit's USR2 handler, in a Slurm job: it
-requeues the job), the signal is delivered to it again once the run has stopped and saved, so the
-job is requeued after its checkpoint is written, not before. A SIGTERM handler a launcher already
-installed (submitit ignores SIGTERM and lets Slurm kill and requeue the job) is left in place:
-stopping early would report the job done while Slurm runs it again."""
+requeues the job), that handler gets the signal once the run has stopped and saved, so the job is
+requeued with its newest checkpoint; or after GRACE_S, should the run not have got there (a long
+evaluation), so the requeue still happens before Slurm's kill: the job then resumes from its last
+periodic checkpoint. A run that completed instead hands nothing on. A SIGTERM handler a launcher
+already installed (submitit ignores SIGTERM and lets Slurm kill and requeue the job) is left in
+place: stopping early would report the job done while Slurm runs it again."""
 
 import os
 import signal
 import threading
 from types import FrameType
+from typing import Callable
 
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
-_received: str | None = None  # the name of the first stop signal this process received
+GRACE_S = 60  # within submitit's warning (hydra.launcher.signal_delay_s, 120 s by default)
+_received: list[str] = []  # the stop signals this process received, in order
+_hand_on: dict[int, Callable] = {}  # signal -> the launcher's handler it goes on to
+_grace: dict[int, threading.Timer] = {}  # signal -> the timer of its grace period
+_expired: set[int] = set()  # signals whose grace period is over
+
+
+def _expire(signum: int) -> None:
+    _expired.add(signum)
+    os.kill(os.getpid(), signum)  # back in the main thread, where Python runs handlers
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:
-    global _received
-    _received = _received or signal.Signals(signum).name
+    name = signal.Signals(signum).name
+    if name not in _received:
+        _received.append(name)
+    if signum in _expired and signum in _hand_on:  # the grace period is over: the launcher's turn, now
+        _hand_on.pop(signum)(signum, frame)
+    elif signum in _hand_on and signum not in _grace:  # a thread, not SIGALRM: the alarm may be someone else's
+        _grace[signum] = threading.Timer(GRACE_S, _expire, (signum,))
+        _grace[signum].daemon = True
+        _grace[signum].start()
 
 
-def _launchers(s: int) -> bool:
-    """A SIGTERM policy of a launcher's (a Python handler) is its own business."""
-    current = signal.getsignal(s)
-    return s == signal.SIGTERM and callable(current) and current is not signal.default_int_handler
+def _python_handler(handler: object) -> bool:
+    return callable(handler) and handler is not signal.default_int_handler
 
 
 class StopRequest:
-    """`with StopRequest() as stop:` installs the handlers; `if stop:` / `stop.signal` read the flag."""
+    """`with StopRequest() as stop:` installs the handlers; `if stop:` / `stop.signal` read the flag;
+    `stop.honoured()` says the run stopped and saved because of it."""
 
     def __init__(self) -> None:
         self._previous: dict[int, object] = {}
-        self._before: str | None = None
+        self._honoured = False
 
     @property
     def signal(self) -> str | None:
-        return _received
+        return _received[0] if _received else None
 
     def __bool__(self) -> bool:
-        return _received is not None
+        return bool(_received)
+
+    def honoured(self) -> None:
+        self._honoured = True
 
     def __enter__(self) -> "StopRequest":
-        self._before = _received
         if threading.current_thread() is threading.main_thread():  # Python delivers signals there only
-            self._previous = {s: signal.signal(s, _handle) for s in SIGNALS if not _launchers(s)}
+            for s in SIGNALS:
+                if not (s == signal.SIGTERM and _python_handler(signal.getsignal(s))):  # the launcher's policy
+                    self._previous[s] = signal.signal(s, _handle)
+            _hand_on.update({s: h for s, h in self._previous.items() if _python_handler(h)})
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if not self._previous:
+            return
+        for timer in _grace.values():
+            timer.cancel()
+        _grace.clear()
+        _expired.clear()
         for s, handler in self._previous.items():
             signal.signal(s, handler)
-        caught = _received != self._before and getattr(signal, _received)  # caught while this run trained
-        previous = self._previous.get(caught)
-        if callable(previous) and previous is not signal.default_int_handler:
-            os.kill(os.getpid(), caught)  # now the previous handler's turn
+        due = [s for s in list(_hand_on) if signal.Signals(s).name in _received] if self._honoured else []
+        _hand_on.clear()
+        for s in due:  # now the launcher's turn (submitit: requeue, and exit)
+            self._previous[s](s, None)

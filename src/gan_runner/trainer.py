@@ -213,6 +213,7 @@ def _train(cfg: DictConfig, run_dir: Path, out: Outcome) -> None:
                     save()
                     out.status, out.note = "interrupted", f"{stop.signal}: stopped after step {out.step}"
                     log.message(f"{out.note}; checkpoint saved")
+                    stop.honoured()
                 break
 
             # Algorithm 1: k discriminator steps, each on a fresh real batch and fresh noise, then
