@@ -10,7 +10,8 @@ from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
 from conftest import run_cli
-from gan_runner.tables import runs, series, table, write_summary
+from gan_runner.summary import runs, write_summary
+from gan_runner.tables import series, table
 
 # (job, loss, seed, status, final kl, kl curve at steps 100 and 200); job 5 left no results.json
 JOBS = [(0, "minimax", 0, "completed", 0.1, (1.0, 0.5)),
@@ -24,6 +25,7 @@ JOBS = [(0, "minimax", 0, "completed", 0.1, (1.0, 0.5)),
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
+    (root / "multirun.yaml").write_text("hydra: {}\n")  # what marks a sweep's directory
     for job, loss, seed, status, kl, curve in JOBS:
         run = root / str(job)
         (run / ".hydra").mkdir(parents=True)
@@ -66,22 +68,24 @@ def test_table_cells_in_three_formats(sweep):
     assert md.splitlines()[:4] == ["| loss | kl |", "|---|---|",
                                    "| lsgan | 0.25 ± 0 (n=2) [1 failed] |",
                                    "| minimax | 0.2 ± 0.14 (n=2) [1 diverged] |"]
-    assert list(csv.reader(io.StringIO(table(records, "loss", None, "kl", "csv")))) == [
-        ["loss", "kl"], ["lsgan", "0.25 ± 0 (n=2) [1 failed]"], ["minimax", "0.2 ± 0.14 (n=2) [1 diverged]"]]
+    rows = list(csv.DictReader(io.StringIO(table(records, "loss", None, "kl", "csv"))))
+    assert [(r["loss"], float(r["kl_mean"]), r["n"], r["diverged"], r["failed"]) for r in rows] == [
+        ("lsgan", 0.25, "2", "0", "1"), ("minimax", 0.2, "2", "1", "0")]
+    assert float(rows[1]["kl_std"]) == pytest.approx(0.1414214) and rows[1]["kl_std"] != ""
     latex = table(records, "loss", "trainer.seed", "kl", "latex").splitlines()
     assert latex[0] == r"\begin{tabular}{lccc}"
-    assert latex[2] == r"loss $\backslash$ trainer.seed & 0 & 1 & 2 \\"
-    assert latex[4] == r"lsgan & 0.25 $\pm$ 0 (n=1) & 0.25 $\pm$ 0 (n=1) & – [1 failed] \\"
-    assert latex[5] == r"minimax & 0.1 $\pm$ 0 (n=1) & 0.3 $\pm$ 0 (n=1) & – [1 diverged] \\"
+    assert latex[2] == r"loss \textbackslash{} trainer.seed & 0 & 1 & 2 \\"
+    assert latex[4] == r"lsgan & 0.25 (n=1) & 0.25 (n=1) & – [1 failed] \\"  # one run: no std
+    assert latex[5] == r"minimax & 0.1 (n=1) & 0.3 (n=1) & – [1 diverged] \\"
     assert latex[-1] == r"\end{tabular}"
 
 
 def test_curves_mean_and_std_over_seeds(sweep):
     data = series(runs([sweep]), "loss", None, "kl")
     steps, mean, std = data[("minimax", "")]
-    assert steps == [100, 200]  # the diverged run's curve is pooled too: it is what the run did
-    np.testing.assert_allclose(mean, [2.0, 11 / 3], rtol=1e-6)
-    np.testing.assert_allclose(std, [1.0, np.std([0.5, 1.5, 9.0], ddof=1)], rtol=1e-6)
+    assert steps == [100, 200]  # the completed runs, as in the table (the diverged one is not averaged)
+    np.testing.assert_allclose(mean, [1.5, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(std, [np.std([1, 2], ddof=1), np.std([0.5, 1.5], ddof=1)], rtol=1e-6)
     assert data[("lsgan", "")][2].tolist() == [0, 0]
 
 
@@ -96,4 +100,22 @@ def test_table_command(sweep, tmp_path):
     assert bad.returncode == 2 and "not a directory" in bad.stderr
     bad = run_cli(str(sweep), "--metric", "fid", "--plot", str(tmp_path / "f.png"), cwd=tmp_path,
                   tool="gan-runner-table")
-    assert bad.returncode == 2 and "no run logged metrics/fid" in bad.stderr
+    assert bad.returncode == 2 and "no completed run logged metrics/fid" in bad.stderr
+
+
+def test_axis_values_defaults_order_and_latex_escapes(tmp_path):
+    def record(name, overrides, choices=None, config=None, kl=1.0):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        if config:
+            (tmp_path / name / ".hydra" / "config.yaml").write_text(config)
+        return {"dir": str(tmp_path / name), "overrides": overrides, "choices": choices or {},
+                "status": "completed", "final": {"kl": kl}}
+
+    records = [record("a", {"loss": "a_%b", "trainer.seed": "10"}),
+               record("b", {"trainer.seed": "9"}, choices={"loss": "a_%b"}),  # the group by default
+               record("c", {"loss": "z"}, config="trainer:\n  seed: 9\n", kl=3.0)]  # the seed by default
+    md = table(records, "trainer.seed", "loss", "kl")
+    assert md.splitlines()[:4] == ["| trainer.seed \\ loss | a_%b | z |", "|---|---|---|",
+                                   "| 9 | 1 (n=1) | 3 (n=1) |", "| 10 | 1 (n=1) |  |"]  # 9 before 10
+    latex = table(records, "loss", None, "kl", "latex").splitlines()
+    assert latex[4] == r"a\_\%b & 1 $\pm$ 0 (n=2) \\"

@@ -104,7 +104,7 @@ def _started_in(run_dir: Path) -> Path:
     return Path(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.runtime.cwd)
 
 
-def _key(override: str) -> str:
+def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
@@ -115,8 +115,8 @@ def run_overrides(run_dir: Path, args: list[str], what: str) -> list[str]:
     if not recorded.is_file():
         problem = "does not exist" if not run_dir.exists() else f"is not a gan-runner run directory (no {recorded})"
         raise ConfigError(f"Cannot {what}: {run_dir} {problem}. Give a run directory such as outputs/<date>/<time>.")
-    new_keys = {_key(a) for a in args}
-    kept = [o for o in OmegaConf.load(recorded) if _key(o) not in new_keys]
+    new_keys = {override_key(a) for a in args}
+    kept = [o for o in OmegaConf.load(recorded) if override_key(o) not in new_keys]
     os.chdir(_started_in(run_dir.absolute()))
     return [*kept, *args]
 
@@ -124,7 +124,7 @@ def run_overrides(run_dir: Path, args: list[str], what: str) -> list[str]:
 def resume_overrides(args: list[str]) -> list[str]:
     """`resume=DIR`: DIR's own overrides and the new ones, with Hydra's run directory set to DIR,
     whose checkpoint the trainer then continues from."""
-    resume = [a.split("=", 1)[1] for a in args if _key(a) == "resume"]
+    resume = [a.split("=", 1)[1] for a in args if override_key(a) == "resume"]
     if not resume:
         return args
     run_dir = Path(resume[-1]).expanduser().absolute()
@@ -200,13 +200,14 @@ def table() -> None:
     axis pooled), with the cell's diverged/failed counts, and with --plot its curves over training."""
     p = argparse.ArgumentParser(prog="gan-runner-table", description=table.__doc__)
     p.add_argument("dirs", type=Path, nargs="+", help="sweep (or run) directories")
-    p.add_argument("--rows", help="an override key, e.g. loss")
-    p.add_argument("--cols", help="an override key, e.g. optimizer")
+    p.add_argument("--rows", help="a config key or group, e.g. loss or optimizer.d.lr")
+    p.add_argument("--cols", help="a config key or group, e.g. trainer.unroll_steps")
     p.add_argument("--metric", help="a final metric, e.g. kl or fid_classifier")
     p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
     p.add_argument("--plot", type=Path, help="PNG of the metric against the step (needs --metric)")
     a = p.parse_args()
-    from .tables import curves, runs, summary, table as make_table, write_summary
+    from .summary import runs, summary, write_summary
+    from .tables import curves, table as make_table
 
     missing = [d for d in a.dirs if not d.is_dir()]
     if missing:
@@ -215,7 +216,11 @@ def table() -> None:
     if not records:
         p.error(f"no run directories (with .hydra/overrides.yaml) under {', '.join(map(str, a.dirs))}")
     for d in a.dirs:
-        write_summary(d)
+        if (d / "multirun.yaml").exists():  # a sweep's directory
+            try:
+                write_summary(d)
+            except OSError as e:
+                print(f"(summary not written in {d}: {e.strerror})", file=sys.stderr)
     if a.metric is None:
         if a.plot:
             p.error("--plot needs --metric")
