@@ -4,6 +4,9 @@ nothing, and the sweep's summary."""
 import csv
 import json
 import os
+import signal
+import subprocess
+import time
 
 import pytest
 import yaml
@@ -11,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.plugins.launcher import Launcher
 from hydra.utils import instantiate
 
-from conftest import run_cli
+from conftest import BIN, run_cli
 from gan_runner.cli import CONF_DIR
 from hydra_plugins.gan_runner_gpu_pool.gpu_pool_launcher import GPUPoolLauncher
 
@@ -50,6 +53,8 @@ def test_cpu_slots_run_two_jobs_at_a_time(tmp_path):
 
 def test_gpu_slots_and_a_failing_job(tmp_path):
     sweep = tmp_path / "sweep"
+    (sweep / "3").mkdir(parents=True)  # an earlier attempt's report, not this one's
+    (sweep / "3" / "results.json").write_text('{"status": "completed", "note": ""}')
     # trainer.steps=0 passes composition and fails the job's own pre-flight: one failed job of four
     proc = run_cli("-m", "trainer.steps=600,610,620,0", *JOB[1:], "hydra.launcher.gpus=[0,1]",
                    f"hydra.sweep.dir={sweep}", cwd=tmp_path)
@@ -69,6 +74,7 @@ def test_gpu_slots_and_a_failing_job(tmp_path):
     assert [rows[str(i)]["status"] for i in range(4)] == ["completed", "completed", "completed", "failed"]
     assert "trainer.steps" in rows["3"]["note"] and rows["3"]["trainer.steps"] == "0"  # why, from its log
     assert "4 runs: 3 completed, 1 failed" in (sweep / "summary.md").read_text()
+    assert (sweep / "3" / "results.previous.json").exists()
 
 
 @pytest.mark.parametrize("launcher", ["gpu_pool", "slurm"])
@@ -86,3 +92,42 @@ def test_gpu_pool_rejects_empty_pools(bad, message):
     key, value = bad.split("=")
     with pytest.raises(ValueError, match=message):
         GPUPoolLauncher(**{"gpus": [0] if key == "jobs_per_gpu" else None, key: yaml.safe_load(value)})
+
+
+def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen([str(BIN / "gan-runner"), "-m", "trainer.seed=0,1,2", "trainer.steps=100000",
+                             "trainer.log_every=100", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=1",
+                             f"hydra.sweep.dir={sweep}"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    log = sweep / "0" / "train.log"
+    end = time.time() + 120
+    while not (log.exists() and "step 100/" in log.read_text()) and time.time() < end:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)  # to the launcher alone: it passes the signal on
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out
+    results = _results(sweep)
+    assert results[0]["status"] == "interrupted" and results[0]["note"].startswith("SIGTERM: stopped after step")
+    assert [results[i]["status"] for i in (1, 2)] == ["cancelled", "cancelled"]
+    assert "3 runs: 1 interrupted, 2 cancelled" in (sweep / "summary.md").read_text()
+
+
+def test_jobs_get_the_sweeps_hydra_settings(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_cli("-m", "trainer.seed=0,1", "trainer.steps=20", "hydra/launcher=gpu_pool", "hydra.job.name=ring",
+            "hydra.sweep.subdir=${hydra.job.override_dirname}", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True)
+    for seed in (0, 1):
+        job = sweep / f"trainer.seed={seed},trainer.steps=20"
+        assert (job / "ring.log").exists() and json.loads((job / "results.json").read_text())["status"] == "completed"
+        assert f"num: {seed}" in (job / ".hydra" / "hydra.yaml").read_text()
+
+
+def test_basic_launcher_sweep_summary_names_the_failure(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "trainer.steps=5,0", "metrics.n_samples=100", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert proc.returncode == 1
+    results = _results(sweep)
+    assert results[0]["status"] == "completed"
+    assert results[1]["status"] == "failed" and "trainer.steps=0: must be >= 1" in results[1]["note"]
+    assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()

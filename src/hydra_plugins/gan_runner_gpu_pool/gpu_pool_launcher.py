@@ -2,18 +2,22 @@
 
 With `gpus=[0,1,...]` there are `jobs_per_gpu` slots per GPU; a job's process starts with
 CUDA_VISIBLE_DEVICES set to its slot's GPU (so torch sees only that one) and, when it ends, the
-slot goes to the next job. With no `gpus`, there are `n_jobs` CPU slots and each job gets
-cores / n_jobs torch threads. (Hydra's joblib launcher reuses its workers, so it cannot pin a
-GPU; submitit_local puts every job on GPU 0.)
+slot goes to the next job. Without `gpus` there are `n_jobs` CPU slots, and no GPU is visible to
+them. Either way each job gets an equal share of this process's cores as torch threads. (Hydra's
+joblib launcher reuses its workers, so it cannot pin a GPU; submitit_local puts every job on GPU 0.)
 
-A job is the application itself (`sys.argv[0]`, e.g. gan-runner) run with the job's overrides
-in its sweep directory, its output in `launcher.log` there. A failing job does not stop the others;
-each job's status comes from its results.json, the sweep's summary is kept up to date as jobs end,
-and the sweep ends non-zero if any job failed (gan_runner.tables.SweepSummary).
+A job is the application itself (`sys.argv[0]`, e.g. gan-runner) run with the job's overrides and
+the sweep's own hydra overrides, in its sweep directory, its output in `launcher.log` there. A
+failing job does not stop the others. SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 are passed on to the
+running jobs (which save and stop) and no further job starts; those never started are reported
+`cancelled`. Each job's status comes from its results.json, and the sweep's summary is kept up to
+date as jobs end (gan_runner.summary, whose callback also sets the sweep's exit status).
 """
 
+import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,17 +33,31 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+# the sweep's hydra overrides that are not a job's business
+SWEEP_ONLY = ("hydra/launcher", "hydra.launcher", "hydra/sweeper", "hydra.sweeper", "hydra.sweep", "hydra.mode",
+              "hydra.run")
 
 
 @dataclass
 class GPUPoolConf:
     _target_: str = "hydra_plugins.gan_runner_gpu_pool.gpu_pool_launcher.GPUPoolLauncher"
-    gpus: Optional[List[int]] = None  # CUDA device ids; null: CPU slots
+    gpus: Optional[List[int]] = None  # CUDA device ids (of those this process sees); null: CPU slots
     jobs_per_gpu: int = 1
     n_jobs: int = 2  # CPU slots, when gpus is null
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="gpu_pool", node=GPUPoolConf, provider="gan_runner")
+
+
+@dataclass
+class _Running:
+    process: subprocess.Popen
+    idx: int
+    overrides: Sequence[str]
+    sweep_config: DictConfig
+    job_dir: Path
+    start: float
 
 
 class GPUPoolLauncher(Launcher):
@@ -48,8 +66,15 @@ class GPUPoolLauncher(Launcher):
             raise ValueError("hydra.launcher.gpus needs at least one GPU id and jobs_per_gpu >= 1")
         if gpus is None and n_jobs < 1:
             raise ValueError("hydra.launcher.n_jobs must be >= 1")
-        self.slots = [str(g) for g in gpus for _ in range(jobs_per_gpu)] if gpus is not None else [None] * n_jobs
-        self.threads = None if gpus is not None else max(1, (os.cpu_count() or 1) // n_jobs)
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # ids are of these, as torch numbers them
+        devices = visible.split(",") if visible else None
+        if gpus is not None and devices and max(gpus) >= len(devices):
+            raise ValueError(f"hydra.launcher.gpus={gpus}: this process sees {len(devices)} GPUs "
+                             f"(CUDA_VISIBLE_DEVICES={visible})")
+        self.slots = ([devices[g] if devices else str(g) for g in gpus for _ in range(jobs_per_gpu)]
+                      if gpus is not None else [""] * n_jobs)  # "": no GPU visible
+        self.threads = max(1, len(os.sched_getaffinity(0)) // len(self.slots))
+        self.stop: Optional[str] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
@@ -61,66 +86,97 @@ class GPUPoolLauncher(Launcher):
             sweep_config.hydra.job.num = idx
         return sweep_config, Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)
 
-    def _start(self, slot: Optional[str], overrides: Sequence[str], job_dir: Path) -> subprocess.Popen:
-        env = dict(os.environ)
-        if slot is not None:
-            env["CUDA_VISIBLE_DEVICES"] = slot
-        else:
-            for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-                env[var] = str(self.threads)
-        # Hydra writes this too when the run starts; written first, a job that fails before then (in the
-        # pre-flight) is still in the sweep's summary
-        (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.create(list(overrides)), job_dir / ".hydra" / "overrides.yaml")
-        with open(job_dir / "launcher.log", "wb") as out:
-            return subprocess.Popen([sys.executable, sys.argv[0], *overrides, f"hydra.run.dir={job_dir}"],
-                                    env=env, stdout=out, stderr=subprocess.STDOUT)
+    def _command(self, idx: int, overrides: Sequence[str], job_dir: Path) -> list[str]:
+        """The application as this sweep was started (config name and dirs, hydra overrides), for one job."""
+        h = self.config.hydra
+        config_dirs = [f"--config-dir={s.path}" for s in h.runtime.config_sources if s.provider == "command-line"]
+        hydra_overrides = [o for o in h.overrides.hydra if not o.lstrip("+~").startswith(SWEEP_ONLY)]
+        return [sys.executable, sys.argv[0], f"--config-name={h.job.config_name}", *config_dirs, *overrides,
+                *hydra_overrides, f"hydra.run.dir='{job_dir}'", f"hydra.job.num={idx}", f"hydra.job.id={idx}"]
+
+    def _start(self, slot: str, idx: int, overrides: Sequence[str], job_dir: Path) -> subprocess.Popen:
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot,
+               **{var: str(self.threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+        _describe(job_dir, overrides)
+        if (job_dir / "results.json").exists():  # an earlier attempt's results are not this one's
+            (job_dir / "results.json").replace(job_dir / "results.previous.json")
+        with open(job_dir / "launcher.log", "ab") as out:
+            return subprocess.Popen(self._command(idx, overrides, job_dir), env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)  # signals: only ours
+
+    def _forward(self, signum: int, frame) -> None:
+        self.stop = self.stop or signal.Signals(signum).name
+        for job in self.running.values():
+            job.process.send_signal(signum)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        where = f"GPUs {self.slots}" if self.slots[0] is not None else f"{len(self.slots)} CPU slots x {self.threads} threads"
-        log.info(f"gpu_pool: {len(job_overrides)} jobs on {where}")
+        where = f"GPUs {self.slots}" if self.slots[0] else f"{len(self.slots)} CPU slots"
+        log.info(f"gpu_pool: {len(job_overrides)} jobs on {where}, {self.threads} threads each")
         pending = deque(enumerate(job_overrides, initial_job_idx))
-        running: dict[int, tuple] = {}  # slot index -> (process, job index, overrides, sweep config, job dir, start)
+        self.running: dict[int, _Running] = {}  # slot index -> its job
         returns: dict[int, JobReturn] = {}
-        while pending or running:
-            try:
-                self._start_free_slots(pending, running)
+        previous = {s: signal.signal(s, self._forward) for s in FORWARDED}
+        try:
+            while pending or self.running:
+                if self.stop and pending:
+                    log.info(f"gpu_pool: {self.stop}; passed on to the running jobs, {len(pending)} not started")
+                    self._cancel(pending, returns)
+                self._start_free_slots(pending)
                 time.sleep(0.1)
-                self._collect(running, returns, sweep_dir)
-            except KeyboardInterrupt:  # the jobs got Ctrl-C too: start no more, let the running ones save
-                log.info("gpu_pool: interrupted; waiting for the running jobs to save")
-                pending.clear()
+                self._collect(returns, sweep_dir)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            for job in self.running.values():  # only after an error here: do not leave them orphaned
+                job.process.terminate()
+                job.process.wait()
         return [returns[i] for i in sorted(returns)]
 
-    def _start_free_slots(self, pending: deque, running: dict) -> None:
-        for s in range(len(self.slots)):
-            if s not in running and pending:
-                idx, overrides = pending.popleft()
+    def _start_free_slots(self, pending: deque) -> None:
+        for s, slot in enumerate(self.slots):
+            if s not in self.running and pending:
+                idx, overrides = pending[0]
                 sweep_config, job_dir = self._job(idx, overrides)
-                running[s] = (self._start(self.slots[s], overrides, job_dir), idx, overrides, sweep_config, job_dir,
-                              time.perf_counter())
+                self.running[s] = _Running(self._start(slot, idx, overrides, job_dir), idx, overrides, sweep_config,
+                                           job_dir, time.perf_counter())
+                pending.popleft()
                 log.info(f"\t#{idx} on slot {s}: {' '.join(filter_overrides(overrides))}")
 
-    def _collect(self, running: dict, returns: dict, sweep_dir: Path) -> None:
-        from gan_runner.tables import write_summary  # not at import: Hydra imports every plugin at start-up
+    def _collect(self, returns: dict, sweep_dir: Path) -> None:
+        from gan_runner.summary import write_summary  # not at import: Hydra imports every plugin at start-up
 
-        for s, (proc, idx, overrides, sweep_config, job_dir, start) in list(running.items()):
-            if proc.poll() is None:
+        for s, job in list(self.running.items()):
+            if job.process.poll() is None:
                 continue
-            del running[s]
-            status = _status(job_dir, proc.returncode)
-            log.info(f"\t#{idx} {status} (exit {proc.returncode}, {time.perf_counter() - start:.1f} s)")
-            returns[idx] = _job_return(sweep_config, overrides, job_dir, status)
+            del self.running[s]
+            status = _status(job.job_dir, job.process.returncode)
+            log.info(f"\t#{job.idx} {status} (exit {job.process.returncode}, {time.perf_counter() - job.start:.1f} s)")
+            returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir, status)
             write_summary(sweep_dir, finished=False)
+
+    def _cancel(self, pending: deque, returns: dict) -> None:
+        from gan_runner.summary import report
+
+        while pending:
+            idx, overrides = pending.popleft()
+            sweep_config, job_dir = self._job(idx, overrides)
+            _describe(job_dir, overrides)
+            report(job_dir, "cancelled", f"not started: the sweep got {self.stop}", list(overrides))
+            returns[idx] = _job_return(sweep_config, overrides, job_dir, "cancelled")
+
+
+def _describe(job_dir: Path, overrides: Sequence[str]) -> None:
+    """The job's overrides where Hydra writes them when its run starts: so a job that fails before
+    then (in the pre-flight), or never starts, is in the sweep's summary all the same."""
+    (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(list(overrides)), job_dir / ".hydra" / "overrides.yaml")
 
 
 def _status(job_dir: Path, returncode: int) -> str:
-    import json
-
     results = job_dir / "results.json"
     status = json.loads(results.read_text())["status"] if results.exists() else "failed"
     return "failed" if returncode and status != "interrupted" else status
