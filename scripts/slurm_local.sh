@@ -9,6 +9,11 @@ set -euo pipefail
 
 conf=/etc/slurm/slurm.conf
 state=/var/spool/slurm-local
+mark="# written by gan-runner's scripts/slurm_local.sh"
+
+ours() {
+    [ ! -e "$conf" ] || grep -qF "$mark" "$conf"
+}
 
 install() {
     command -v slurmctld >/dev/null && command -v munged >/dev/null && return
@@ -24,6 +29,7 @@ configure() {
     mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 512 ))
     mkdir -p /etc/slurm "$state/ctld" "$state/d" /var/log/slurm /run/munge /var/lib/munge /var/log/munge
     cat >"$conf" <<CONF
+$mark
 ClusterName=local
 SlurmctldHost=$host
 SlurmUser=root
@@ -58,6 +64,7 @@ node_up() {
 
 up() {
     if node_up; then status; return 0; fi  # a Slurm that already runs (ours, or a cluster's) is used as is
+    ours || { echo "slurm_local: $conf is not ours; start that Slurm its own way" >&2; return 1; }
     install
     configure
     pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged --force
@@ -74,11 +81,15 @@ up() {
 }
 
 down() {
-    scancel --user=root >/dev/null 2>&1 || true
+    ours || { echo "slurm_local: $conf is not ours; not stopping that Slurm" >&2; return 1; }
+    scancel --partition=local >/dev/null 2>&1 || true
     pkill -x slurmd || true
     pkill -x slurmctld || true
     pkill -x munged || true
-    for _ in $(seq 50); do pgrep -x 'slurmd|slurmctld|munged' >/dev/null || return 0; sleep 0.2; done
+    for _ in $(seq 50); do  # until they have exited
+        pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || pgrep -x munged >/dev/null || return 0
+        sleep 0.2
+    done
 }
 
 status() {

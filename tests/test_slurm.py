@@ -15,7 +15,7 @@ import pytest
 from conftest import BIN, assert_same_tensors, load_state, run_cli
 
 JOB = ["trainer.steps=3000", "trainer.log_every=250", "trainer.sample_every=3000", "trainer.eval_every=3000",
-       "trainer.ckpt_every=1000", "metrics.n_samples=500", "trainer.device=cpu"]
+       "trainer.ckpt_every=0", "metrics.n_samples=500", "trainer.device=cpu"]  # checkpoints: at the stop
 # the local node has no GPU and little to spare
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=null", "hydra.launcher.cpus_per_task=1",
          "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10"]
@@ -50,10 +50,9 @@ def sweep(tmp_path_factory):
         pytest.fail(f"Slurm has no node up (sinfo: {state.strip() or 'no answer'}): run `make slurm-up`")
     cwd = tmp_path_factory.mktemp("slurm")
     dir_ = cwd / "sweep"
-    env = {"OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([str(BIN / "gan-runner"), "-m", "trainer.seed=0,1,2", *JOB, *SLURM,
                              f"hydra.sweep.dir={dir_}"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, **env})
+                            text=True, env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})  # the job's own
     try:
         log = dir_ / "0" / "train.log"
         _wait("job 0 to train 1000 steps", lambda: log.exists() and "step 1000/3000" in log.read_text(), proc)
@@ -84,8 +83,10 @@ def test_preempted_job_resumes_to_the_uninterrupted_parameters(sweep, tmp_path):
     run = sweep["dir"] / "0"
     results = json.loads((run / "results.json").read_text())
     assert results["host"]["SLURM_RESTART_COUNT"] == "1"  # it ran twice: pre-empted, requeued
-    resumed = re.search(r"resumed from .*last\.pt at step (\d+)", (run / "train.log").read_text())
-    assert resumed and 1000 <= int(resumed.group(1)) < 3000
+    log = (run / "train.log").read_text()
+    stopped = re.search(r"SIGUSR2: stopped after step (\d+); checkpoint saved", log)
+    assert stopped and 1000 <= int(stopped.group(1)) < 3000, log  # saved, then requeued
+    assert f"resumed from {run / 'checkpoints' / 'last.pt'} at step {stopped.group(1)}" in log
     ref = tmp_path / "ref"
     run_cli("trainer.seed=0", *JOB, f"hydra.run.dir={ref}", cwd=tmp_path, check=True, env={
         **os.environ, "OMP_NUM_THREADS": "1"})
