@@ -35,5 +35,5 @@ slurm-down:
 	bash scripts/slurm_local.sh down
 
 clean:
-	rm -rf outputs/*/ multirun .pytest_cache src/*.egg-info
+	rm -rf outputs/*/ .pytest_cache src/*.egg-info
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -13,6 +13,7 @@ Figures
 - unrolled: the K = 10 unrolled step vs 11 plain D steps + 1 G step (goal <= 1.3x), and vs K = 0.
 - metrics: Inception features through our path vs pytorch-fid's get_activations (goal >= 1.0x), and
            classifier FID on 10,000 samples (goal <= 5 s on CPU).
+- sweep:   a 4-job toy sweep through the basic launcher vs gpu_pool with 2 CPU slots (goal >= 1.7x).
 """
 
 import argparse
@@ -253,7 +254,31 @@ def bench_metrics(n_inception: int = 48, reps: int = 3) -> list[tuple[str, str, 
     return rows
 
 
-FIGURES = {"metrics": bench_metrics, "step": bench_step, "startup": bench_startup, "image_data": bench_image_data, "unrolled": bench_unrolled}
+def bench_sweep(steps: int = 5000) -> list[tuple[str, str, str]]:
+    """Wall time of `gan-runner -m trainer.seed=0,1,2,3` (default ring run, `steps` each) through
+    Hydra's basic launcher (one job after another in one process, on torch's default threads, and on
+    one thread) and through gpu_pool with 2 CPU slots (a process per job, the cores split between
+    the slots)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        def sweep(name: str, *options: str, threads: str | None = None) -> float:
+            cmd = [str(BIN / "gan-runner"), "-m", "trainer.seed=0,1,2,3", f"trainer.steps={steps}", "trainer.device=cpu",
+                   *options, f"hydra.sweep.dir={tmp}/{name}"]
+            env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+            env.update({"OMP_NUM_THREADS": threads} if threads else {})
+            return timed(lambda: subprocess.run(cmd, check=True, capture_output=True, env=env))
+
+        basic = sweep("basic", "hydra/launcher=basic")
+        pool = sweep("pool", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=2")
+        basic_1 = sweep("basic1", "hydra/launcher=basic", threads="1")
+    cores = os.cpu_count()
+    return [(f"4-job sweep ({steps} steps each), basic launcher / gpu_pool with 2 CPU slots", f"{basic / pool:.2f}x",
+             f"basic {basic:.1f} s ({cores} torch threads), gpu_pool {pool:.1f} s (1 thread per slot); goal >= 1.7x"),
+            ("the same, basic launcher on 1 thread / gpu_pool with 2 CPU slots", f"{basic_1 / pool:.2f}x",
+             f"basic {basic_1:.1f} s; the pool's gain from running two jobs at once (ideal 2x)")]
+
+
+FIGURES = {"metrics": bench_metrics, "step": bench_step, "startup": bench_startup, "image_data": bench_image_data,
+           "unrolled": bench_unrolled, "sweep": bench_sweep}
 
 
 def main() -> None:
