@@ -94,21 +94,24 @@ def test_gpu_pool_rejects_empty_pools(bad, message):
         GPUPoolLauncher(**{"gpus": [0] if key == "jobs_per_gpu" else None, key: yaml.safe_load(value)})
 
 
-def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path):
+@pytest.mark.parametrize("when", ["training", "starting"])
+def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path, when):
     sweep = tmp_path / "sweep"
     proc = subprocess.Popen([str(BIN / "gan-runner"), "-m", "trainer.seed=0,1,2", "trainer.steps=100000",
                              "trainer.log_every=100", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=1",
                              f"hydra.sweep.dir={sweep}"], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    log = sweep / "0" / "train.log"
+    log = sweep / "0" / ("train.log" if when == "training" else "launcher.log")
     end = time.time() + 120
-    while not (log.exists() and "step 100/" in log.read_text()) and time.time() < end:
-        time.sleep(0.2)
+    while not (log.exists() and (when == "starting" or "step 100/" in log.read_text())) and time.time() < end:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)  # to the launcher alone: it passes the signal on
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1, out
     results = _results(sweep)
-    assert results[0]["status"] == "interrupted" and results[0]["note"].startswith("SIGTERM: stopped after step")
+    assert results[0]["status"] == "interrupted"  # saved, or (starting) stopped before it could train
+    if when == "training":
+        assert results[0]["note"].startswith("SIGTERM: stopped after step")
     assert [results[i]["status"] for i in (1, 2)] == ["cancelled", "cancelled"]
     assert "3 runs: 1 interrupted, 2 cancelled" in (sweep / "summary.md").read_text()
 

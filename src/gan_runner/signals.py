@@ -79,6 +79,7 @@ class StopRequest:
             return
         for timer in _grace.values():
             timer.cancel()
+            timer.join()  # one already firing has sent its signal, and _handle takes it, before the restore
         _grace.clear()
         _expired.clear()
         for s, handler in self._previous.items():

@@ -16,19 +16,20 @@ NOT_AVERAGED = [s for s in STATUSES if s != "completed"]
 
 
 def value(record: dict, key: str | None) -> str:
-    """The run's value of `key`: its override, else the config group it used, else its config's value
-    (so a run that took the default lands in the same cell as one that asked for it)."""
+    """The run's value of `key`: the config group it used, else the value in its composed config, else
+    its override (a run that never composed one), so a run that took the default shares a cell with
+    one that asked for it, and `1e-4` with `0.0001`."""
     if key is None:
         return ""
-    if key in record["overrides"]:
-        return record["overrides"][key]
     if key in record["choices"]:
         return str(record["choices"][key])
     config = Path(record["dir"]) / ".hydra" / "config.yaml"
     node = yaml.safe_load(config.read_text()) if config.exists() else {}
     for part in key.split("."):
         node = node.get(part) if isinstance(node, dict) else None
-    return "(default)" if node is None else str(node)
+    if node is not None:
+        return str(node)
+    return record["overrides"].get(key, "(default)")
 
 
 def _ordered(values) -> list[str]:

@@ -125,7 +125,7 @@ class GPUPoolLauncher(Launcher):
                 if self.stop and pending:
                     log.info(f"gpu_pool: {self.stop}; passed on to the running jobs, {len(pending)} not started")
                     self._cancel(pending, returns)
-                self._start_free_slots(pending)
+                self._start_free_slots(pending, returns)
                 time.sleep(0.1)
                 self._collect(returns, sweep_dir)
         finally:
@@ -136,27 +136,41 @@ class GPUPoolLauncher(Launcher):
                 job.process.wait()
         return [returns[i] for i in sorted(returns)]
 
-    def _start_free_slots(self, pending: deque) -> None:
+    def _start_free_slots(self, pending: deque, returns: dict) -> None:
+        from gan_runner.summary import report
+
         for s, slot in enumerate(self.slots):
-            if s not in self.running and pending:
-                idx, overrides = pending[0]
-                sweep_config, job_dir = self._job(idx, overrides)
-                self.running[s] = _Running(self._start(slot, idx, overrides, job_dir), idx, overrides, sweep_config,
-                                           job_dir, time.perf_counter())
-                pending.popleft()
-                log.info(f"\t#{idx} on slot {s}: {' '.join(filter_overrides(overrides))}")
+            if s in self.running or not pending or self.stop:
+                continue
+            idx, overrides = pending.popleft()
+            sweep_config, job_dir = self._job(idx, overrides)
+            try:
+                process = self._start(slot, idx, overrides, job_dir)
+            except OSError as e:  # this job cannot start (a full disk, no processes left): the others may
+                report(job_dir, "failed", f"could not start: {e}", list(overrides))
+                returns[idx] = _job_return(sweep_config, overrides, job_dir, "failed")
+                continue
+            self.running[s] = _Running(process, idx, overrides, sweep_config, job_dir, time.perf_counter())
+            if self.stop:  # the signal came while it started
+                process.send_signal(getattr(signal, self.stop))
+            log.info(f"\t#{idx} on slot {s}: {' '.join(filter_overrides(overrides))}")
 
     def _collect(self, returns: dict, sweep_dir: Path) -> None:
-        from gan_runner.summary import write_summary  # not at import: Hydra imports every plugin at start-up
+        from gan_runner.summary import report, write_summary  # not at import: Hydra imports every plugin at start-up
 
         for s, job in list(self.running.items()):
             if job.process.poll() is None:
                 continue
             del self.running[s]
+            if self.stop and not (job.job_dir / "results.json").exists():  # stopped before it could train
+                report(job.job_dir, "interrupted", f"{self.stop} while starting", list(job.overrides))
             status = _status(job.job_dir, job.process.returncode)
             log.info(f"\t#{job.idx} {status} (exit {job.process.returncode}, {time.perf_counter() - job.start:.1f} s)")
             returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir, status)
-            write_summary(sweep_dir, finished=False)
+            try:
+                write_summary(sweep_dir, finished=False)
+            except OSError as e:  # a summary is not worth the sweep; the next one may succeed
+                log.warning(f"gpu_pool: summary not written: {e}")
 
     def _cancel(self, pending: deque, returns: dict) -> None:
         from gan_runner.summary import report
