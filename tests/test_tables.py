@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
@@ -104,12 +105,9 @@ def test_table_command(sweep, tmp_path):
 
 
 def test_axis_values_defaults_order_and_latex_escapes(tmp_path):
-    def record(name, overrides, choices=None, config=None, kl=1.0):
-        (tmp_path / name / ".hydra").mkdir(parents=True)
-        if config:
-            (tmp_path / name / ".hydra" / "config.yaml").write_text(config)
+    def record(name, overrides, choices=None, config=None, kl=1.0):  # as summary.runs makes them
         return {"dir": str(tmp_path / name), "overrides": overrides, "choices": choices or {},
-                "status": "completed", "final": {"kl": kl}}
+                "config": yaml.safe_load(config) if config else {}, "status": "completed", "final": {"kl": kl}}
 
     records = [record("a", {"loss": "a_%b", "trainer.seed": "10"}),
                record("b", {"trainer.seed": "9"}, choices={"loss": "a_%b"}),  # the group by default

@@ -30,24 +30,30 @@ UNFINISHED = ("interrupted", "failed", "cancelled")  # the sweep's exit status i
 
 def runs(directories: list[Path], finished: bool = True) -> list[dict]:
     """One record per run directory under `directories`: its overrides (key → value), the config
-    groups it used (`choices`), status, step, wall time, final metrics, note and directory. A run
-    without results.json is "failed" once its sweep has `finished`, "running" before."""
+    groups it used (`choices`) and its composed `config` (empty for a run that never composed one),
+    status, step, wall time, final metrics, note and directory. A run without results.json is
+    "failed" once its sweep has `finished`, "running" before."""
     found = []
     for top in directories:
         for marker in sorted(Path(top).rglob(".hydra/overrides.yaml")):
-            run_dir = marker.parent.parent
-            overrides = {override_key(o): o.split("=", 1)[1] if "=" in o else "" for o in yaml.safe_load(marker.read_text()) or []}
-            hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
-            choices = yaml.safe_load(hydra_yaml.read_text())["hydra"]["runtime"]["choices"] if hydra_yaml.exists() else {}
+            hydra_dir, run_dir = marker.parent, marker.parent.parent
+            overrides = {override_key(o): o.split("=", 1)[1] if "=" in o else ""
+                         for o in yaml.safe_load(marker.read_text()) or []}
+            hydra_yaml, config = _yaml(hydra_dir / "hydra.yaml"), _yaml(hydra_dir / "config.yaml")
             results_file = run_dir / "results.json"
             results = json.loads(results_file.read_text()) if results_file.exists() else (
                 {"status": "failed", "note": _last_line(run_dir / "launcher.log")} if finished else
                 {"status": "running", "note": ""})
-            found.append({"dir": str(run_dir), "overrides": overrides, "choices": choices,
-                          "status": results["status"], "step": results.get("step"),
+            found.append({"dir": str(run_dir), "overrides": overrides,
+                          "choices": hydra_yaml["hydra"]["runtime"]["choices"] if hydra_yaml else {},
+                          "config": config, "status": results["status"], "step": results.get("step"),
                           "wall_time_s": results.get("wall_time_s"), "final": results.get("final", {}),
                           "note": results["note"]})
     return found
+
+
+def _yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) if path.exists() else {}
 
 
 def _last_line(log: Path) -> str:
@@ -57,9 +63,9 @@ def _last_line(log: Path) -> str:
 
 
 def counts(records: list[dict]) -> str:
-    """e.g. "6 runs: 5 completed, 1 failed"."""
+    """e.g. "5 completed, 1 failed"."""
     n = Counter(r["status"] for r in records)
-    return f"{len(records)} runs: " + ", ".join(f"{n[s]} {s}" for s in STATUSES if n[s])
+    return ", ".join(f"{n[s]} {s}" for s in STATUSES if n[s])
 
 
 def summary(records: list[dict]) -> tuple[str, str]:
@@ -80,7 +86,7 @@ def summary(records: list[dict]) -> tuple[str, str]:
     header = ["run", *varying, *columns]
     md = [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}"]
     md += [f"| {' | '.join('' if v is None else str(v).replace('|', '/') for v in row)} |" for row in rows(varying)]
-    md.append(f"\n{counts(records)}")
+    md.append(f"\n{len(records)} runs: {counts(records)}")
     if shared:
         md.append("All runs: " + " ".join(f"`{k}={records[0]['overrides'][k]}`" for k in shared))
     return out.getvalue(), "\n".join(md) + "\n"
@@ -127,6 +133,6 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         records = write_summary(Path(config.hydra.sweep.dir))
-        print(f"sweep {config.hydra.sweep.dir}: {counts(records).split(': ', 1)[1]}; summary.md there")
+        print(f"sweep {config.hydra.sweep.dir}: {counts(records)}; summary.md there")
         if any(r["status"] in UNFINISHED for r in records):
             raise SystemExit(1)  # a callback's exceptions are warnings to Hydra; SystemExit is not

@@ -8,8 +8,6 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
-
 from .summary import STATUSES
 
 NOT_AVERAGED = [s for s in STATUSES if s != "completed"]
@@ -23,8 +21,7 @@ def value(record: dict, key: str | None) -> str:
         return ""
     if key in record["choices"]:
         return str(record["choices"][key])
-    config = Path(record["dir"]) / ".hydra" / "config.yaml"
-    node = yaml.safe_load(config.read_text()) if config.exists() else {}
+    node = record["config"]
     for part in key.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     if node is not None:
