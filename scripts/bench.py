@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from gan_runner.cli import CONF_DIR
-from gan_runner.trainer import build, train
+from gan_runner.game import players as build
+from gan_runner.trainer import train
 
 BIN = Path(sys.executable).parent
 QUIET = ["trainer.eval_every=0", "trainer.sample_every=0", "trainer.ckpt_every=0", "trainer.device=cpu"]

@@ -90,3 +90,75 @@ def test_sigterm_saves_and_the_run_resumes_to_the_same_numbers(tmp_path):
     run_cli(f"resume={run}", cwd=tmp_path, check=True)
     assert json.loads((run / "results.json").read_text())["status"] == "completed"
     assert_same_tensors(load_state(ref)["objects"], load_state(run)["objects"])
+
+
+def test_a_closed_console_changes_nothing_the_run_records(tmp_path):
+    """`gan-runner ... | head -12`: the run goes on to the end and reports completed."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen([str(BIN / "gan-runner"), *FAST, "trainer.steps=2000", "trainer.log_every=10",
+                             f"hydra.run.dir={run}"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(12):
+        proc.stdout.readline()
+    proc.stdout.close()  # as head does when it has its lines
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and b"Traceback" not in err, err.decode()
+    results = json.loads((run / "results.json").read_text())
+    assert (results["status"], results["step"]) == ("completed", 2000)
+
+
+@pytest.fixture(scope="module")
+def preset_run(tmp_path_factory):
+    """A run composed from a user's own --config-dir preset."""
+    cwd = tmp_path_factory.mktemp("presets")
+    (cwd / "mine" / "experiment").mkdir(parents=True)
+    (cwd / "mine" / "experiment" / "small_lsgan.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /loss: lsgan\ntrainer:\n  steps: 20\n  batch_size: 32\n")
+    run_cli("-cd", "mine", "+experiment=small_lsgan", *FAST[3:], "trainer.steps=20", "hydra.run.dir=run", cwd=cwd,
+            check=True)
+    return cwd, cwd / "run"
+
+
+@pytest.mark.parametrize("before,after", [(["--cfg", "job"], []), (["-cd", "mine"], []), ([], ["--config-dir", "mine"]),
+                                          ([], [])])
+def test_resume_takes_hydras_flags_and_the_runs_own_config_dir(preset_run, before, after, tmp_path):
+    """Started from elsewhere, with or without Hydra's flags on either side: the run's recorded config
+    dir (and the directory it started in, for relative paths) make it compose as it did."""
+    cwd, run = preset_run
+    proc = run_cli(*before, f"resume={run}", *after, "trainer.steps=30", cwd=tmp_path, check=True)
+    if before == ["--cfg", "job"]:
+        assert "_target_: gan_runner.losses.lsgan" in proc.stdout and "steps: 30" in proc.stdout
+    else:
+        assert f"completed at step 30. Outputs in {run}" in proc.stdout, proc.stdout
+        assert "gan_runner.losses.lsgan" in (run / ".hydra" / "config.yaml").read_text()
+
+
+def test_eval_of_a_run_composed_from_a_users_config_dir(preset_run, tmp_path):
+    _, run = preset_run
+    proc = run_cli(str(run), "metrics.n_samples=100", cwd=tmp_path, tool="gan-runner-eval", check=True)
+    assert set(json.loads(proc.stdout)["metrics"]) == {"modes", "high_quality", "kl"}
+
+
+def test_the_device_is_recorded(run_dir):
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["device"]["device"] == "cpu" and results["device"]["name"]
+    assert f"device: cpu ({results['device']['name']})" in (run_dir / "train.log").read_text()
+
+
+def test_an_interrupted_run_says_how_to_resume(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([str(BIN / "gan-runner"), *FAST, "trainer.steps=100000", "trainer.log_every=50",
+                             f"hydra.run.dir={run}"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    for line in proc.stdout:
+        if "step 100/" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    last = proc.stdout.read().strip().splitlines()[-1]
+    assert proc.wait(timeout=120) == 0
+    assert last.startswith("interrupted at step") and last.endswith(f"Continue it with: gan-runner resume='{run}'")
+
+
+def test_the_renamed_order_key(tmp_path):
+    proc = run_cli("trainer.update=simultaneous", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "trainer.update was renamed trainer.order: use trainer.order=simultaneous" in proc.stderr

@@ -9,9 +9,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import BIN, make_cfg
-from gan_runner.cli import CONF_DIR, resume_overrides
-from gan_runner.config import ConfigError, resume_conflicts, validate
-from gan_runner.trainer import build
+from gan_runner.cli import CONF_DIR
+from gan_runner.config import validate
+from gan_runner.errors import ConfigError
+from gan_runner.game import players
+from gan_runner.resume import resume_argv, resume_conflicts
 
 GROUPS = ["dataset", "model", "loss", "optimizer", "lens", "trainer", "metrics"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((Path(CONF_DIR) / g).glob("*.yaml"))]
@@ -31,8 +33,8 @@ PARTNERS = {
     ("model", "dcgan"): ["dataset=mnist", "dataset.root={root}"],
     ("model", "goodfellow_mlp"): ["dataset=mnist", "dataset.root={root}", "dataset.range=[0,1]"],
     ("model", "resnet"): ["dataset=cifar10", "dataset.root={root}"],
-    ("optimizer", "extra_adam"): ["trainer.update=simultaneous"],
-    ("optimizer", "extra_sgd"): ["trainer.update=simultaneous"],
+    ("optimizer", "extra_adam"): ["trainer.order=simultaneous"],
+    ("optimizer", "extra_sgd"): ["trainer.order=simultaneous"],
 }
 
 
@@ -41,7 +43,7 @@ def test_every_option_composes_validates_and_builds(group, option, image_root, n
     partners = [p.format(root=image_root) for p in PARTNERS.get((group, option), [])]
     cfg = make_cfg(f"{group}={option}", *partners)
     validate(cfg)
-    data, g, d = build(cfg, torch.device("cpu"))
+    data, g, d = players(cfg, torch.device("cpu"))
     x = g(torch.randn(3, cfg.model.z_dim))
     assert x.shape == (3, *data.shape) and d(x).shape == (3,) and d(data.sample(3)).shape == (3,)
     for player, net in (("g", g), ("d", d)):
@@ -74,7 +76,7 @@ def test_defaults_are_the_unrolled_gan_ring_setup():
     assert (lsgan.a, lsgan.b, lsgan.c) == (0.0, 1.0, 1.0)
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         t = compose("train").trainer  # without the tests' FAST overrides
-    assert (t.steps, t.batch_size, t.d_steps, t["update"], t.device) == (25000, 512, 1, "alternating", "auto")
+    assert (t.steps, t.batch_size, t.d_steps, t.order, t.device) == (25000, 512, 1, "alternating", "auto")
 
 
 def test_range_errors_name_the_key():
@@ -99,10 +101,13 @@ def test_resume_overrides_keep_the_recorded_run_and_let_new_values_win(tmp_path,
     (run / ".hydra").mkdir(parents=True)
     started.mkdir()
     (run / ".hydra" / "overrides.yaml").write_text("- loss=lsgan\n- trainer.steps=100\n")
-    (run / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  runtime:\n    cwd: {started}\n")
+    (run / ".hydra" / "hydra.yaml").write_text(
+        f"hydra:\n  job:\n    config_name: train\n  runtime:\n    cwd: {started}\n    config_sources:\n"
+        f"    - {{path: {tmp_path / 'presets'}, schema: file, provider: command-line}}\n")
     monkeypatch.chdir(tmp_path)
-    args = resume_overrides([f"resume={run}", "trainer.steps=200"])
-    assert args[0] == "loss=lsgan" and "trainer.steps=100" not in args and "trainer.steps=200" in args
+    args = resume_argv([f"resume={run}", "trainer.steps=200"])
+    assert args[:2] == [f"--config-dir={tmp_path / 'presets'}", "--config-name=train"]  # as it was composed
+    assert args[2] == "loss=lsgan" and "trainer.steps=100" not in args and "trainer.steps=200" in args
     assert args[-1] == f"hydra.run.dir='{run}'"
     assert Path.cwd() == started  # relative paths in the recorded overrides mean what they meant
 
@@ -119,7 +124,7 @@ BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
     "unknown activation": (["model.generator.activation=swish"], "Invalid value 'swish'"),
     "bad betas": (["optimizer.g.betas=[0.5,1.5]"], "optimizer.g.betas"),
     "lsgan a == b": (["loss=lsgan", "loss.a=1"], "a and b must differ"),
-    "extragradient while alternating": (["optimizer=extra_adam"], "needs trainer.update=simultaneous"),
+    "extragradient while alternating": (["optimizer=extra_adam"], "needs trainer.order=simultaneous"),
     "missing resume dir": (["resume=/nonexistent/run"], "Cannot resume: /nonexistent/run does not exist"),
     "unwritable output dir": (["hydra.run.dir=/proc/gan-runner/x"], "Cannot write the run directory"),
     "unknown sweep value type": (["trainer.seed=[1,2]"], "trainer.seed"),

@@ -10,7 +10,7 @@ import torch
 import torchvision
 
 from fixtures import make_cifar10, make_image_folder, make_mnist, make_svhn
-from gan_runner.config import ConfigError
+from gan_runner.errors import ConfigError
 from gan_runner.data import images as image_data
 from gan_runner.data.folder import StreamingImages, image_folder
 from gan_runner.data.images import StackedMNIST, TensorImages, stacked_mnist, torchvision_images

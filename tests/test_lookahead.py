@@ -1,4 +1,4 @@
-"""Lookahead-Minmax and extragradient on bilinear games, through the runner's own update pieces."""
+"""Lookahead-Minmax and extragradient on bilinear games, played by the runner's own Game."""
 
 import math
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from gan_runner.optim.extragradient import extragradient_update, plain_update
-from gan_runner.optim.lookahead import LookaheadMinmax
+from gan_runner.game import Game
+from gan_runner.stabilisers.extragradient import extragradient_step, plain_step
+from gan_runner.stabilisers.lookahead import lookahead
 
 
 class Vector(nn.Module):
@@ -16,21 +17,30 @@ class Vector(nn.Module):
         self.v = nn.Parameter(v.clone())
 
 
+class Bilinear:
+    """min_x max_y f as a Game's objective, from a gradient oracle grads(x, y) -> (∇x f, ∇y f): the
+    generator is x, the discriminator y (which descends −f); both from one draw in a joint step."""
+
+    def __init__(self, X: Vector, Y: Vector, grads):
+        self.X, self.Y, self.grads = X, Y, grads
+
+    def joint_loss(self, step: int):
+        gx, gy = self.grads(self.X.v.detach(), self.Y.v.detach())
+        loss_g, loss_d = (gx * self.X.v).sum(), -(gy * self.Y.v).sum()  # their gradients: ∇x f and −∇y f
+        return loss_d, loss_g, {"loss/D": loss_d, "loss/G": loss_g}
+
+    def after_iteration(self, step: int) -> dict:
+        return {}
+
+
 def play(grads, x0, y0, lr, steps, k=0, alpha=0.5, extra=False):
-    """min_x max_y f: both players step on (∇x f, -∇y f) from one gradient evaluation (GDA)."""
+    """Simultaneous GDA (or extragradient), with Lookahead-Minmax every k iterations when k > 0."""
     X, Y = Vector(x0), Vector(y0)
-    opts = [torch.optim.SGD(X.parameters(), lr=lr), torch.optim.SGD(Y.parameters(), lr=lr)]
-    lookahead = LookaheadMinmax([X, Y], k, alpha) if k else None
-    update = extragradient_update if extra else plain_update
-
-    def closure():
-        gx, gy = grads(X.v.detach(), Y.v.detach())
-        X.v.grad, Y.v.grad = gx.clone(), -gy  # Y ascends; clone: gx may be Y itself
-
+    game = Game(X, Y, torch.optim.SGD(X.parameters(), lr=lr), torch.optim.SGD(Y.parameters(), lr=lr),
+                Bilinear(X, Y, grads), simultaneous=True, step_rule=extragradient_step if extra else plain_step,
+                lookahead=lookahead([X, Y], k, alpha))
     for step in range(1, steps + 1):
-        update(opts, closure)
-        if lookahead:
-            lookahead.after_iteration(step)
+        game.iteration(step)
     return X.v.detach(), Y.v.detach()
 
 

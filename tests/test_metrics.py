@@ -13,7 +13,7 @@ import torch
 
 from conftest import make_cfg, run_cli
 from fixtures import make_mnist
-from gan_runner.config import ConfigError
+from gan_runner.errors import ConfigError
 from gan_runner.data.images import torchvision_images
 from gan_runner.metrics import cache
 from gan_runner.metrics.classifier import MLPClassifier, accuracy, load_or_train, train
@@ -250,7 +250,13 @@ def test_evaluation_in_a_run_and_afterwards(image_root, tmp_path):
     proc = run_cli(str(run), "metrics.names=[parzen,is_classifier]", cwd=tmp_path, tool="gan-runner-eval", check=True)
     report = json.loads((run / "eval.json").read_text())
     assert report["step"] == 4 and {"parzen", "parzen_se", "parzen_sigma", "is_classifier"} <= set(report["metrics"])
-    assert json.loads(proc.stdout) == report
+    assert json.loads(proc.stdout) == {"step": 4, "metrics": report["metrics"]}
+    # a second evaluation of other metrics adds to eval.json: nothing the first one wrote is lost
+    run_cli(str(run), "metrics.names=[fid_classifier]", cwd=tmp_path, tool="gan-runner-eval", check=True)
+    again = json.loads((run / "eval.json").read_text())
+    assert again["metrics"] == {**report["metrics"], "fid_classifier": again["metrics"]["fid_classifier"]}
+    assert [e["overrides"] for e in again["evaluations"]] == [["metrics.names=[parzen,is_classifier]"],
+                                                              ["metrics.names=[fid_classifier]"]]
 
     stacked = tmp_path / "stacked"
     run_cli("dataset=stacked_mnist", f"dataset.root={image_root}", "dataset.size=500", *small,

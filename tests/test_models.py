@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-from gan_runner.config import ConfigError
+from gan_runner.errors import ConfigError
 from gan_runner.models import dcgan, goodfellow_mlp, mlp, resnet
 from gan_runner.models.layers import Maxout
 

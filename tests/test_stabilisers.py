@@ -10,7 +10,7 @@ from torch import nn
 
 from conftest import assert_same_tensors, load_state, make_cfg
 from gan_runner import losses
-from gan_runner.lens import NoLens, TemperedLens, tempering
+from gan_runner.stabilisers.lens import NoLens, TemperedLens, tempering
 from gan_runner.trainer import train
 
 
@@ -41,7 +41,7 @@ def test_the_lens_starts_as_the_identity_and_is_dropped_after_K(shape):
     assert not torch.equal(lens.view(x, 1), x)
     assert lens.view(x, 10) is x and lens.view(x, 11) is x  # λ = 0: the identity, D sees x itself
     D = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(shape), 1), nn.Flatten(0))
-    assert lens.update(11, D, lambda: pytest.fail("no batch is drawn once λ = 0")) == {}
+    assert lens.train_step(11, D, lambda: pytest.fail("no batch is drawn once λ = 0")) == {}
     assert NoLens().view(x, 1) is x
 
 
@@ -56,7 +56,7 @@ def test_the_lens_works_against_d():
         lens.net.f[-1].weight.normal_(0, 0.01)  # off the exact identity so the first step has a gradient path
     before = losses.nonsaturating().d_real(D(lens.view(x, 1))).item()
     for _ in range(5):
-        stats = lens.update(1, D, lambda: x)
+        stats = lens.train_step(1, D, lambda: x)
     after = losses.nonsaturating().d_real(D(lens.view(x, 1))).item()
     assert after > before
     assert stats["lens/adv"].item() == pytest.approx(-after, abs=0.05)  # L_adv is minus D's real loss
@@ -65,7 +65,7 @@ def test_the_lens_works_against_d():
     lens.K, lens.rec_weight = 100, 1.0
     D_flat = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
     nn.init.zeros_(D_flat[0].weight)
-    rec = [lens.update(100 - 1, D_flat, lambda: x)["lens/rec"].item() for _ in range(20)]
+    rec = [lens.train_step(100 - 1, D_flat, lambda: x)["lens/rec"].item() for _ in range(20)]
     assert rec[-1] < rec[0]
 
 
@@ -110,17 +110,17 @@ def test_ema_follows_lookaheads_slow_generator(tmp_path):
 
 
 ALL_ON = ["trainer.unroll_steps=2", "lens=tempered", "lens.K=30", "optimizer.lookahead.k=4", "trainer.ema=0.99"]
-EXTRA_ON = ["optimizer=extra_adam", "trainer.update=simultaneous", "lens=tempered", "lens.K=30",
+EXTRA_ON = ["optimizer=extra_adam", "trainer.order=simultaneous", "lens=tempered", "lens.K=30",
             "optimizer.lookahead.k=4", "trainer.ema=0.99"]
 STABILISERS = {
     "unrolled": ["trainer.unroll_steps=2"],
     "unrolled-first-order-one-batch": ["trainer.unroll_steps=2", "trainer.unroll_second_order=false",
                                        "trainer.unroll_fresh_batches=false"],
-    "unrolled-simultaneous": ["trainer.unroll_steps=2", "trainer.update=simultaneous", "optimizer=sgd"],
+    "unrolled-simultaneous": ["trainer.unroll_steps=2", "trainer.order=simultaneous", "optimizer=sgd"],
     "lens": ["lens=tempered", "lens.K=6"],
     "lookahead": ["optimizer=lookahead_minmax"],
-    "extra_adam": ["optimizer=extra_adam", "trainer.update=simultaneous"],
-    "extra_sgd-two-d-steps": ["optimizer=extra_sgd", "trainer.update=simultaneous", "trainer.d_steps=2"],
+    "extra_adam": ["optimizer=extra_adam", "trainer.order=simultaneous"],
+    "extra_sgd-two-d-steps": ["optimizer=extra_sgd", "trainer.order=simultaneous", "trainer.d_steps=2"],
     "ema": ["trainer.ema=0.9"],
     "unrolled-lens-lookahead-ema-lsgan": [*ALL_ON, "loss=lsgan"],
     "extragradient-lens-lookahead-ema-hinge": [*EXTRA_ON, "loss=hinge", "trainer.d_steps=2"],
@@ -139,7 +139,7 @@ def test_every_stabiliser_composes_and_runs(tmp_path, image_root, name, data):
     evaluated = load_state(tmp_path)["meta"]["evaluated_G"]
     assert all(torch.isfinite(v).all() for v in evaluated.values())
     # the stabiliser changed what was trained (or what is evaluated) against the same run without it
-    plain = [o for o in STABILISERS[name] if o.startswith(("trainer.update", "optimizer=sgd", "loss="))]
+    plain = [o for o in STABILISERS[name] if o.startswith(("trainer.order", "optimizer=sgd", "loss="))]
     train(make_cfg(*plain, *extra, "trainer.steps=8", "trainer.log_every=4", "trainer.sample_every=4"),
           tmp_path / "plain")
     assert any(not torch.equal(v, load_state(tmp_path / "plain")["meta"]["evaluated_G"][k])

@@ -54,17 +54,19 @@ def test_cpu_slots_run_two_jobs_at_a_time(tmp_path):
 def test_gpu_slots_and_a_failing_job(tmp_path):
     sweep = tmp_path / "sweep"
     (sweep / "3").mkdir(parents=True)  # an earlier attempt's report, not this one's
-    (sweep / "3" / "results.json").write_text('{"status": "completed", "note": ""}')
-    # trainer.steps=0 passes composition and fails the job's own pre-flight: one failed job of four
+    (sweep / "3" / "results.json").write_text('{"status": "completed", "step": 600, "note": "", "ended": 0}')
+    # trainer.steps=0 passes composition and fails the job's own pre-flight: one failed job of four.
+    # The launcher was given GPUs 5 and 7 (as by Slurm): its ids 0 and 1 are those (no GPU needed here).
     proc = run_cli("-m", "trainer.steps=600,610,620,0", *JOB[1:], "hydra.launcher.gpus=[0,1]",
-                   f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+                   f"hydra.sweep.dir={sweep}", cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": "5,7"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "3 completed, 1 failed; summary.md there" in proc.stdout
     results = _results(sweep)
-    assert sorted(results) == [0, 1, 2] and {r["status"] for r in results.values()} == {"completed"}
+    assert {i: r["status"] for i, r in results.items()} == {0: "completed", 1: "completed", 2: "completed", 3: "failed"}
+    results.pop(3)
     # each job saw only its own slot's GPU; two jobs that ran at the same time had different ones
     slots = {i: r["host"]["CUDA_VISIBLE_DEVICES"] for i, r in results.items()}
-    assert set(slots.values()) <= {"0", "1"}
+    assert set(slots.values()) <= {"5", "7"}
     for i in results:
         for j in results:
             if i < j and _most_at_once([(results[k]["started"], results[k]["ended"]) for k in (i, j)]) == 2:
@@ -134,3 +136,46 @@ def test_basic_launcher_sweep_summary_names_the_failure(tmp_path):
     assert results[0]["status"] == "completed"
     assert results[1]["status"] == "failed" and "trainer.steps=0: must be >= 1" in results[1]["note"]
     assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()
+
+
+def test_gpus_this_machine_lacks_are_refused_before_the_sweep_starts(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    proc = run_cli("-m", "trainer.seed=0,1", "hydra/launcher=gpu_pool", "hydra.launcher.gpus=[0,1,2,3]",
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path, env=env)
+    import torch
+
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"hydra.launcher.gpus=[0, 1, 2, 3] names GPUs this machine does not have: this process sees " \
+           f"{torch.cuda.device_count()} GPU" in proc.stderr
+    assert not (tmp_path / "sweep").exists()  # nothing started, nothing made
+
+
+def test_slurm_where_there_is_none_is_one_paragraph(tmp_path):
+    bin_dir = tmp_path / "bin"  # a PATH without sbatch
+    bin_dir.mkdir()
+    proc = run_cli("-m", "trainer.seed=0", "hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                   cwd=tmp_path, env={**os.environ, "PATH": str(bin_dir)})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "hydra/launcher=slurm submits through sbatch, which is not on this machine's PATH" in proc.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("launcher", ["basic", "gpu_pool"])
+def test_a_sweep_job_never_continues_another_experiments_checkpoint(tmp_path, launcher):
+    """A job whose directory holds another config's checkpoint is refused like a single run: the run
+    there keeps its record, checkpoint and report (kept aside); the sweep says why and exits 1."""
+    sweep = tmp_path / "sweep"
+    common = ["trainer.steps=20", "metrics.n_samples=100", f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep}"]
+    run_cli("-m", "loss=minimax", *common, cwd=tmp_path, check=True)
+    job = sweep / "0"
+    kept = {p: p.read_bytes() for p in [*(job / ".hydra").iterdir(), job / "checkpoints" / "last.pt"]}
+    first = (job / "results.json").read_bytes()
+    proc = run_cli("-m", "loss=lsgan", *common, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert {p: p.read_bytes() for p in kept} == kept  # the minimax run's record and weights, untouched
+    assert (job / "results.previous.json").read_bytes() == first
+    results = json.loads((job / "results.json").read_text())
+    assert results["status"] == "failed" and "holds a checkpoint trained with other settings (loss._target_: " \
+        "gan_runner.losses.minimax -> gan_runner.losses.lsgan" in results["note"]
+    assert "1 runs: 1 failed" in (sweep / "summary.md").read_text()
+    assert "resumed from" not in (job / "train.log").read_text()

@@ -11,9 +11,10 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import assert_same_tensors, load_state, make_cfg
 from gan_runner import losses, signals
-from gan_runner.config import ConfigError
+from gan_runner.errors import ConfigError
 from gan_runner.data.mixtures import GaussianMixture
 from gan_runner.models.mlp import Generator
+from gan_runner.game import gan_game, players
 from gan_runner.trainer import train
 
 
@@ -25,7 +26,10 @@ def test_a_short_ring_run_writes_events_samples_results_and_checkpoint(tmp_path)
     assert results["status"] == "completed" and results["step"] == results["steps"] == 40
     assert set(results["final"]) == {"modes", "high_quality", "kl"}
     assert [h["step"] for h in results["history"]] == [20, 40]
-    assert results["best"]["kl"]["value"] == min(h["kl"] for h in results["history"])
+    best = max(results["history"], key=lambda h: (h["modes"], h["high_quality"], -h["kl"]))
+    assert results["best"] == {"step": best["step"], "by": ["modes", "high_quality", "kl"],
+                               "metrics": {k: v for k, v in best.items() if k != "step"}}
+    assert results["device"] == {"device": "cpu", "name": results["device"]["name"]} and results["device"]["name"]
     assert results["overrides"] == ["trainer.steps=40"] and results["wall_time_s"] > 0
 
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_0000020.png", "step_0000040.png"]
@@ -42,7 +46,7 @@ def test_a_short_ring_run_writes_events_samples_results_and_checkpoint(tmp_path)
           for tag, content in ea.PluginTagToContent("hparams").items()}
     start = hp["_hparams_/session_start_info"].session_start_info.hparams
     assert start["trainer.steps"].number_value == 40 and start["loss._target_"].string_value.endswith("nonsaturating")
-    assert start["trainer.update"].string_value == "alternating"
+    assert start["trainer.order"].string_value == "alternating"
     metric_tags = {m.name.tag for m in hp["_hparams_/experiment"].experiment.metric_infos}
     assert metric_tags == {"metrics/modes", "metrics/high_quality", "metrics/kl"}
 
@@ -59,7 +63,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
 @pytest.mark.parametrize("update", ["alternating", "simultaneous"])
 def test_exact_resume(tmp_path, update, optimizer):
     """2N steps in one go ≡ N steps, stop, resume, N steps: bitwise, whatever the eval schedule."""
-    common = [f"trainer.update={update}", "trainer.d_steps=2", f"optimizer={optimizer}"]
+    common = [f"trainer.order={update}", "trainer.d_steps=2", f"optimizer={optimizer}"]
     train(make_cfg(*common, "trainer.steps=30", "trainer.eval_every=7"), tmp_path / "whole")
     train(make_cfg(*common, "trainer.steps=15", "trainer.eval_every=5"), tmp_path / "split")
     out = train(make_cfg(*common, "trainer.steps=30", "trainer.eval_every=5"), tmp_path / "split")
@@ -69,12 +73,18 @@ def test_exact_resume(tmp_path, update, optimizer):
     assert_same_tensors(whole["rng"], split["rng"])
 
 
-def test_algorithm_1_takes_k_d_steps_on_fresh_batches(tmp_path, monkeypatch):
+@pytest.mark.parametrize("order", ["alternating", "simultaneous"])
+def test_algorithm_1_takes_k_d_steps_on_fresh_batches(monkeypatch, order):
+    """The game alone, no run directory: k D steps per iteration, each on a fresh real batch; in
+    the simultaneous order the last of them shares its minibatch with G's step."""
     batches = []
     sample = GaussianMixture.sample
     monkeypatch.setattr(GaussianMixture, "sample", lambda self, n: batches.append(sample(self, n)) or batches[-1])
-    train(make_cfg("trainer.d_steps=3", "trainer.steps=4", "trainer.eval_every=0", "trainer.sample_every=0"),
-          tmp_path)
+    cfg = make_cfg("trainer.d_steps=3", f"trainer.order={order}")
+    game, _ = gan_game(cfg, *players(cfg, torch.device("cpu")), torch.device("cpu"))
+    for step in range(1, 5):
+        stats = game.iteration(step)
+        assert {"loss/D", "loss/G", "D/real", "D/fake"} <= set(stats)
     assert len(batches) == 3 * 4  # one real batch per D step; the G step needs none
     assert len({b.sum().item() for b in batches}) == len(batches)  # all fresh
 
@@ -85,7 +95,7 @@ def test_alternating_vs_simultaneous(tmp_path, update, g_depends_on_d_lr):
     so D's learning rate cannot change G's first step."""
     g = []
     for lr in ("1e-4", "0.5"):
-        train(make_cfg(f"trainer.update={update}", f"optimizer.d.lr={lr}", "optimizer=sgd", "trainer.steps=1",
+        train(make_cfg(f"trainer.order={update}", f"optimizer.d.lr={lr}", "optimizer=sgd", "trainer.steps=1",
                        "trainer.eval_every=0", "trainer.sample_every=0"), tmp_path / lr)
         g.append(load_state(tmp_path / lr)["objects"]["G"])
     same = all(torch.equal(g[0][k], g[1][k]) for k in g[0])

@@ -1,40 +1,17 @@
-"""Atomic writes and exact resume: `checkpoints/last.pt` holds every state a run needs to continue
-bit for bit (networks, optimizers, the training device's RNG stream, step, metric history)."""
+"""Exact resume: `checkpoints/last.pt` holds every state a run needs to continue bit for bit
+(networks, optimizers, stabilisers, the training device's RNG stream, step, metric history)."""
 
-import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO, Protocol
+from typing import Any, Protocol
 
 import torch
+
+from .files import atomic_write
 
 
 class Stateful(Protocol):
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> Any: ...
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write through a temporary file in the same directory, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(f.fileno(), 0o666 & ~umask)  # mkstemp's 0600 would hide results from collaborators
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode() + b"\n"))
 
 
 def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -58,8 +35,20 @@ def load(path: Path, objects: dict[str, Stateful], device: torch.device) -> dict
     A CUDA stream saved on a GPU is restored on whichever GPU the run now trains on."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     for name, obj in objects.items():
-        obj.load_state_dict(state["objects"][name])
+        if name in state["objects"] or obj.state_dict():  # a stabiliser that is off has no state
+            obj.load_state_dict(state["objects"][name])
     torch.set_rng_state(state["rng"]["cpu"])
     if device.type == "cuda" and "cuda" in state["rng"]:
         torch.cuda.set_rng_state(state["rng"]["cuda"], device)
     return state["meta"]
+
+
+def evaluated_generator(path: Path, model_cfg, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The generator a checkpoint's run evaluates (its EMA, or Lookahead's slow G, when on), built
+    from `model_cfg` for the run's data shape, in eval mode on `device`; and the checkpoint's meta."""
+    from hydra.utils import instantiate
+
+    meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
+    g, _ = instantiate(model_cfg, data_shape=tuple(meta["data_shape"]))
+    g.load_state_dict(meta["evaluated_G"])
+    return g.to(device).eval(), meta

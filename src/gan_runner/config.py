@@ -12,13 +12,11 @@ from enum import Enum
 from typing import Any, Callable, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from hydra.errors import CompactHydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-
-class ConfigError(CompactHydraException):
-    """Bad user input. Hydra prints the message alone (no traceback) and exits with status 1."""
+from .errors import ConfigError
+from .metrics import METRICS
 
 
 def _checked(rule: str, ok: Callable[[Any], bool], default: Any = MISSING) -> Any:
@@ -60,16 +58,19 @@ class Output(str, Enum):
     sigmoid = "sigmoid"  # [0, 1]
 
 
-class Update(str, Enum):
+class Order(str, Enum):
     alternating = "alternating"  # Algorithm 1: D steps, then a G step against the updated D
     simultaneous = "simultaneous"  # both players' gradients from one minibatch, then both steps
 
 
 # --- dataset ---------------------------------------------------------------------------------
 
+# Each dataset declares its kind (metrics.KINDS): which metrics fit it and which [auto] picks.
+
 @dataclass
 class RingConfig:
     _target_: str = "gan_runner.data.mixtures.ring"
+    kind = "mixture"
     n_modes: int = at_least(1)
     radius: float = positive()
     sigma: float = positive()
@@ -78,6 +79,7 @@ class RingConfig:
 @dataclass
 class GridConfig:
     _target_: str = "gan_runner.data.mixtures.grid"
+    kind = "mixture"
     side: int = at_least(1)
     spacing: float = positive()
     sigma: float = positive()
@@ -91,11 +93,8 @@ def value_range(default: Any = MISSING) -> Any:
 
 
 @dataclass
-class TorchvisionConfig:
-    """MNIST, Fashion-MNIST, CIFAR-10 or SVHN through torchvision, held on the device as uint8."""
-    _target_: str = "gan_runner.data.images.torchvision_images"
-    name: str = _checked("must be mnist, fashion_mnist, cifar10 or svhn",
-                         lambda v: v in ("mnist", "fashion_mnist", "cifar10", "svhn"))
+class TorchvisionFiles:
+    """Files torchvision reads, held on the device as uint8."""
     root: str = MISSING  # where the files are (or go, with download=true)
     download: bool = False  # never touch the network unless asked
     split: str = "train"
@@ -103,19 +102,27 @@ class TorchvisionConfig:
     resolution: Optional[int] = _checked("must be >= 4", lambda v: v is None or v >= 4, None)  # None: native
 
     def problems(self) -> List[str]:
-        splits = ("train", "test", "extra") if self.name == "svhn" else ("train", "test")
-        return [] if self.split in splits else [f"split must be one of {', '.join(splits)} for {self.name}"]
+        splits = ("train", "test", "extra") if getattr(self, "name", "") == "svhn" else ("train", "test")
+        return [] if self.split in splits else [f"dataset.split must be one of {', '.join(splits)} here"]
 
 
 @dataclass
-class StackedMNISTConfig:
+class TorchvisionConfig(TorchvisionFiles):
+    """MNIST, Fashion-MNIST, CIFAR-10 or SVHN."""
+    _target_: str = "gan_runner.data.images.torchvision_images"
+    name: str = _checked("must be mnist, fashion_mnist, cifar10 or svhn",
+                         lambda v: v in ("mnist", "fashion_mnist", "cifar10", "svhn"))
+
+    @property
+    def kind(self) -> str:
+        return "digits" if self.name in ("mnist", "fashion_mnist") else "photos"
+
+
+@dataclass
+class StackedMNISTConfig(TorchvisionFiles):
     """Three MNIST digits drawn independently as the R, G, B channels: 1000 modes."""
     _target_: str = "gan_runner.data.images.stacked_mnist"
-    root: str = MISSING
-    download: bool = False
-    split: str = _checked("must be train or test", lambda v: v in ("train", "test"), "train")
-    range: List[float] = value_range()
-    resolution: Optional[int] = _checked("must be >= 4", lambda v: v is None or v >= 4, None)
+    kind = "stacked_digits"
     size: int = at_least(1)  # how many stacked images the dataset holds
     seed: int = 0  # which digits are stacked: fixed, so the dataset is the same in every run
 
@@ -124,6 +131,7 @@ class StackedMNISTConfig:
 class ImageFolderConfig:
     """Every image under `root` (any depth), centre-cropped and resized to `resolution`."""
     _target_: str = "gan_runner.data.folder.image_folder"
+    kind = "unlabelled"
     root: str = MISSING
     resolution: int = at_least(4)
     channels: int = _checked("must be 1 or 3", lambda v: v in (1, 3), 3)
@@ -248,7 +256,7 @@ class OptimizerConfig:
 @dataclass
 class NoLensConfig:
     """D sees real data as it is."""
-    _target_: str = "gan_runner.lens.NoLens"
+    _target_: str = "gan_runner.stabilisers.lens.NoLens"
 
 
 @dataclass
@@ -259,7 +267,7 @@ class LensOptimizerConfig(AdamConfig):
 @dataclass
 class TemperedLensConfig:
     """Tempered Adversarial Networks (Sajjadi et al. 2018)."""
-    _target_: str = "gan_runner.lens.TemperedLens"
+    _target_: str = "gan_runner.stabilisers.lens.TemperedLens"
     K: int = at_least(1)  # λ(t) = 1 − sin(tπ/2K) falls from 1 to 0 over K generator iterations
     rec_weight: float = at_least(0)  # w in λ·L_adv + w·L_rec
     hidden: int = at_least(1)  # width (MLP) or channels (conv) of the lens's residual branch
@@ -277,7 +285,7 @@ class TrainerConfig:
     steps: int = at_least(1)  # generator iterations of Algorithm 1
     batch_size: int = at_least(1)
     d_steps: int = at_least(1)  # k: discriminator steps per generator step
-    update: Update = Update.alternating  # read it as cfg.trainer["update"]: .update is DictConfig's method
+    order: Order = Order.alternating
     device: str = _checked("must be auto, cpu, cuda, cuda:N or mps", lambda v: DEVICE.fullmatch(v), "auto")
     seed: int = 0
     # intervals in generator iterations; samples, evaluation and a checkpoint also come at the
@@ -309,15 +317,11 @@ class ClassifierConfig:
     lr: float = positive(1e-3)
 
 
-METRIC_NAMES = ("auto", "modes", "fid_classifier", "is_classifier", "fid_inception", "is_inception",
-                "stacked_modes", "parzen")
-
-
 @dataclass
 class MetricsConfig:
     """What is measured at each evaluation (trainer.eval_every) and at the end (evaluation.py)."""
-    names: List[str] = _checked(f"must be [auto], [] (none) or names from {', '.join(METRIC_NAMES[1:])}",
-                                lambda v: list(v) == ["auto"] or all(n in METRIC_NAMES[1:] for n in v))
+    names: List[str] = _checked(f"must be [auto], [] (none) or names from {', '.join(METRICS)}",
+                                lambda v: list(v) == ["auto"] or all(n in METRICS for n in v))
     n_samples: int = at_least(2)
     stacked_n_samples: int = at_least(1, 26000)  # the stacked-MNIST protocol's sample count
     # a mode counts as covered when at least this fraction of the samples lies within 3σ of it
@@ -347,9 +351,9 @@ class TrainConfig:
             shown = list(data_range) if data_range else "unbounded (toy data)"
             return [f"model.output={self.model.output.value} cannot produce the data's range {shown}; "
                     f"use model.output={expected}" + (" or dataset.range to match" if data_range else "")]
-        if self.optimizer.extragradient and self.trainer.update != Update.simultaneous:
+        if self.optimizer.extragradient and self.trainer.order != Order.simultaneous:
             return ["optimizer.extragradient is Gidel et al.'s joint method: both players extrapolate "
-                    "together, so it needs trainer.update=simultaneous (the k-1 extra D steps, if any, "
+                    "together, so it needs trainer.order=simultaneous (the k-1 extra D steps, if any, "
                     "are extragradient steps of D alone)"]
         if self.optimizer.extragradient and self.trainer.unroll_steps:
             return ["trainer.unroll_steps unrolls D's base optimizer step, not an extragradient step: "
@@ -376,12 +380,6 @@ for _group, _nodes in SCHEMAS.items():
         cs.store(group=f"schema/{_group}", name=_name, node=_node)
 
 
-# What may differ when a run continues from its checkpoint: how long it trains, how often it
-# reports, where it runs, how it is measured, and the learning rates (applied on resume).
-RESUMABLE = ("trainer.steps", "trainer.log_every", "trainer.sample_every", "trainer.eval_every",
-             "trainer.ckpt_every", "trainer.device", "metrics.", "resume", "optimizer.g.lr", "optimizer.d.lr")
-
-
 def flatten(cfg: DictConfig) -> dict[str, Any]:
     """{"a.b.c": value} for every leaf, resolved, enums as their names, lists as strings."""
     def walk(tree: Any, prefix: str) -> dict[str, Any]:
@@ -391,11 +389,19 @@ def flatten(cfg: DictConfig) -> dict[str, Any]:
     return {k.rstrip("."): v for k, v in walk(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "").items()}
 
 
-def resume_conflicts(saved: DictConfig, new: DictConfig) -> list[str]:
-    """The settings in which `new` differs from the config a checkpoint was trained with, beyond RESUMABLE."""
-    old, now = flatten(saved), flatten(new)
-    return [f"{k}: {old.get(k, '<absent>')} -> {now.get(k, '<absent>')}" for k in sorted(old.keys() | now.keys())
-            if old.get(k) != now.get(k) and not k.startswith(RESUMABLE)]
+# Keys that were renamed: on the command line the old one is an error naming the new one; a recorded
+# run's overrides and checkpoint config are read with the new name.
+RENAMED = {"trainer.update": "trainer.order"}
+
+
+def renamed(overrides: list[str]) -> list[str]:
+    """The overrides that use a renamed key, each with a message naming the new key."""
+    out = []
+    for o in overrides:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if key in RENAMED:
+            out.append(f"{key} was renamed {RENAMED[key]}: use {o.replace(key, RENAMED[key], 1)}")
+    return out
 
 
 def validate(cfg: DictConfig) -> None:
@@ -422,3 +428,8 @@ def _check(obj: Any, node: DictConfig, path: str) -> None:
     if problems:
         where = f" at '{path.rstrip('.')}'" if path else ""
         raise ConfigError(f"Invalid config{where}: {problems[0]}.")
+
+
+def dataset_kind(dataset: DictConfig) -> str:
+    """The kind its schema declares (metrics.KINDS)."""
+    return OmegaConf.to_object(dataset).kind

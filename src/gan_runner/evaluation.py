@@ -1,9 +1,9 @@
 """What a run measures while it trains (and `gan-runner-eval` afterwards): samples from fixed noise
 and the configured metrics on them.
 
-`metrics.names=[auto]` follows the dataset: the mixtures get mode metrics; MNIST and Fashion-MNIST
-classifier FID and IS; stacked MNIST its 1000-mode count and KL; CIFAR-10, SVHN and image folders
-Inception FID and IS. Everything slow (training the classifier, the reference statistics) happens
+`metrics.names=[auto]` follows the dataset's kind (metrics.METRICS says which): the mixtures get
+mode metrics; MNIST and Fashion-MNIST classifier FID and IS; stacked MNIST its 1000-mode count and
+KL; CIFAR-10, SVHN and image folders Inception FID and IS. Everything slow (training the classifier, the reference statistics) happens
 once, when the Evaluator is built, before training starts, and is cached on disk for later runs.
 
 The noise comes from its own seeded generator, so evaluating never moves the training RNG: a run
@@ -19,50 +19,33 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from .config import ConfigError
-from .metrics import cache
+from .config import dataset_kind
+from .errors import ConfigError
+from .metrics import cache, fitting, needed, resolve, unfit
 from .metrics.frechet import frechet_distance, statistics
 from .metrics.inception_score import inception_score
 from .metrics.modes import mode_metrics, stacked_modes
 from .metrics.parzen import parzen
 
-IMAGE_METRICS = ("fid_classifier", "is_classifier", "fid_inception", "is_inception", "stacked_modes", "parzen")
-
-
-def resolve(names: list[str], dataset_cfg: DictConfig) -> list[str]:
-    """The metric names a run computes: `auto` becomes what suits the dataset."""
-    if list(names) != ["auto"]:
-        return list(names)
-    target = dataset_cfg._target_.rsplit(".", 1)[-1]
-    if target in ("ring", "grid"):
-        return ["modes"]
-    if target == "stacked_mnist":
-        return ["stacked_modes"]
-    if target == "torchvision_images" and dataset_cfg.name in ("mnist", "fashion_mnist"):
-        return ["fid_classifier", "is_classifier"]
-    return ["fid_inception", "is_inception"]
-
-
 def check(cfg: DictConfig) -> None:
     """What can fail before anything is built: metrics that do not fit the data, missing weights."""
     from .metrics.inception import weights_file
 
-    names = set(resolve(cfg.metrics.names, cfg.dataset))
-    target = cfg.dataset._target_.rsplit(".", 1)[-1]
-    inception = {"fid_inception", "is_inception"}
-    fits = {"ring": {"modes"}, "grid": {"modes"}, "image_folder": inception,
-            "stacked_mnist": {"stacked_modes", *inception}}.get(target, set(IMAGE_METRICS) - {"stacked_modes"})
-    if names - fits:
-        raise ConfigError(f"metrics.names={sorted(names)} does not fit this dataset ({target}): it takes "
-                          f"{', '.join(sorted(fits))}. metrics.names=[auto] picks for you.")
-    if {"fid_inception", "is_inception"} & set(names):
+    kind = dataset_kind(cfg.dataset)
+    bad = unfit(cfg.metrics.names, kind)
+    if bad:
+        raise ConfigError(f"metrics.names={sorted(resolve(cfg.metrics.names, kind))} does not fit this dataset "
+                          f"({kind} data): {', '.join(bad)} cannot be computed on it; it takes "
+                          f"{', '.join(fitting(kind))}. metrics.names=[auto] picks for you.")
+    if "inception" in needed(cfg.metrics.names, kind):
         weights_file(cfg.metrics.fid.weights_path)
 
 
 class Evaluator:
     def __init__(self, cfg: DictConfig, data, device: torch.device):
         m = cfg.metrics
-        self.names = resolve(m.names, cfg.dataset)
+        kind = dataset_kind(cfg.dataset)
+        self.names = resolve(m.names, kind)
         self.cfg, self.dataset_cfg, self.data, self.device = m, cfg.dataset, data, device
         n = max(m.n_samples, m.stacked_n_samples if "stacked_modes" in self.names else 0)
         gen = torch.Generator(device).manual_seed(cfg.trainer.seed)
@@ -71,9 +54,8 @@ class Evaluator:
         self.networks: dict[str, nn.Module] = {}  # "classifier" / "inception": .embed([0, 1] images) -> features, logits
         self.reference: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # network -> real mean, covariance
         self.info: dict[str, float] = {}  # e.g. the classifier's test accuracy, for the log
-        for kind in ("classifier", "inception"):
-            if any(name.endswith(kind) for name in self.names) or (kind == "classifier" and "stacked_modes" in self.names):
-                self._prepare(kind, cfg.dataset)
+        for network in sorted({"classifier", "inception"} & needed(self.names, kind)):
+            self._prepare(network, cfg.dataset)
 
     def _prepare(self, kind: str, dataset_cfg: DictConfig) -> None:
         if kind == "classifier":

@@ -8,7 +8,6 @@ A run directory is any directory holding `.hydra/overrides.yaml`; its results co
 
 import csv
 import io
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,12 +19,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .cli import override_key
-
-# a run's own statuses (results.py); then a job that ended without a report, one the sweep never
-# started, and one without a report yet
-STATUSES = ("completed", "diverged", "interrupted", "failed", "cancelled", "running")
-UNFINISHED = ("interrupted", "failed", "cancelled")  # the sweep's exit status is 1 when a job ends so
+from .files import write_text
+from .resume import override_key
+from .run_dir import FAILED, RUNNING, STATUSES, UNFINISHED, RunDir, last_line, read_results, report
 
 
 def runs(directories: list[Path], finished: bool = True) -> list[dict]:
@@ -36,30 +32,22 @@ def runs(directories: list[Path], finished: bool = True) -> list[dict]:
     found = []
     for top in directories:
         for marker in sorted(Path(top).rglob(".hydra/overrides.yaml")):
-            hydra_dir, run_dir = marker.parent, marker.parent.parent
+            run = RunDir(marker.parent.parent)
             overrides = {override_key(o): o.split("=", 1)[1] if "=" in o else ""
                          for o in yaml.safe_load(marker.read_text()) or []}
-            hydra_yaml, config = _yaml(hydra_dir / "hydra.yaml"), _yaml(hydra_dir / "config.yaml")
-            results_file = run_dir / "results.json"
-            results = json.loads(results_file.read_text()) if results_file.exists() else (
-                {"status": "failed", "note": _last_line(run_dir / "launcher.log")} if finished else
-                {"status": "running", "note": ""})
-            found.append({"dir": str(run_dir), "overrides": overrides,
+            hydra_yaml, config = _yaml(run.hydra_yaml), _yaml(run.config)
+            results = read_results(run) or ({"status": FAILED, "note": last_line(run.launcher_log) or "no results.json"} if finished
+                                            else {"status": RUNNING, "note": ""})
+            found.append({"dir": str(run), "overrides": overrides,
                           "choices": hydra_yaml["hydra"]["runtime"]["choices"] if hydra_yaml else {},
                           "config": config, "status": results["status"], "step": results.get("step"),
                           "wall_time_s": results.get("wall_time_s"), "final": results.get("final", {}),
-                          "note": results["note"]})
+                          "best": results.get("best", {}), "note": results["note"]})
     return found
 
 
 def _yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text()) if path.exists() else {}
-
-
-def _last_line(log: Path) -> str:
-    """What a job that wrote no results said last (gpu_pool keeps each job's output), for the summary."""
-    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
-    return lines[-1] if lines else "no results.json"
 
 
 def counts(records: list[dict]) -> str:
@@ -93,12 +81,10 @@ def summary(records: list[dict]) -> tuple[str, str]:
 
 
 def write_summary(sweep_dir: Path, finished: bool = True) -> list[dict]:
-    from .checkpoint import atomic_write  # here: torch, which it imports, is not needed to start a sweep
-
     records = runs([sweep_dir], finished)
     text_csv, text_md = summary(records)
-    atomic_write(sweep_dir / "summary.csv", lambda f: f.write(text_csv.encode()))
-    atomic_write(sweep_dir / "summary.md", lambda f: f.write(text_md.encode()))
+    write_text(sweep_dir / "summary.csv", text_csv)
+    write_text(sweep_dir / "summary.md", text_md)
     return records
 
 
@@ -106,28 +92,21 @@ def _short(value):
     return round(value, 6) if isinstance(value, float) else value
 
 
-def report(run_dir: Path, status: str, note: str, overrides: list[str]) -> None:
-    """results.json for a job whose run could not report: one that failed before it could (or left an
-    older attempt's), or one the sweep never started ("cancelled")."""
-    from .checkpoint import write_json
-
-    now = time.time()
-    write_json(run_dir / "results.json", {"status": status, "step": None, "final": {}, "note": note,
-                                          "overrides": overrides, "started": now, "ended": now})
-
-
 class SweepSummary(Callback):
     """Keeps summary.csv / summary.md in a sweep's directory up to date as its jobs end (whichever
     launcher ran them), and at the end of the sweep exits 1 if a job failed, was interrupted or was
     never started."""
 
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        self.job_started = time.time()
+
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
-        results = run_dir / "results.json"
-        if job_return.status == JobStatus.FAILED and (
-                not results.exists() or json.loads(results.read_text())["status"] in ("completed", "diverged")):
+        run = RunDir(HydraConfig.get().runtime.output_dir)
+        results = read_results(run)
+        reported = results is not None and results.get("ended", 0) >= self.job_started  # by this attempt
+        if job_return.status == JobStatus.FAILED and not reported:
             error = job_return._return_value  # the exception; .return_value would raise it
-            report(run_dir, "failed", f"{type(error).__name__}: {error}", list(job_return.overrides or []))
+            report(run, FAILED, f"{type(error).__name__}: {error}", list(job_return.overrides or []))
         if config.hydra.mode == RunMode.MULTIRUN:
             write_summary(Path(HydraConfig.get().sweep.dir), finished=False)
 

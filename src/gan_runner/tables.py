@@ -1,6 +1,6 @@
 """`gan-runner-table`: tables and curves from run directories (sweeps). A cell holds the runs that
 share its row and column values, every other key (seeds, ...) pooled: the mean ± sample std of a
-final metric over its completed runs, with its diverged / interrupted / failed runs counted."""
+final (or best) metric over its completed runs, with its diverged / interrupted / failed runs counted."""
 
 import csv
 import io
@@ -8,9 +8,11 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from .summary import STATUSES
+from .run_dir import COMPLETED, STATUSES
 
-NOT_AVERAGED = [s for s in STATUSES if s != "completed"]
+NOT_AVERAGED = [s for s in STATUSES if s != COMPLETED]
+# Runs that differ in these are different experiments, not repeats: pooling them is worth a warning.
+POOL_CHECKED = ("dataset", "trainer.steps")
 
 
 def value(record: dict, key: str | None) -> str:
@@ -29,6 +31,27 @@ def value(record: dict, key: str | None) -> str:
     return record["overrides"].get(key, "(default)")
 
 
+def keys(records: list[dict]) -> list[str]:
+    """What --rows/--cols can name (what `value` reads): a config group, a path in a composed
+    config or an override key of some run."""
+    def paths(node: dict, prefix: str = ""):
+        for k, v in node.items():
+            yield prefix + str(k)
+            if isinstance(v, dict):
+                yield from paths(v, f"{prefix}{k}.")
+    return sorted({k for r in records for k in (*r["choices"], *paths(r["config"]), *r["overrides"])})
+
+
+def _results(record: dict, best: bool) -> dict:
+    """The run's final metrics, or those of its best evaluation ({} when it had none)."""
+    return record["best"].get("metrics", {}) if best else record["final"]
+
+
+def metrics(records: list[dict], best: bool = False) -> list[str]:
+    """What --metric can name: the metrics some run has."""
+    return sorted({m for r in records for m in _results(r, best)})
+
+
 def _ordered(values) -> list[str]:
     """Numbers by value (9 before 10), then the rest alphabetically."""
     def order(v: str):
@@ -39,14 +62,27 @@ def _ordered(values) -> list[str]:
     return sorted(set(values), key=order)
 
 
-def cells(records: list[dict], rows: str | None, cols: str | None, metric: str) -> dict:
-    """{(row value, column value): {"values": [...], <status>: count, ...}}."""
-    out: dict = defaultdict(lambda: {"values": [], **{s: 0 for s in STATUSES}})
+def cells(records: list[dict], rows: str | None, cols: str | None, metric: str, best: bool = False) -> dict:
+    """{(row value, column value): {"values": [...], "runs": [the averaged records], <status>: count, ...}}."""
+    out: dict = defaultdict(lambda: {"values": [], "runs": [], **{s: 0 for s in STATUSES}})
     for r in records:
         cell = out[(value(r, rows), value(r, cols))]
         cell[r["status"]] += 1
-        if r["status"] == "completed" and metric in r["final"]:
-            cell["values"].append(r["final"][metric])
+        if r["status"] == COMPLETED and metric in _results(r, best):
+            cell["values"].append(_results(r, best)[metric])
+            cell["runs"].append(r)
+    return out
+
+
+def pooled(records: list[dict], rows: str | None, cols: str | None, metric: str, best: bool = False) -> list[str]:
+    """A warning for each cell whose mean mixes runs of different POOL_CHECKED values (not on an axis)."""
+    out = []
+    for (rv, cv), cell in cells(records, rows, cols, metric, best).items():
+        name = ", ".join(f"{k}={v}" for k, v in ((rows, rv), (cols, cv)) if k) or "all runs"
+        for key in POOL_CHECKED:
+            seen = _ordered(value(r, key) for r in cell["runs"])
+            if key not in (rows, cols) and len(seen) > 1:
+                out.append(f"warning: cell ({name}) pools runs of different {key}: {', '.join(seen)}")
     return out
 
 
@@ -63,14 +99,17 @@ def _cell_text(cell: dict, pm: str) -> str:
     return text + (f" [{', '.join(bad)}]" if bad else "")
 
 
-def table(records: list[dict], rows: str | None, cols: str | None, metric: str, fmt: str = "md") -> str:
-    """Markdown or LaTeX: a grid of cells; CSV: one line per cell, with mean, std, n and the counts."""
-    grid = cells(records, rows, cols, metric)
+def table(records: list[dict], rows: str | None, cols: str | None, metric: str, fmt: str = "md",
+          best: bool = False) -> str:
+    """Markdown or LaTeX: a grid of cells; CSV: one line per cell, with mean, std, n and the counts.
+    `best`: each run's best evaluation instead of its final one."""
+    grid = cells(records, rows, cols, metric, best)
     row_values, col_values = _ordered(r for r, _ in grid), _ordered(c for _, c in grid)
     if fmt == "csv":
         out = io.StringIO()
         w = csv.writer(out)
-        w.writerow([rows or "", cols or "", f"{metric}_mean", f"{metric}_std", "n", *NOT_AVERAGED])
+        name = f"best_{metric}" if best else metric  # CSV has no footer to say which
+        w.writerow([rows or "", cols or "", f"{name}_mean", f"{name}_std", "n", *NOT_AVERAGED])
         for (rv, cv) in sorted(grid, key=lambda c: (row_values.index(c[0]), col_values.index(c[1]))):
             cell = grid[(rv, cv)]
             mean, std = _stats(cell["values"]) if cell["values"] else (None, None)
@@ -87,7 +126,8 @@ def table(records: list[dict], rows: str | None, cols: str | None, metric: str, 
         return "\n".join([*lines, r"\bottomrule", r"\end{tabular}"]) + "\n"
     lines = [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}"]
     lines += [f"| {' | '.join(row)} |" for row in body]
-    return "\n".join(lines) + f"\n\n{metric}: mean ± sample std over the completed runs of each cell (n).\n"
+    which = "best" if best else "final"
+    return "\n".join(lines) + f"\n\n{which} {metric}: mean ± sample std over the completed runs of each cell (n).\n"
 
 
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
@@ -106,7 +146,7 @@ def series(records: list[dict], rows: str | None, cols: str | None, metric: str)
 
     logged: dict = defaultdict(list)
     for r in records:
-        if r["status"] != "completed":
+        if r["status"] != COMPLETED:
             continue
         ea = EventAccumulator(r["dir"], size_guidance={"scalars": 0}).Reload()
         if f"metrics/{metric}" in ea.Tags()["scalars"]:
@@ -135,7 +175,8 @@ def curves(records: list[dict], rows: str | None, cols: str | None, metric: str,
         ax = fig.add_subplot(len(row_values), 1, i + 1)
         for cv in _ordered(cv for rv2, cv in data if rv2 == rv):
             steps, mean, std = data[(rv, cv)]
-            ax.plot(steps, mean, label=f"{cols}={cv}" if cols else metric)
+            # markers: a curve of one evaluation is a single point, invisible as a bare line
+            ax.plot(steps, mean, marker="o", label=f"{cols}={cv}" if cols else metric)
             ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
         ax.set(xlabel="step", ylabel=metric, title=f"{rows}={rv}" if rows else metric)
         ax.legend(fontsize="small")

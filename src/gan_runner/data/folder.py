@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from .images import Images, TensorImages
 
 

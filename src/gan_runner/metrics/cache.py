@@ -10,7 +10,7 @@ from typing import IO, Callable, TypeVar
 
 from filelock import FileLock
 
-from ..checkpoint import atomic_write
+from ..files import atomic_write
 
 T = TypeVar("T")
 

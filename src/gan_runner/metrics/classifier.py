@@ -1,7 +1,7 @@
 """The small classifiers the runner trains once per dataset (and caches), whose features and class
 probabilities stand in for Inception's on MNIST-like data (and on a CPU, where Inception crawls).
 
-- Grey images: Lookahead-Minmax's MNIST classifier (PAPERS.md [code]), an MLP 784-256-256-10 with
+- Grey images: Lookahead-Minmax's MNIST classifier (Chavdarova et al. 2021's code, mnist/LA-AltGAN+LA-ExtraGrad.ipynb), an MLP 784-256-256-10 with
   ReLU and dropout 0.2; its features are the 256-d second layer before its ReLU.
 - Colour images: a small CNN (three 3x3 conv + max-pool stages, 32/64/128 channels, then a 256-d
   layer whose pre-ReLU output is the features).
@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..data.images import IndexedImages, torchvision_images
 from . import cache
 

@@ -13,7 +13,7 @@ import torch
 from pytorch_fid import inception as pytorch_fid_inception
 from torch import Tensor, nn
 
-from ..config import ConfigError
+from ..errors import ConfigError
 
 URL = pytorch_fid_inception.FID_WEIGHTS_URL
 

@@ -9,9 +9,9 @@ PyTorch example: the map at each resolution has width x 2^k channels. 28 px star
 
 from torch import Tensor, nn
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from .layers import OUTPUTS
-from .weights import add_spectral_norm, initialise
+from .weights import finish
 
 LAYOUT = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # resolution -> (starting map size, doublings)
 
@@ -57,8 +57,4 @@ def build(data_shape: tuple[int, ...], z_dim: int, width: int, d_batchnorm: bool
                           f"{height}x{width_px}: set dataset.resolution to one of those.")
     g = Generator(z_dim, channels, height, width, output)
     d = Discriminator(channels, height, width, d_batchnorm)
-    for net in (g, d):
-        initialise(net, init, init_gain)
-    if spectral_norm:
-        add_spectral_norm(d)
-    return g, d
+    return finish(g, d, init, init_gain, spectral_norm)

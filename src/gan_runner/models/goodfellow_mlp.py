@@ -1,4 +1,4 @@
-"""The MNIST nets of Goodfellow et al. 2014 (PAPERS.md [code]): G z -> 1200 ReLU -> 1200 ReLU -> pixels
+"""The MNIST nets of Goodfellow et al. 2014 (their code, goodfeli/adversarial, mnist.yaml): G z -> 1200 ReLU -> 1200 ReLU -> pixels
 (sigmoid); D maxout (240 units x 5 pieces) -> maxout (240 x 5) -> logit, with dropout on D's input
 (keep 0.8) and on its hidden layers (keep 0.5). The architecture only: the paper's code also
 started G's output bias from the pixel means and held D's weight columns to a maximum norm; with
@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from .layers import Maxout
 from .mlp import Generator
-from .weights import add_spectral_norm, initialise
+from .weights import finish
 
 
 class Discriminator(nn.Module):
@@ -33,8 +33,4 @@ def build(data_shape: tuple[int, ...], z_dim: int, g_hidden: list[int], d_units:
           spectral_norm: bool) -> tuple[Generator, Discriminator]:
     g = Generator(z_dim, list(g_hidden), "relu", tuple(data_shape), output)
     d = Discriminator(tuple(data_shape), d_units, d_pieces, d_layers, d_input_dropout, d_dropout)
-    for net in (g, d):
-        initialise(net, init, init_gain)
-    if spectral_norm:
-        add_spectral_norm(d)
-    return g, d
+    return finish(g, d, init, init_gain, spectral_norm)

@@ -5,7 +5,7 @@ import math
 from torch import Tensor, nn
 
 from .layers import ACTIVATIONS, OUTPUTS
-from .weights import add_spectral_norm, initialise
+from .weights import finish
 
 
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -42,8 +42,4 @@ def build(data_shape: tuple[int, ...], z_dim: int, generator, discriminator, d_i
           init: str, init_gain: float, spectral_norm: bool) -> tuple[Generator, Discriminator]:
     g = Generator(z_dim, list(generator.hidden), generator.activation, tuple(data_shape), output)
     d = Discriminator(tuple(data_shape), list(discriminator.hidden), discriminator.activation, d_input_scale)
-    for net in (g, d):
-        initialise(net, init, init_gain)
-    if spectral_norm:
-        add_spectral_norm(d)
-    return g, d
+    return finish(g, d, init, init_gain, spectral_norm)

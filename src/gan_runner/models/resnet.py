@@ -14,9 +14,9 @@ import math
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from .layers import OUTPUTS
-from .weights import add_spectral_norm, initialise
+from .weights import finish
 
 
 def xavier(layer: nn.Module, gain: float = 1.0) -> nn.Module:
@@ -100,8 +100,4 @@ def build(data_shape: tuple[int, ...], z_dim: int, g_channels: int, d_channels: 
         raise ConfigError(f"model=resnet is the 32x32 SN-GAN ResNet; the data is {height}x{width}: "
                           "set dataset.resolution=32.")
     g, d = Generator(z_dim, channels, g_channels, output), Discriminator(channels, d_channels)
-    for net in (g, d):
-        initialise(net, init, init_gain)
-    if spectral_norm:
-        add_spectral_norm(d)
-    return g, d
+    return finish(g, d, init, init_gain, spectral_norm)

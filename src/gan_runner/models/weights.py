@@ -39,3 +39,13 @@ def add_spectral_norm(net: nn.Module) -> None:
     for m in list(net.modules()):
         if isinstance(m, WEIGHTED):
             spectral_norm(m)
+
+
+def finish(g: nn.Module, d: nn.Module, init: str, gain: float, spectral_norm: bool) -> tuple[nn.Module, nn.Module]:
+    """What every architecture's build ends with: both players initialised, D spectrally normalised
+    when asked."""
+    for net in (g, d):
+        initialise(net, init, gain)
+    if spectral_norm:
+        add_spectral_norm(d)
+    return g, d

@@ -10,11 +10,11 @@ A job is the application itself (`sys.argv[0]`, e.g. gan-runner) run with the jo
 the sweep's own hydra overrides, in its sweep directory, its output in `launcher.log` there. A
 failing job does not stop the others. SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 are passed on to the
 running jobs (which save and stop) and no further job starts; those never started are reported
-`cancelled`. Each job's status comes from its results.json, and the sweep's summary is kept up to
-date as jobs end (gan_runner.summary, whose callback also sets the sweep's exit status).
+`cancelled`. Each job's status comes from the results.json it wrote (one older than the job is an
+earlier attempt's: it does not count), and the sweep's summary is kept up to date as jobs end
+(gan_runner.summary, whose callback also sets the sweep's exit status).
 """
 
-import json
 import logging
 import os
 import signal
@@ -31,6 +31,10 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from gan_runner.errors import ConfigError
+from gan_runner.files import write_text
+from gan_runner.run_dir import CANCELLED, FAILED, INTERRUPTED, RunDir, last_line, read_results, report
 
 log = logging.getLogger(__name__)
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
@@ -57,7 +61,7 @@ class _Running:
     overrides: Sequence[str]
     sweep_config: DictConfig
     job_dir: Path
-    start: float
+    start: float  # time.time() when it started
 
 
 class GPUPoolLauncher(Launcher):
@@ -68,16 +72,21 @@ class GPUPoolLauncher(Launcher):
             raise ValueError("hydra.launcher.n_jobs must be >= 1")
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # ids are of these, as torch numbers them
         devices = visible.split(",") if visible else None
-        if gpus is not None and devices and max(gpus) >= len(devices):
-            raise ValueError(f"hydra.launcher.gpus={gpus}: this process sees {len(devices)} GPUs "
-                             f"(CUDA_VISIBLE_DEVICES={visible})")
-        self.slots = ([devices[g] if devices else str(g) for g in gpus for _ in range(jobs_per_gpu)]
+        self.gpus, self.devices = gpus, devices
+        self.slots = ([devices[g] if devices and g < len(devices) else str(g) for g in gpus for _ in range(jobs_per_gpu)]
                       if gpus is not None else [""] * n_jobs)  # "": no GPU visible
         self.threads = max(1, len(os.sched_getaffinity(0)) // len(self.slots))
         self.stop: Optional[str] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
+        if self.gpus is not None:  # here, before any job starts or the sweep's directory is made
+            seen = len(self.devices) if self.devices else _gpu_count()
+            if max(self.gpus) >= seen or min(self.gpus) < 0:
+                where = f"CUDA_VISIBLE_DEVICES={','.join(self.devices)}" if self.devices else "as PyTorch counts them"
+                raise ConfigError(f"hydra.launcher.gpus={list(self.gpus)} names GPUs this machine does not have: "
+                                  f"this process sees {seen} GPU{'s' * (seen != 1)} ({where}), numbered from 0. "
+                                  "Pick ids below that, or leave gpus out for CPU slots (hydra.launcher.n_jobs).")
 
     def _job(self, idx: int, overrides: Sequence[str]) -> tuple[DictConfig, Path]:
         sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
@@ -98,8 +107,6 @@ class GPUPoolLauncher(Launcher):
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot,
                **{var: str(self.threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
         _describe(job_dir, overrides)
-        if (job_dir / "results.json").exists():  # an earlier attempt's results are not this one's
-            (job_dir / "results.json").replace(job_dir / "results.previous.json")
         with open(job_dir / "launcher.log", "ab") as out:
             return subprocess.Popen(self._command(idx, overrides, job_dir), env=env, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)  # signals: only ours
@@ -137,35 +144,41 @@ class GPUPoolLauncher(Launcher):
         return [returns[i] for i in sorted(returns)]
 
     def _start_free_slots(self, pending: deque, returns: dict) -> None:
-        from gan_runner.summary import report
-
         for s, slot in enumerate(self.slots):
             if s in self.running or not pending or self.stop:
                 continue
             idx, overrides = pending.popleft()
             sweep_config, job_dir = self._job(idx, overrides)
+            start = time.time()
             try:
                 process = self._start(slot, idx, overrides, job_dir)
             except OSError as e:  # this job cannot start (a full disk, no processes left): the others may
-                report(job_dir, "failed", f"could not start: {e}", list(overrides))
-                returns[idx] = _job_return(sweep_config, overrides, job_dir, "failed")
+                report(RunDir(job_dir), FAILED, f"could not start: {e}", list(overrides))
+                returns[idx] = _job_return(sweep_config, overrides, job_dir, FAILED)
                 continue
-            self.running[s] = _Running(process, idx, overrides, sweep_config, job_dir, time.perf_counter())
+            self.running[s] = _Running(process, idx, overrides, sweep_config, job_dir, start)
             if self.stop:  # the signal came while it started
                 process.send_signal(getattr(signal, self.stop))
             log.info(f"\t#{idx} on slot {s}: {' '.join(filter_overrides(overrides))}")
 
     def _collect(self, returns: dict, sweep_dir: Path) -> None:
-        from gan_runner.summary import report, write_summary  # not at import: Hydra imports every plugin at start-up
+        from gan_runner.summary import write_summary  # not at import: Hydra imports every plugin at start-up
 
         for s, job in list(self.running.items()):
             if job.process.poll() is None:
                 continue
             del self.running[s]
-            if self.stop and not (job.job_dir / "results.json").exists():  # stopped before it could train
-                report(job.job_dir, "interrupted", f"{self.stop} while starting", list(job.overrides))
-            status = _status(job.job_dir, job.process.returncode)
-            log.info(f"\t#{job.idx} {status} (exit {job.process.returncode}, {time.perf_counter() - job.start:.1f} s)")
+            run = RunDir(job.job_dir)
+            results = read_results(run)
+            if results is not None and results.get("ended", 0) < job.start:
+                results = None  # an earlier attempt's
+            if results is None:  # the job wrote nothing: stopped before it could train, or refused, or killed
+                status, note = (INTERRUPTED, f"{self.stop} while starting") if self.stop else (
+                    FAILED, last_line(run.launcher_log) or f"exit {job.process.returncode}")
+                report(run, status, note, list(job.overrides))
+            else:
+                status = FAILED if job.process.returncode and results["status"] != INTERRUPTED else results["status"]
+            log.info(f"\t#{job.idx} {status} (exit {job.process.returncode}, {time.time() - job.start:.1f} s)")
             returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir, status)
             try:
                 write_summary(sweep_dir, finished=False)
@@ -173,27 +186,27 @@ class GPUPoolLauncher(Launcher):
                 log.warning(f"gpu_pool: summary not written: {e}")
 
     def _cancel(self, pending: deque, returns: dict) -> None:
-        from gan_runner.summary import report
-
         while pending:
             idx, overrides = pending.popleft()
             sweep_config, job_dir = self._job(idx, overrides)
             _describe(job_dir, overrides)
-            report(job_dir, "cancelled", f"not started: the sweep got {self.stop}", list(overrides))
-            returns[idx] = _job_return(sweep_config, overrides, job_dir, "cancelled")
+            report(RunDir(job_dir), CANCELLED, f"not started: the sweep got {self.stop}", list(overrides))
+            returns[idx] = _job_return(sweep_config, overrides, job_dir, CANCELLED)
+
+
+def _gpu_count() -> int:
+    import torch  # here: only a GPU pool needs it, and it is slow to import
+
+    return torch.cuda.device_count()
 
 
 def _describe(job_dir: Path, overrides: Sequence[str]) -> None:
-    """The job's overrides where Hydra writes them when its run starts: so a job that fails before
-    then (in the pre-flight), or never starts, is in the sweep's summary all the same."""
-    (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(list(overrides)), job_dir / ".hydra" / "overrides.yaml")
-
-
-def _status(job_dir: Path, returncode: int) -> str:
-    results = job_dir / "results.json"
-    status = json.loads(results.read_text())["status"] if results.exists() else "failed"
-    return "failed" if returncode and status != "interrupted" else status
+    """The job's overrides where its run records them, so that a job that fails before then (in the
+    pre-flight), or never starts, is in the sweep's summary all the same. A directory that already
+    holds a run's record keeps it: should the job be refused there, the run is as it was."""
+    run = RunDir(job_dir)
+    if not run.overrides.exists():
+        write_text(run.overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
 
 
 def _job_return(sweep_config: DictConfig, overrides: Sequence[str], job_dir: Path, status: str) -> JobReturn:

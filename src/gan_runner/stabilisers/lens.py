@@ -5,7 +5,8 @@ L_rec = E‖x − L(x)‖² and L_adv the negative of D's loss on the lensed rea
 against D, pulling real data towards what D calls fake, so D's task starts easy and hardens as
 λ(t) = 1 − sin(tπ / 2K) falls to 0 at t = K; from then on the lens is dropped (the identity) and
 no longer trained. The lens trains once per generator iteration, on a fresh real batch, against D
-as it stands; its own optimizer is `lens.optimizer`.
+as it stands; its own optimizer is `lens.optimizer`. For images, the run's sample pictures show
+real images beside their lensed versions while the lens is on.
 """
 
 import math
@@ -15,8 +16,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .losses import Loss
-from .models.lens import ResidualLens
+from ..losses import Loss
+from ..models.lens import ResidualLens
+from . import Off
 
 
 def tempering(step: int, K: int) -> float:
@@ -24,7 +26,7 @@ def tempering(step: int, K: int) -> float:
     return 1 - math.sin(step * math.pi / (2 * K)) if step <= K else 0.0
 
 
-class NoLens:
+class NoLens(Off):
     """D sees the real data as it is."""
 
     def __init__(self, **unused):
@@ -36,14 +38,12 @@ class NoLens:
     def view(self, x: Tensor, step: int) -> Tensor:
         return x
 
-    def update(self, step: int, D: nn.Module, batch: Callable[[], Tensor]) -> dict[str, float]:
+    def train_step(self, step: int, D: nn.Module, batch: Callable[[], Tensor]) -> dict[str, Tensor]:
         return {}
 
-    def state_dict(self) -> dict:
+    def pictures(self, step: int, data) -> dict[str, Tensor]:
+        """Images to show beside the samples: {tag: a batch of images}."""
         return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
 
 
 class TemperedLens(NoLens):
@@ -62,7 +62,7 @@ class TemperedLens(NoLens):
         with torch.no_grad():
             return self.net(x)
 
-    def update(self, step: int, D: nn.Module, batch: Callable[[], Tensor]) -> dict[str, Tensor]:
+    def train_step(self, step: int, D: nn.Module, batch: Callable[[], Tensor]) -> dict[str, Tensor]:
         if not self.active(step):
             return {}
         lam = tempering(step, self.K)
@@ -75,6 +75,12 @@ class TemperedLens(NoLens):
         (lam * adv + self.rec_weight * rec).backward(inputs=list(self.net.parameters()))
         self.opt.step()
         return {"lens/lambda": torch.tensor(lam), "lens/rec": rec.detach(), "lens/adv": adv.detach()}
+
+    def pictures(self, step: int, data) -> dict[str, Tensor]:
+        if not (self.active(step) and hasattr(data, "gather")):  # images held by index: real ones beside L(them)
+            return {}
+        x = data.scale(data.gather(torch.arange(data.preview // 2, device=data.device)))
+        return {"lens": torch.cat([x, self.view(x, step)])}
 
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict(), "opt": self.opt.state_dict()}

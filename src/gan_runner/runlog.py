@@ -17,16 +17,17 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .config import flatten
+from .run_dir import RunDir
 
 log = logging.getLogger("gan_runner")
 progress = logging.getLogger("gan_runner.progress")  # the periodic scalar lines
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, start_step: int, total_steps: int):
-        self.run_dir = run_dir
+    def __init__(self, run: RunDir, start_step: int, total_steps: int):
+        self.run = run
         # purge_step hides events a previous attempt logged after its last checkpoint
-        self.writer = SummaryWriter(str(run_dir), purge_step=start_step + 1 if start_step else None)
+        self.writer = SummaryWriter(str(run.path), purge_step=start_step + 1 if start_step else None)
         self.total = total_steps
         self.bar = None
         if sys.stdout.isatty():
@@ -67,7 +68,7 @@ class RunLogger:
     def samples(self, step: int, picture: np.ndarray, tag: str = "samples") -> Path:
         """A picture (HxWx3 uint8) to TensorBoard as `tag` and to samples/[tag_]step_<step>.png."""
         self.writer.add_image(tag, picture, step, dataformats="HWC")
-        path = self.run_dir / "samples" / f"{'' if tag == 'samples' else tag + '_'}step_{step:07d}.png"
+        path = self.run.samples / f"{'' if tag == 'samples' else tag + '_'}step_{step:07d}.png"
         path.parent.mkdir(exist_ok=True)
         Image.fromarray(picture).save(path)
         return path

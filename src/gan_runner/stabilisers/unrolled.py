@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.optim import SGD, Adam, Optimizer
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..losses import Loss, d_loss
 
 
@@ -70,24 +70,41 @@ def functional_step(opt: Optimizer, flat_params: Tensor, flat_grad: Tensor, stat
     return rule(flat_params, flat_grad, state, opt.param_groups[0], k)
 
 
-class Unroller:
-    """Builds the discriminator G's loss is evaluated against: D itself for K = 0, else D^K."""
+class NoUnroll:
+    """Off (K = 0): G's loss is taken against D itself."""
+
+    def __init__(self, D: nn.Module):
+        self.D = D
+
+    def logits(self, fake: Callable[[], Tensor], G: nn.Module, real: Callable[[], Tensor],
+               noise: Callable[[], Tensor], known: Tensor | None = None) -> Tensor:
+        """The logits G's loss takes on the batch `fake()`; `known`: D's on it, when D's own step
+        already computed them."""
+        return self.D(fake()) if known is None else known
+
+
+class Unroller(NoUnroll):
+    """G's loss is taken against D^K."""
 
     def __init__(self, D: nn.Module, opt_d: Optimizer, loss: Loss, steps: int, second_order: bool,
                  fresh_batches: bool):
-        if steps and (type(opt_d) not in (Adam, SGD) or len(opt_d.param_groups) != 1):
+        if (type(opt_d) not in (Adam, SGD) or len(opt_d.param_groups) != 1):
             raise ConfigError("trainer.unroll_steps > 0 unrolls D's optimizer functionally: D must use "
                               "optimizer=adam or optimizer=sgd (one parameter group).")
-        if steps and any(opt_d.param_groups[0].get(flag) for flag in ("amsgrad", "maximize", "decoupled_weight_decay")):
+        if any(opt_d.param_groups[0].get(flag) for flag in ("amsgrad", "maximize", "decoupled_weight_decay")):
             raise ConfigError("trainer.unroll_steps > 0: Adam's amsgrad/maximize/decoupled variants are not unrolled.")
-        self.D, self.opt_d, self.loss, self.steps = D, opt_d, loss, steps
+        super().__init__(D)
+        self.opt_d, self.loss, self.steps = opt_d, loss, steps
         self.second_order, self.fresh_batches = second_order, fresh_batches
 
+    def logits(self, fake: Callable[[], Tensor], G: nn.Module, real: Callable[[], Tensor],
+               noise: Callable[[], Tensor], known: Tensor | None = None) -> Tensor:
+        critic = self.critic(G, real, noise)  # unrolled first: its batches are drawn before G's noise
+        return critic(fake())
+
     def critic(self, G: nn.Module, real: Callable[[], Tensor], noise: Callable[[], Tensor]) -> Callable[[Tensor], Tensor]:
-        """D, or D^K unrolled on real batches `real()` and fakes G(`noise()`): fresh ones for every
+        """D^K, unrolled on real batches `real()` and fakes G(`noise()`): fresh ones for every
         unrolled step, or (fresh_batches=False) one pair for all K."""
-        if not self.steps:
-            return self.D
         names, params = zip(*self.D.named_parameters())
         shapes = [p.shape for p in params]
         sizes = [p.numel() for p in params]
@@ -115,3 +132,9 @@ class Unroller:
         if not self.second_order:
             flat = flat.detach()
         return lambda x: forward(flat, x)
+
+
+def unroller(D: nn.Module, opt_d: Optimizer, loss: Loss, steps: int, second_order: bool,
+             fresh_batches: bool) -> NoUnroll:
+    """Unrolled GAN with K = `steps` (0: off)."""
+    return Unroller(D, opt_d, loss, steps, second_order, fresh_batches) if steps else NoUnroll(D)

@@ -1,0 +1,41 @@
+"""The device a run trains on: resolved from `trainer.device`, and described for the record."""
+
+import platform
+
+import torch
+
+from .errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name} but PyTorch sees no CUDA device here. "
+                          "Use trainer.device=cpu or trainer.device=auto.")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"trainer.device={name} but only {torch.cuda.device_count()} CUDA device(s) are visible.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"trainer.device={name} but MPS is not available here. Use trainer.device=cpu.")
+    return device
+
+
+def describe(device: torch.device) -> dict:
+    """What the run trained on, for train.log and results.json: the device and its name (the GPU
+    model, or the CPU's)."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        name = torch.cuda.get_device_name(index)
+        device = torch.device("cuda", index)
+    else:
+        name = _cpu_name()
+    return {"device": str(device), "name": name}
+
+
+def _cpu_name() -> str:
+    try:  # Linux names the model; platform.processor() is often empty there
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()

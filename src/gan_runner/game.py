@@ -1,0 +1,183 @@
+"""One iteration of the game: Goodfellow et al. 2014, Algorithm 1, with the stabilisers' hooks.
+
+An iteration takes `d_steps` (k) discriminator steps, each on a fresh real batch and fresh noise,
+then one generator step. In the simultaneous order the last discriminator step and the generator
+step share one minibatch and both gradients are taken before either player moves.
+
+`Game` is the dynamics, whatever the two players are: the order, the step rule (plain or
+extragradient), then Lookahead-Minmax's backtrack and the generator EMA. What each player's loss is
+comes from an objective: `GANObjective` (D on real data seen through the lens and on G's samples;
+G against D or the unrolled D^K), or any object with the same four methods, such as a bilinear
+game. Every stabiliser is an object that does nothing when off.
+"""
+
+from typing import Callable, Protocol
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import Tensor, nn
+from torch.nn.utils import get_total_norm
+from torch.optim import Optimizer
+
+from .errors import ConfigError
+from .losses import Loss, d_loss
+from .stabilisers.ema import NoEMA, ema
+from .stabilisers.extragradient import extragradient_step, plain_step
+from .stabilisers.lens import NoLens
+from .stabilisers.lookahead import NoLookahead, lookahead
+from .stabilisers.unrolled import NoUnroll, unroller
+
+Stats = dict[str, Tensor]  # what a step leaves for the log: losses, D's outputs, ... (on the device)
+
+
+class Objective(Protocol):
+    """Each player's loss on a fresh minibatch, with what the log shows of it."""
+
+    def d_loss(self, step: int) -> tuple[Tensor, Stats]: ...
+    def g_loss(self, step: int) -> tuple[Tensor, Stats]: ...
+    def joint_loss(self, step: int) -> tuple[Tensor, Tensor, Stats]: ...  # both from one minibatch
+    def after_iteration(self, step: int) -> Stats: ...  # e.g. the lens's own step
+
+
+class GANObjective:
+    def __init__(self, G: nn.Module, D: nn.Module, loss: Loss, data, z_dim: int, batch_size: int,
+                 lens: NoLens, unroll: NoUnroll):
+        self.G, self.D, self.loss, self.data = G, D, loss, data
+        self.z_dim, self.batch_size, self.lens, self.unroll = z_dim, batch_size, lens, unroll
+        self.device = next(G.parameters()).device
+
+    def noise(self) -> Tensor:
+        return torch.randn(self.batch_size, self.z_dim, device=self.device)
+
+    def real(self, step: int) -> Tensor:
+        """A fresh real batch, as D sees it (through the lens while it is on)."""
+        return self.lens.view(self.data.sample(self.batch_size), step)
+
+    def _d(self, step: int, fake: Tensor) -> tuple[Tensor, Stats]:
+        # two forwards: batch norm sees real and fake batches apart (as in the DCGAN reference code)
+        real, fake = self.D(self.real(step)), self.D(fake)
+        loss = d_loss(self.loss, real, fake)
+        return loss, {"loss/D": loss, "D/real": real, "D/fake": fake}
+
+    def d_loss(self, step: int) -> tuple[Tensor, Stats]:
+        with torch.no_grad():
+            fake = self.G(self.noise())
+        return self._d(step, fake)
+
+    def _g(self, step: int, fake: Callable[[], Tensor], known: Tensor | None = None) -> Tensor:
+        return self.loss.g(self.unroll.logits(fake, self.G, lambda: self.real(step), self.noise, known))
+
+    def g_loss(self, step: int) -> tuple[Tensor, Stats]:
+        loss = self._g(step, lambda: self.G(self.noise()))
+        return loss, {"loss/G": loss}
+
+    def joint_loss(self, step: int) -> tuple[Tensor, Tensor, Stats]:
+        fake = self.G(self.noise())
+        loss_d, stats = self._d(step, fake)
+        loss_g = self._g(step, lambda: fake, known=stats["D/fake"])
+        return loss_d, loss_g, {**stats, "loss/G": loss_g}
+
+    def after_iteration(self, step: int) -> Stats:
+        return self.lens.train_step(step, self.D, lambda: self.data.sample(self.batch_size))
+
+
+class Game:
+    def __init__(self, G: nn.Module, D: nn.Module, opt_g: Optimizer, opt_d: Optimizer, objective: Objective, *,
+                 d_steps: int = 1, simultaneous: bool = False, step_rule: Callable = plain_step,
+                 lookahead: NoLookahead | None = None, ema: NoEMA | None = None):
+        self.G, self.D, self.opt_g, self.opt_d, self.objective = G, D, opt_g, opt_d, objective
+        self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
+        self.step_rule = step_rule
+        self.lookahead = lookahead or NoLookahead([G, D])
+        self.ema = ema or NoEMA(self.lookahead.slow[0])
+        # Algorithm 1's order: the D steps of their own, then G's step or the joint one
+        self.d_only_steps = d_steps - simultaneous
+        self.last_step = self.joint_step if simultaneous else self.g_step
+        self.stats: Stats = {}
+
+    def _backward(self, opt: Optimizer, loss: Tensor, params: list[Tensor], retain: bool = False) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=params, retain_graph=retain)
+
+    def d_step(self, step: int) -> None:
+        def grads() -> None:
+            loss, self.stats = self.objective.d_loss(step)
+            self._backward(self.opt_d, loss, self.d_params)
+        self.step_rule([self.opt_d], grads)
+
+    def g_step(self, step: int) -> None:
+        def grads() -> None:
+            loss, stats = self.objective.g_loss(step)
+            self.stats.update(stats)
+            self._backward(self.opt_g, loss, self.g_params)
+        self.step_rule([self.opt_g], grads)
+
+    def joint_step(self, step: int) -> None:
+        def grads() -> None:
+            loss_d, loss_g, self.stats = self.objective.joint_loss(step)
+            self._backward(self.opt_d, loss_d, self.d_params, retain=True)
+            self._backward(self.opt_g, loss_g, self.g_params)
+        self.step_rule([self.opt_d, self.opt_g], grads)
+
+    def iteration(self, step: int) -> Stats:
+        """Generator iteration `step` (from 1): Algorithm 1, then the stabilisers' hooks. Returns the
+        last step's stats (tensors on the device: nothing here waits for the device)."""
+        for _ in range(self.d_only_steps):
+            self.d_step(step)
+        self.last_step(step)
+        stats = {**self.stats, **self.objective.after_iteration(step)}
+        self.lookahead.after_iteration(step)
+        self.ema.after_iteration(step)
+        return stats
+
+    def grad_norms(self) -> Stats:
+        return {"grad_norm/D": get_total_norm([p.grad for p in self.d_params if p.grad is not None]),
+                "grad_norm/G": get_total_norm([p.grad for p in self.g_params if p.grad is not None])}
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The generator that is evaluated and sampled: the EMA, else Lookahead's slow G, else G."""
+        return self.ema.evaluated
+
+    def state(self) -> dict:
+        """Everything the checkpoint holds of the game."""
+        return {"G": self.G, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d,
+                "lookahead": self.lookahead, "ema": self.ema}
+
+
+def _instantiate(node: DictConfig, **kwargs):
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:  # Hydra wraps what the targets raise: unwrap bad input
+        if isinstance(e.__cause__, ConfigError):
+            raise e.__cause__ from None
+        raise
+
+
+def dataset(cfg: DictConfig, device: torch.device):
+    return _instantiate(cfg.dataset, device=device)
+
+
+def players(cfg: DictConfig, device: torch.device):
+    """The dataset and both players, as configured."""
+    data = dataset(cfg, device)
+    g, d = _instantiate(cfg.model, data_shape=data.shape)
+    return data, g.to(device), d.to(device)
+
+
+def gan_game(cfg: DictConfig, data, G: nn.Module, D: nn.Module, device: torch.device) -> tuple[Game, NoLens]:
+    """The configured GAN game over `data`, G and D, and its lens (what D sees of real data)."""
+    t = cfg.trainer
+    opt_g = instantiate(cfg.optimizer.g, G.parameters(), _convert_="all")
+    opt_d = instantiate(cfg.optimizer.d, D.parameters(), _convert_="all")
+    loss = instantiate(cfg.loss)
+    lens = instantiate(cfg.lens, data_shape=data.shape, loss=loss, device=device, _convert_="all")
+    unroll = unroller(D, opt_d, loss, t.unroll_steps, t.unroll_second_order, t.unroll_fresh_batches)
+    objective = GANObjective(G, D, loss, data, cfg.model.z_dim, t.batch_size, lens, unroll)
+    la = lookahead([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha)
+    game = Game(G, D, opt_g, opt_d, objective, d_steps=t.d_steps, simultaneous=t.order == "simultaneous",
+                step_rule=extragradient_step if cfg.optimizer.extragradient else plain_step,
+                lookahead=la, ema=ema(la.slow[0], t.ema))  # the EMA follows Lookahead's slow G when on
+    return game, lens

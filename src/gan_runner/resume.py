@@ -1,0 +1,144 @@
+"""Continuing a run: what may change on resume, `resume=DIR`, and restoring a checkpoint.
+
+A run directory that holds `checkpoints/last.pt` continues from it, bit for bit, whichever way the
+run was started (a single run, `resume=DIR`, a sweep's job under any launcher, a requeued Slurm
+job). The checkpoint records the config it was trained with; a run whose config differs beyond
+RESUMABLE is refused before anything in the directory is touched.
+
+`resume=DIR` replays the run's own recorded task overrides (never `hydra.*` settings or
+`_target_`-like keys: a run directory is input, not code), with the config directory and config
+name the run was composed from, from the directory it was started in (so a relative
+`dataset.root` means the same files); new overrides win over recorded ones.
+"""
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from .config import RENAMED, flatten
+from .errors import ConfigError
+from .run_dir import RunDir
+
+# What may differ when a run continues from its checkpoint: how long it trains, how often it
+# reports, where it runs, how it is measured, and the learning rates (applied on resume).
+RESUMABLE = ("trainer.steps", "trainer.log_every", "trainer.sample_every", "trainer.eval_every",
+             "trainer.ckpt_every", "trainer.device", "metrics.", "resume", "optimizer.g.lr", "optimizer.d.lr")
+# keys a recorded override may not set: they choose code (instantiation) or Hydra's own behaviour
+UNSAFE = ("_target_", "_args_", "_partial_", "_convert_", "_recursive_")
+
+
+def resume_conflicts(saved: DictConfig, new: DictConfig) -> list[str]:
+    """The settings in which `new` differs from the config a checkpoint was trained with, beyond RESUMABLE."""
+    old, now = {RENAMED.get(k, k): v for k, v in flatten(saved).items()}, flatten(new)
+    return [f"{k}: {old.get(k, '<absent>')} -> {now.get(k, '<absent>')}" for k in sorted(old.keys() | now.keys())
+            if old.get(k) != now.get(k) and not k.startswith(RESUMABLE)]
+
+
+def check_resumable(run: RunDir, task: DictConfig) -> None:
+    """Refuse a run whose directory holds a checkpoint trained with other settings, or one further
+    along than `trainer.steps`."""
+    if not run.checkpoint.exists():
+        return
+    import torch
+
+    meta = torch.load(run.checkpoint, map_location="cpu", weights_only=True, mmap=True)["meta"]  # tensors stay on disk
+    conflicts = resume_conflicts(OmegaConf.create(meta["config"]), task)
+    if conflicts:
+        allowed = ", ".join(k + "*" if k.endswith(".") else k for k in RESUMABLE)
+        raise ConfigError(f"{run} holds a checkpoint trained with other settings ({'; '.join(conflicts[:4])}"
+                          f"{'; ...' if len(conflicts) > 4 else ''}). Only these may change on resume: {allowed}. "
+                          f"Continue it with gan-runner resume={run}, or train in a new directory.")
+    if meta["step"] > task.trainer.steps:
+        raise ConfigError(f"{run} is already at step {meta['step']}, beyond trainer.steps={task.trainer.steps}.")
+
+
+def restore(run: RunDir, state: dict, cfg: DictConfig, device) -> dict | None:
+    """Load `run`'s checkpoint into `state` (name -> object with load_state_dict) and apply the
+    config's learning rates to the restored optimizers (they may change on resume). Returns the
+    checkpoint's meta data, or None when there is no checkpoint to continue."""
+    if not run.checkpoint.exists():
+        return None
+    from . import checkpoint
+
+    try:
+        meta = checkpoint.load(run.checkpoint, state, device)
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise ConfigError(f"Cannot resume from {run.checkpoint}: it does not match this run's config "
+                          f"({str(e).splitlines()[0]}). Continue it with its own overrides "
+                          f"(gan-runner resume={run}) or start in a new directory.") from None
+    for opt, player in ((state["opt_g"], cfg.optimizer.g), (state["opt_d"], cfg.optimizer.d)):
+        for group in opt.param_groups:
+            group["lr"] = player.lr
+    return meta
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def quoted(value: Path | str) -> str:
+    """A path as a quoted value in Hydra's override grammar (spaces, quotes, backslashes, non-ASCII)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _renamed(override: str) -> str:
+    key = override_key(override)
+    return override.replace(key, RENAMED[key], 1) if key in RENAMED else override
+
+
+@dataclass
+class Recorded:
+    """What a run directory says about how the run was composed."""
+    overrides: list[str]  # its own task overrides, safe ones only
+    ignored: list[str]  # recorded lines that are not replayed
+    config_dir: str | None  # a --config-dir it was started with
+    config_name: str  # the primary config
+    cwd: Path  # where it was started
+
+
+def recorded(run: RunDir, what: str) -> Recorded:
+    if not run.overrides.is_file():
+        problem = "does not exist" if not run.path.exists() else f"is not a gan-runner run directory (no {run.overrides})"
+        raise ConfigError(f"Cannot {what}: {run} {problem}. Give a run directory such as outputs/<date>/<time>.")
+    lines = [_renamed(str(o)) for o in OmegaConf.load(run.overrides)]
+    safe = [o for o in lines if not override_key(o).startswith("hydra") and not any(u in o for u in UNSAFE)]
+    hydra = OmegaConf.load(run.hydra_yaml).hydra
+    dirs = [s.path for s in hydra.runtime.config_sources if s.provider == "command-line"]
+    return Recorded(safe, [o for o in lines if o not in safe], dirs[0] if dirs else None,
+                    hydra.job.config_name, Path(hydra.runtime.cwd))
+
+
+def replay(run: RunDir, args: list[str], what: str) -> tuple[list[str], Recorded]:
+    """The run's recorded overrides with `args` on top (the same key: the new value wins). Moves the
+    process to the directory the run was started from, so relative paths mean what they meant."""
+    rec = recorded(run, what)
+    for line in rec.ignored:
+        print(f"{what}: not replaying the recorded override {line!r} of {run}: only the task's own "
+              "settings are replayed, never hydra.* or instantiation keys.", file=sys.stderr)
+    new_keys = {override_key(a) for a in args}
+    os.chdir(rec.cwd)
+    return [*(o for o in rec.overrides if override_key(o) not in new_keys), *args], rec
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """`gan-runner [flags] resume=DIR [overrides]`: Hydra's command line for continuing the run in DIR,
+    with its recorded config dir and name unless the command gives its own; Hydra's flags are kept."""
+    from hydra._internal.utils import get_args_parser
+
+    args = get_args_parser().parse_intermixed_args(argv)  # flags anywhere, as a user types them
+    resume = [o for o in args.overrides if override_key(o) == "resume"]
+    if not resume:
+        return argv
+    run = RunDir(Path(resume[-1].split("=", 1)[1]).expanduser().absolute())
+    overrides, rec = replay(run, args.overrides, "resume")
+    flags = list(argv)
+    for o in args.overrides:
+        flags.remove(o)
+    if args.config_dir is None and rec.config_dir:
+        flags.append(f"--config-dir={rec.config_dir}")
+    if args.config_name is None:
+        flags.append(f"--config-name={rec.config_name}")
+    return [*flags, *overrides, f"hydra.run.dir={quoted(run.path)}"]

@@ -1,0 +1,31 @@
+"""How a set of players steps from a gradient computation (`closure`: zeroes their gradients and
+fills them at the current parameters, drawing its own fresh batch).
+
+Extragradient (Korpelevich 1976; Gidel et al. 2019, Algorithm 2): extrapolate every player one
+optimizer step with gradients at θ, take gradients at the extrapolated point on a fresh batch, then
+step from θ with them. Both half-steps go through the base optimizer, whose state (Adam's moments,
+SGD's momentum) advances in each, as in Gidel et al.'s ExtraAdam/ExtraSGD.
+"""
+
+from typing import Callable
+
+import torch
+from torch.optim import Optimizer
+
+
+def plain_step(optimizers: list[Optimizer], closure: Callable[[], object]) -> None:
+    closure()
+    for opt in optimizers:
+        opt.step()
+
+
+def extragradient_step(optimizers: list[Optimizer], closure: Callable[[], object]) -> None:
+    params = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
+    start = [p.detach().clone() for p in params]
+    plain_step(optimizers, closure)  # extrapolation: θ' = θ + step(∇ at θ)
+    closure()  # gradients at θ'
+    with torch.no_grad():
+        for p, p0 in zip(params, start):
+            p.copy_(p0)
+    for opt in optimizers:
+        opt.step()  # θ + step(∇ at θ')
