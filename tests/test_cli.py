@@ -7,6 +7,7 @@ import subprocess
 
 import numpy as np
 import pytest
+import yaml
 
 from conftest import BIN, FAST, assert_same_tensors, load_state, run_cli
 
@@ -93,9 +94,10 @@ def test_sigterm_saves_and_the_run_resumes_to_the_same_numbers(tmp_path):
 
 
 def test_a_closed_console_changes_nothing_the_run_records(tmp_path):
-    """`gan-runner ... | head -12`: the run goes on to the end and reports completed."""
+    """`gan-runner ... | head -12`: the run goes on to the end and reports completed. A line every
+    step: far more than a pipe's buffer (64 KiB), so the run does write to the closed pipe."""
     run = tmp_path / "run"
-    proc = subprocess.Popen([str(BIN / "gan-runner"), *FAST, "trainer.steps=2000", "trainer.log_every=10",
+    proc = subprocess.Popen([str(BIN / "gan-runner"), *FAST, "trainer.steps=2000", "trainer.log_every=1",
                              f"hydra.run.dir={run}"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for _ in range(12):
         proc.stdout.readline()
@@ -122,14 +124,19 @@ def preset_run(tmp_path_factory):
                                           ([], [])])
 def test_resume_takes_hydras_flags_and_the_runs_own_config_dir(preset_run, before, after, tmp_path):
     """Started from elsewhere, with or without Hydra's flags on either side: the run's recorded config
-    dir (and the directory it started in, for relative paths) make it compose as it did."""
+    dir (or the one given, relative to where the command runs) makes it compose as it did."""
     cwd, run = preset_run
+    (tmp_path / "mine").symlink_to(cwd / "mine")  # a relative -cd means the caller's directory
+    recorded = yaml.safe_load((run / ".hydra" / "hydra.yaml").read_text())["hydra"]["runtime"]["config_sources"]
     proc = run_cli(*before, f"resume={run}", *after, "trainer.steps=30", cwd=tmp_path, check=True)
     if before == ["--cfg", "job"]:
         assert "_target_: gan_runner.losses.lsgan" in proc.stdout and "steps: 30" in proc.stdout
     else:
         assert f"completed at step 30. Outputs in {run}" in proc.stdout, proc.stdout
         assert "gan_runner.losses.lsgan" in (run / ".hydra" / "config.yaml").read_text()
+        given = str(tmp_path / "mine") if "mine" in before + after else \
+            next(s["path"] for s in recorded if s["provider"] == "command-line")
+        assert f"path: {given}\n" in (run / ".hydra" / "hydra.yaml").read_text()  # and recorded for next time
 
 
 def test_eval_of_a_run_composed_from_a_users_config_dir(preset_run, tmp_path):
@@ -159,6 +166,12 @@ def test_an_interrupted_run_says_how_to_resume(tmp_path):
 
 
 def test_the_renamed_order_key(tmp_path):
-    proc = run_cli("trainer.update=simultaneous", cwd=tmp_path)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "trainer.update was renamed trainer.order: use trainer.order=simultaneous" in proc.stderr
+    """trainer.update is now trainer.order: refused where it is set (the command line, a preset),
+    with the new name, before anything is made."""
+    (tmp_path / "mine" / "experiment").mkdir(parents=True)
+    (tmp_path / "mine" / "experiment" / "old.yaml").write_text("# @package _global_\ntrainer:\n  update: simultaneous\n")
+    for args in (["trainer.update=simultaneous"], ["-cd", "mine", "+experiment=old"]):
+        proc = run_cli(*args, cwd=tmp_path)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert "trainer.update='simultaneous': was renamed trainer.order" in proc.stderr
+    assert not (tmp_path / "outputs").exists()

@@ -29,7 +29,21 @@ class Bilinear:
         loss_g, loss_d = (gx * self.X.v).sum(), -(gy * self.Y.v).sum()  # their gradients: ∇x f and −∇y f
         return loss_d, loss_g, {"loss/D": loss_d, "loss/G": loss_g}
 
+    def d_loss(self, step: int):
+        loss_d, _, stats = self.joint_loss(step)
+        return loss_d, stats
+
+    def g_loss(self, step: int):
+        _, loss_g, stats = self.joint_loss(step)
+        return loss_g, stats
+
     def after_iteration(self, step: int) -> dict:
+        return {}
+
+    def state(self) -> dict:
+        return {}
+
+    def pictures(self, step: int) -> dict:
         return {}
 
 

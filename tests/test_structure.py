@@ -27,13 +27,14 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
             deps |= {module, *(f"{module}.{alias.name}" for alias in node.names)}
         elif isinstance(node, ast.Import):
             deps |= {alias.name for alias in node.names}
-    return {d for d in deps if d in known and d != name}
+    parents = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}  # importing runs their __init__
+    return {d for d in deps | parents if d in known and d != name}
 
 
 def test_the_import_graph_has_no_cycle():
     mods = modules()
     graph = {name: imports(name, path, set(mods)) for name, path in mods.items()}
-    assert graph["gan_runner.errors"] == set() and graph["gan_runner.files"] == set()  # the bottom layer
+    assert graph["gan_runner.errors"] == graph["gan_runner.files"] == {"gan_runner"}  # the bottom layer
     state: dict[str, int] = {}
 
     def visit(node: str, stack: list[str]) -> None:

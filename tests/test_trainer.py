@@ -81,7 +81,7 @@ def test_algorithm_1_takes_k_d_steps_on_fresh_batches(monkeypatch, order):
     sample = GaussianMixture.sample
     monkeypatch.setattr(GaussianMixture, "sample", lambda self, n: batches.append(sample(self, n)) or batches[-1])
     cfg = make_cfg("trainer.d_steps=3", f"trainer.order={order}")
-    game, _ = gan_game(cfg, *players(cfg, torch.device("cpu")), torch.device("cpu"))
+    game = gan_game(cfg, *players(cfg, torch.device("cpu")), torch.device("cpu"))
     for step in range(1, 5):
         stats = game.iteration(step)
         assert {"loss/D", "loss/G", "D/real", "D/fake"} <= set(stats)
@@ -222,3 +222,37 @@ def test_the_runner_computes_what_a_hand_written_loop_computes(tmp_path):
     state = load_state(tmp_path)["objects"]
     assert_same_tensors(state["G"], G.state_dict())
     assert_same_tensors(state["D"], D.state_dict())
+
+
+def test_the_best_evaluation_ranks_modes_before_kl():
+    """A mixture's best step is the one covering most modes (then most high-quality samples), not the
+    one with the lowest KL: with no mode covered KL is over a handful of samples."""
+    from gan_runner.metrics import best
+
+    history = [{"step": 1, "modes": 0, "high_quality": 0.1, "kl": 0.01},
+               {"step": 2, "modes": 8, "high_quality": 80.0, "kl": 0.5},
+               {"step": 3, "modes": 8, "high_quality": 85.0, "kl": 0.9},
+               {"step": 4, "modes": 8, "high_quality": 85.0, "kl": 0.2}]
+    assert best(history) == {"step": 4, "by": ["modes", "high_quality", "kl"],
+                             "metrics": {"modes": 8, "high_quality": 85.0, "kl": 0.2}}
+    # metrics may change on resume, and a number may be NaN: such an entry ranks last on that value
+    mixed = [{"step": 1, "fid_classifier": 3.0}, {"step": 2, "fid_classifier": float("nan"), "is_classifier": 9.0},
+             {"step": 3, "fid_classifier": 2.0, "is_classifier": 1.0}]
+    assert best(mixed)["step"] == 3 and best([]) == {}
+    assert best([{"step": 5, "fid_classifier": 1.0}, {"step": 6, "is_classifier": 2.0}])["step"] == 5
+
+
+def test_a_checkpoint_from_before_the_stabilisers_moved_resumes(tmp_path):
+    """Checkpoints record the lens's target and trainer.update under their old names: read as the new."""
+    cfg = make_cfg("trainer.steps=6")
+    train(cfg, tmp_path)
+    state = load_state(tmp_path)
+    old = state["meta"]["config"]
+    old["lens"]["_target_"] = "gan_runner.lens.NoLens"
+    old["trainer"]["update"] = old["trainer"].pop("order")  # as written before the rename
+    torch.save(state, tmp_path / "checkpoints" / "last.pt")
+    from gan_runner.resume import check_resumable
+    from gan_runner.run_dir import RunDir
+
+    check_resumable(RunDir(tmp_path), make_cfg("trainer.steps=12"))  # no conflict
+    assert train(make_cfg("trainer.steps=12"), tmp_path).step == 12

@@ -46,7 +46,7 @@ def load(path: Path, objects: dict[str, Stateful], device: torch.device) -> dict
 def evaluated_generator(path: Path, model_cfg, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The generator a checkpoint's run evaluates (its EMA, or Lookahead's slow G, when on), built
     from `model_cfg` for the run's data shape, in eval mode on `device`; and the checkpoint's meta."""
-    from hydra.utils import instantiate
+    from .config import instantiate
 
     meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
     g, _ = instantiate(model_cfg, data_shape=tuple(meta["data_shape"]))

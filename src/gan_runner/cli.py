@@ -2,10 +2,7 @@
 
 import argparse
 import json
-import logging
-import os
 import sys
-import time
 from pathlib import Path
 
 import hydra
@@ -13,11 +10,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .config import renamed, validate
+from .config import validate
+from .console import say
 from .errors import ConfigError
 from .preflight import check_run
-from .resume import quoted, replay, resume_argv
-from .run_dir import INTERRUPTED, RunDir, record
+from .resume import replay, resume_argv
+from .run_dir import INTERRUPTED, RunDir, add_evaluation, quoted, record
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -35,24 +33,12 @@ def _train(cfg: DictConfig) -> str:
     record(run, cfg, hc)
     out = trainer.train(cfg, run.path, overrides=list(hc.overrides.task))
     resume = f" Continue it with: gan-runner resume={quoted(run.path)}" if out.status == INTERRUPTED else ""
-    _say(f"{out.status} at step {out.step}{': ' + out.note if out.note else ''}. Outputs in {run.path}{resume}")
+    say(f"{out.status} at step {out.step}{': ' + out.note if out.note else ''}. Outputs in {run.path}{resume}")
     return out.status
-
-
-def _say(text: str) -> None:
-    """The console may be gone (`gan-runner | head`): what the run recorded stands regardless."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # and no error at exit's flush
 
 
 def train() -> None:
     """`gan-runner [overrides]`; `gan-runner resume=DIR [overrides]` continues the run in DIR."""
-    logging.raiseExceptions = False  # a closed console (a pipe) must not print tracebacks or stop the run
-    problems = renamed(sys.argv[1:])
-    if problems:
-        sys.exit(f"{problems[0]}.")
     try:
         sys.argv[1:] = resume_argv(sys.argv[1:])
     except ConfigError as e:
@@ -118,14 +104,7 @@ def evaluate() -> None:
         metrics = Evaluator(cfg, dataset(cfg, device), device).metrics(G)
     except ConfigError as e:
         sys.exit(str(e))
-    from .files import write_json
-
-    earlier = json.loads(run.eval.read_text()) if run.eval.exists() else {}
-    same = earlier.get("step") == meta["step"]
-    report = {"step": meta["step"], "metrics": {**(earlier.get("metrics", {}) if same else {}), **metrics},
-              "evaluations": [*earlier.get("evaluations", []),
-                              {"step": meta["step"], "metrics": metrics, "overrides": sys.argv[2:], "time": time.time()}]}
-    write_json(run.eval, report)
+    report = add_evaluation(run, meta["step"], metrics, sys.argv[2:])
     print(json.dumps({"step": report["step"], "metrics": report["metrics"]}, indent=2))
 
 

@@ -286,6 +286,8 @@ class TrainerConfig:
     batch_size: int = at_least(1)
     d_steps: int = at_least(1)  # k: discriminator steps per generator step
     order: Order = Order.alternating
+    update: Optional[str] = _checked("was renamed trainer.order (alternating | simultaneous)",
+                                     lambda v: v is None, None)  # RENAMED
     device: str = _checked("must be auto, cpu, cuda, cuda:N or mps", lambda v: DEVICE.fullmatch(v), "auto")
     seed: int = 0
     # intervals in generator iterations; samples, evaluation and a checkpoint also come at the
@@ -381,27 +383,28 @@ for _group, _nodes in SCHEMAS.items():
 
 
 def flatten(cfg: DictConfig) -> dict[str, Any]:
-    """{"a.b.c": value} for every leaf, resolved, enums as their names, lists as strings."""
+    """{"a.b.c": value} for every leaf, resolved, enums as their names, lists as strings; the old
+    names of RENAMED keys, unset, are left out."""
     def walk(tree: Any, prefix: str) -> dict[str, Any]:
         if not isinstance(tree, dict):
             return {prefix: tree if isinstance(tree, (bool, int, float, str)) else str(tree)}
         return {k: v for key, sub in tree.items() for k, v in walk(sub, f"{prefix}{key}.").items()}
-    return {k.rstrip("."): v for k, v in walk(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "").items()}
+    tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for old in RENAMED:
+        *parents, leaf = old.split(".")
+        node = tree
+        for part in parents:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict) and leaf in node and node[leaf] is None:
+            del node[leaf]
+    return {k.rstrip("."): v for k, v in walk(tree, "").items()}
 
 
-# Keys that were renamed: on the command line the old one is an error naming the new one; a recorded
-# run's overrides and checkpoint config are read with the new name.
+# Keys that were renamed: set, the old one is a range error naming the new one (on the command
+# line, in a preset, anywhere); a recorded run's overrides and checkpoint config are read with the new.
 RENAMED = {"trainer.update": "trainer.order"}
-
-
-def renamed(overrides: list[str]) -> list[str]:
-    """The overrides that use a renamed key, each with a message naming the new key."""
-    out = []
-    for o in overrides:
-        key = o.split("=", 1)[0].lstrip("+~")
-        if key in RENAMED:
-            out.append(f"{key} was renamed {RENAMED[key]}: use {o.replace(key, RENAMED[key], 1)}")
-    return out
+# Targets that moved: a checkpoint's config is read with the new name.
+MOVED = {"gan_runner.lens.": "gan_runner.stabilisers.lens."}
 
 
 def validate(cfg: DictConfig) -> None:
@@ -432,4 +435,22 @@ def _check(obj: Any, node: DictConfig, path: str) -> None:
 
 def dataset_kind(dataset: DictConfig) -> str:
     """The kind its schema declares (metrics.KINDS)."""
-    return OmegaConf.to_object(dataset).kind
+    kind = getattr(OmegaConf.get_type(dataset), "kind", None)
+    if kind is None:
+        raise ConfigError("The dataset config extends no dataset schema: start it with `defaults: "
+                          f"[/schema/dataset/<one of {', '.join(SCHEMAS['dataset'])}>@_here_]`.")
+    return kind if isinstance(kind, str) else OmegaConf.to_object(dataset).kind  # a property: per option
+
+
+def instantiate(node: DictConfig, *args, **kwargs) -> Any:
+    """hydra.utils.instantiate, with bad input a target raises (ConfigError) unwrapped from Hydra's
+    InstantiationException: one paragraph, no traceback."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    try:
+        return hydra_instantiate(node, *args, **kwargs)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, ConfigError):
+            raise e.__cause__ from None
+        raise

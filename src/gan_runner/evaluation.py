@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from .config import dataset_kind
 from .errors import ConfigError
-from .metrics import cache, fitting, needed, resolve, unfit
+from .metrics import METRICS, cache, fitting, needed, resolve, unfit
 from .metrics.frechet import frechet_distance, statistics
 from .metrics.inception_score import inception_score
 from .metrics.modes import mode_metrics, stacked_modes
@@ -71,7 +71,7 @@ class Evaluator:
             self.networks[kind] = FIDInception(self.cfg.fid.weights_path).to(self.device).eval()
             path = weights_file(self.cfg.fid.weights_path)
             network_key = {"inception": hashlib.sha1(path.read_bytes()).hexdigest()}
-        if f"fid_{kind}" in self.names:
+        if any(METRICS[n].compute == "fid" and METRICS[n].needs == kind for n in self.names):
             self.reference[kind] = self._reference_statistics(kind, network_key)
 
     def _reference_statistics(self, kind: str, network_key: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -115,30 +115,43 @@ class Evaluator:
         return ((x - lo) / (hi - lo)).clamp_(0, 1)
 
     def metrics(self, g: nn.Module) -> dict[str, float]:
+        """Every configured metric of G's samples, each by its registry entry's method."""
+        self._extracted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         out: dict[str, float] = {}
-        if "modes" in self.names:
-            out.update(mode_metrics(self.samples(g), self.data.centers, self.data.sigma, self.cfg.min_fraction))
-        kinds = [k for k in ("classifier", "inception") if {f"fid_{k}", f"is_{k}"} & set(self.names)]
-        if kinds:
-            parts = {k: [] for k in kinds}
-            for x in self.generated(g):
-                for k in kinds:
-                    parts[k].append(self._features(k, self.unit(x)))
-            for k in kinds:
-                feats, probs = (np.concatenate(a) for a in zip(*parts[k]))
-                if f"fid_{k}" in self.names:
-                    out[f"fid_{k}"] = frechet_distance(*statistics(feats), *self.reference[k])
-                if f"is_{k}" in self.names:
-                    out[f"is_{k}"], out[f"is_{k}_std"] = inception_score(probs)
-        if "stacked_modes" in self.names:
-            digits = [torch.stack([torch.from_numpy(self._features("classifier", self.unit(x)[:, c:c + 1])[1]).argmax(1)
-                                   for c in range(3)], dim=1) for x in self.generated(g, self.cfg.stacked_n_samples)]
-            out.update(stacked_modes(torch.cat(digits)))
-        if "parzen" in self.names:
-            out.update(self._parzen(self.unit(self.samples(g)).cpu()))
+        for name in self.names:
+            m = METRICS[name]
+            out.update(getattr(self, m.compute)(g, m.needs))
         return out
 
-    def _parzen(self, x: Tensor) -> dict[str, float]:
+    def _extract(self, g: nn.Module, network: str) -> tuple[np.ndarray, np.ndarray]:
+        """(features, class probabilities) of the samples under `network`; one pass of G serves every
+        network an FID or IS of this evaluation needs."""
+        if network not in self._extracted:
+            networks = sorted({METRICS[n].needs for n in self.names if METRICS[n].compute in ("fid", "inception_score")})
+            parts = {k: [] for k in networks}
+            for x in self.generated(g):
+                for k in networks:
+                    parts[k].append(self._features(k, self.unit(x)))
+            self._extracted = {k: tuple(np.concatenate(a) for a in zip(*parts[k])) for k in networks}
+        return self._extracted[network]
+
+    def modes(self, g: nn.Module, needs: str) -> dict[str, float]:
+        return mode_metrics(self.samples(g), self.data.centers, self.data.sigma, self.cfg.min_fraction)
+
+    def fid(self, g: nn.Module, network: str) -> dict[str, float]:
+        return {f"fid_{network}": frechet_distance(*statistics(self._extract(g, network)[0]), *self.reference[network])}
+
+    def inception_score(self, g: nn.Module, network: str) -> dict[str, float]:
+        score, std = inception_score(self._extract(g, network)[1])
+        return {f"is_{network}": score, f"is_{network}_std": std}
+
+    def stacked_modes(self, g: nn.Module, needs: str) -> dict[str, float]:
+        """Each channel classified by the MNIST classifier: three digits, one of 1000 modes."""
+        digits = [torch.stack([torch.from_numpy(self._features("classifier", self.unit(x)[:, c:c + 1])[1]).argmax(1)
+                               for c in range(3)], dim=1) for x in self.generated(g, self.cfg.stacked_n_samples)]
+        return stacked_modes(torch.cat(digits))
+
+    def parzen(self, g: nn.Module, needs: str) -> dict[str, float]:
         """Goodfellow et al. pick σ on held-out images: the GAN here trains on the whole training
         split, so σ is picked on the first 1000 test images and scored on the rest."""
         from .metrics.classifier import labelled_splits
@@ -146,4 +159,4 @@ class Evaluator:
         _, test, _ = labelled_splits(self.dataset_cfg, self.device)
         images = torch.cat([b.float() / 255 for b in test.batches(1000)]).cpu()
         n_val = min(1000, len(images) // 2)
-        return parzen(x, images[:n_val], images[n_val:])
+        return parzen(self.unit(self.samples(g)).cpu(), images[:n_val], images[n_val:])

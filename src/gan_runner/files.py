@@ -16,9 +16,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(f.fileno(), 0o666 & ~umask)  # mkstemp's 0600 would hide results from collaborators
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 would hide results from collaborators
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -31,3 +29,16 @@ def write_json(path: Path, obj: Any) -> None:
 
 def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _umask() -> int:
+    """The process's umask, read without setting it (os.umask sets it, for a moment, for every thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration):
+        return _UMASK
+
+
+_UMASK = os.umask(0o022)  # at import (no other thread yet), for systems without /proc
+os.umask(_UMASK)

@@ -14,14 +14,12 @@ game. Every stabiliser is an object that does nothing when off.
 from typing import Callable, Protocol
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch.nn.utils import get_total_norm
 from torch.optim import Optimizer
 
-from .errors import ConfigError
+from .config import instantiate
 from .losses import Loss, d_loss
 from .stabilisers.ema import NoEMA, ema
 from .stabilisers.extragradient import extragradient_step, plain_step
@@ -35,10 +33,12 @@ Stats = dict[str, Tensor]  # what a step leaves for the log: losses, D's outputs
 class Objective(Protocol):
     """Each player's loss on a fresh minibatch, with what the log shows of it."""
 
-    def d_loss(self, step: int) -> tuple[Tensor, Stats]: ...
+    def d_loss(self, step: int) -> tuple[Tensor, Stats]: ...  # a graph to D's parameters only
     def g_loss(self, step: int) -> tuple[Tensor, Stats]: ...
     def joint_loss(self, step: int) -> tuple[Tensor, Tensor, Stats]: ...  # both from one minibatch
     def after_iteration(self, step: int) -> Stats: ...  # e.g. the lens's own step
+    def state(self) -> dict: ...  # what the checkpoint holds of it: name -> object with state_dict()
+    def pictures(self, step: int) -> dict[str, Tensor]: ...  # images to show beside the samples
 
 
 class GANObjective:
@@ -82,6 +82,12 @@ class GANObjective:
     def after_iteration(self, step: int) -> Stats:
         return self.lens.train_step(step, self.D, lambda: self.data.sample(self.batch_size))
 
+    def state(self) -> dict:
+        return {"data": self.data, "lens": self.lens}
+
+    def pictures(self, step: int) -> dict[str, Tensor]:
+        return self.lens.pictures(step, self.data)
+
 
 class Game:
     def __init__(self, G: nn.Module, D: nn.Module, opt_g: Optimizer, opt_d: Optimizer, objective: Objective, *,
@@ -97,14 +103,14 @@ class Game:
         self.last_step = self.joint_step if simultaneous else self.g_step
         self.stats: Stats = {}
 
-    def _backward(self, opt: Optimizer, loss: Tensor, params: list[Tensor], retain: bool = False) -> None:
+    def _backward(self, opt: Optimizer, loss: Tensor, params: list[Tensor] | None, retain: bool = False) -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward(inputs=params, retain_graph=retain)
 
     def d_step(self, step: int) -> None:
         def grads() -> None:
             loss, self.stats = self.objective.d_loss(step)
-            self._backward(self.opt_d, loss, self.d_params)
+            self._backward(self.opt_d, loss, None)  # D's alone: the objective takes G's samples without a graph
         self.step_rule([self.opt_d], grads)
 
     def g_step(self, step: int) -> None:
@@ -142,33 +148,27 @@ class Game:
         return self.ema.evaluated
 
     def state(self) -> dict:
-        """Everything the checkpoint holds of the game."""
+        """Everything the checkpoint holds of the game: name -> object with state_dict()."""
         return {"G": self.G, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d,
-                "lookahead": self.lookahead, "ema": self.ema}
+                "lookahead": self.lookahead, "ema": self.ema, **self.objective.state()}
 
-
-def _instantiate(node: DictConfig, **kwargs):
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as e:  # Hydra wraps what the targets raise: unwrap bad input
-        if isinstance(e.__cause__, ConfigError):
-            raise e.__cause__ from None
-        raise
+    def pictures(self, step: int) -> dict[str, Tensor]:
+        return self.objective.pictures(step)
 
 
 def dataset(cfg: DictConfig, device: torch.device):
-    return _instantiate(cfg.dataset, device=device)
+    return instantiate(cfg.dataset, device=device)
 
 
 def players(cfg: DictConfig, device: torch.device):
     """The dataset and both players, as configured."""
     data = dataset(cfg, device)
-    g, d = _instantiate(cfg.model, data_shape=data.shape)
+    g, d = instantiate(cfg.model, data_shape=data.shape)
     return data, g.to(device), d.to(device)
 
 
-def gan_game(cfg: DictConfig, data, G: nn.Module, D: nn.Module, device: torch.device) -> tuple[Game, NoLens]:
-    """The configured GAN game over `data`, G and D, and its lens (what D sees of real data)."""
+def gan_game(cfg: DictConfig, data, G: nn.Module, D: nn.Module, device: torch.device) -> Game:
+    """The configured GAN game over `data`, G and D."""
     t = cfg.trainer
     opt_g = instantiate(cfg.optimizer.g, G.parameters(), _convert_="all")
     opt_d = instantiate(cfg.optimizer.d, D.parameters(), _convert_="all")
@@ -177,7 +177,6 @@ def gan_game(cfg: DictConfig, data, G: nn.Module, D: nn.Module, device: torch.de
     unroll = unroller(D, opt_d, loss, t.unroll_steps, t.unroll_second_order, t.unroll_fresh_batches)
     objective = GANObjective(G, D, loss, data, cfg.model.z_dim, t.batch_size, lens, unroll)
     la = lookahead([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha)
-    game = Game(G, D, opt_g, opt_d, objective, d_steps=t.d_steps, simultaneous=t.order == "simultaneous",
+    return Game(G, D, opt_g, opt_d, objective, d_steps=t.d_steps, simultaneous=t.order == "simultaneous",
                 step_rule=extragradient_step if cfg.optimizer.extragradient else plain_step,
                 lookahead=la, ema=ema(la.slow[0], t.ema))  # the EMA follows Lookahead's slow G when on
-    return game, lens

@@ -18,23 +18,33 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import RENAMED, flatten
+from .config import MOVED, RENAMED, flatten
 from .errors import ConfigError
-from .run_dir import RunDir
+from .run_dir import RunDir, config_dirs, override_key, quoted
 
 # What may differ when a run continues from its checkpoint: how long it trains, how often it
 # reports, where it runs, how it is measured, and the learning rates (applied on resume).
 RESUMABLE = ("trainer.steps", "trainer.log_every", "trainer.sample_every", "trainer.eval_every",
              "trainer.ckpt_every", "trainer.device", "metrics.", "resume", "optimizer.g.lr", "optimizer.d.lr")
+# Hydra's own command-line options (hydra._internal.utils.get_args_parser), rebuilt for resume
+HYDRA_VALUE_FLAGS = ("cfg", "package", "config_path", "config_name", "config_dir", "info", "experimental_rerun")
+HYDRA_SWITCHES = ("help", "hydra_help", "resolve", "run", "multirun", "shell_completion")
 # keys a recorded override may not set: they choose code (instantiation) or Hydra's own behaviour
 UNSAFE = ("_target_", "_args_", "_partial_", "_convert_", "_recursive_")
 
 
 def resume_conflicts(saved: DictConfig, new: DictConfig) -> list[str]:
     """The settings in which `new` differs from the config a checkpoint was trained with, beyond RESUMABLE."""
-    old, now = {RENAMED.get(k, k): v for k, v in flatten(saved).items()}, flatten(new)
+    old, now = {RENAMED.get(k, k): _moved(v) for k, v in flatten(saved).items()}, flatten(new)
     return [f"{k}: {old.get(k, '<absent>')} -> {now.get(k, '<absent>')}" for k in sorted(old.keys() | now.keys())
             if old.get(k) != now.get(k) and not k.startswith(RESUMABLE)]
+
+
+def _moved(value):
+    for old, new in MOVED.items():
+        if isinstance(value, str) and value.startswith(old):
+            return new + value[len(old):]
+    return value
 
 
 def check_resumable(run: RunDir, task: DictConfig) -> None:
@@ -75,15 +85,6 @@ def restore(run: RunDir, state: dict, cfg: DictConfig, device) -> dict | None:
     return meta
 
 
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def quoted(value: Path | str) -> str:
-    """A path as a quoted value in Hydra's override grammar (spaces, quotes, backslashes, non-ASCII)."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _renamed(override: str) -> str:
     key = override_key(override)
     return override.replace(key, RENAMED[key], 1) if key in RENAMED else override
@@ -106,9 +107,9 @@ def recorded(run: RunDir, what: str) -> Recorded:
     lines = [_renamed(str(o)) for o in OmegaConf.load(run.overrides)]
     safe = [o for o in lines if not override_key(o).startswith("hydra") and not any(u in o for u in UNSAFE)]
     hydra = OmegaConf.load(run.hydra_yaml).hydra
-    dirs = [s.path for s in hydra.runtime.config_sources if s.provider == "command-line"]
+    dirs = config_dirs(hydra)
     return Recorded(safe, [o for o in lines if o not in safe], dirs[0] if dirs else None,
-                    hydra.job.config_name, Path(hydra.runtime.cwd))
+                    hydra.job.get("config_name", "train"), Path(hydra.runtime.cwd))
 
 
 def replay(run: RunDir, args: list[str], what: str) -> tuple[list[str], Recorded]:
@@ -133,12 +134,12 @@ def resume_argv(argv: list[str]) -> list[str]:
     if not resume:
         return argv
     run = RunDir(Path(resume[-1].split("=", 1)[1]).expanduser().absolute())
+    config_dir = os.path.abspath(args.config_dir) if args.config_dir else None  # the user's, before replay's chdir
     overrides, rec = replay(run, args.overrides, "resume")
-    flags = list(argv)
-    for o in args.overrides:
-        flags.remove(o)
-    if args.config_dir is None and rec.config_dir:
-        flags.append(f"--config-dir={rec.config_dir}")
-    if args.config_name is None:
-        flags.append(f"--config-name={rec.config_name}")
+    flags = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in HYDRA_VALUE_FLAGS
+             if getattr(args, name) is not None and name not in ("config_dir", "config_name")]
+    flags += [f"--{name.replace('_', '-')}" for name in HYDRA_SWITCHES if getattr(args, name)]
+    if config_dir or rec.config_dir:
+        flags.append(f"--config-dir={config_dir or rec.config_dir}")
+    flags.append(f"--config-name={args.config_name or rec.config_name}")
     return [*flags, *overrides, f"hydra.run.dir={quoted(run.path)}"]

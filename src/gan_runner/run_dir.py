@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+
 from .files import write_json, write_text
 from .metrics import best
 
@@ -23,6 +25,21 @@ from .metrics import best
 COMPLETED, DIVERGED, INTERRUPTED, FAILED, CANCELLED, RUNNING = STATUSES = (
     "completed", "diverged", "interrupted", "failed", "cancelled", "running")
 UNFINISHED = (INTERRUPTED, FAILED, CANCELLED)  # a sweep with one of these exits 1
+
+
+def override_key(override: str) -> str:
+    """The key a recorded (or command-line) override sets: `+a.b=1` -> `a.b`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def quoted(value: Path | str) -> str:
+    """A path as a quoted value in Hydra's override grammar (spaces, quotes, backslashes, non-ASCII)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def config_dirs(hydra: DictConfig) -> list[str]:
+    """The --config-dir a run was composed with: Hydra records it among its config sources."""
+    return [s.path for s in hydra.runtime.get("config_sources", []) if s.provider == "command-line"]
 
 
 class RunDir:
@@ -48,7 +65,7 @@ class RunDir:
 def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[str], step: int | None = None,
                   steps: int | None = None, wall_time: float | None = None, history: list[dict] = (),
                   started: float | None = None, host: dict | None = None, device: dict | None = None) -> dict:
-    """results.json: how the run ended, its final metrics, its best evaluation (metrics.BEST_BY) with
+    """results.json: how the run ended, its final metrics, its best evaluation (metrics.best) with
     every metric at that step, the history, and this attempt's times and machine."""
     now = time.time()
     results = {
@@ -92,12 +109,28 @@ def last_line(log_file: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def record(run: RunDir, task: "DictConfig", hydra: "DictConfig") -> None:
+def record(run: RunDir, task: DictConfig, hydra: DictConfig) -> None:
     """Hydra's record of the composed run (.hydra/config.yaml, hydra.yaml, overrides.yaml), written
     by the run itself once its pre-flight has passed (conf/train.yaml turns Hydra's own writing
     off), so that a job refused in a directory holding another run leaves that run's record alone."""
-    from omegaconf import OmegaConf
-
     for path, node in ((run.config, task), (run.hydra_yaml, OmegaConf.create({"hydra": hydra})),
                        (run.overrides, OmegaConf.create(list(hydra.overrides.task)))):
         write_text(path, OmegaConf.to_yaml(node))
+
+
+def add_evaluation(run: RunDir, step: int, metrics: dict, overrides: list[str]) -> dict:
+    """eval.json: the metrics of the checkpoint's step (an evaluation of other metrics of the same
+    step adds to them) and every evaluation, with its overrides. An unreadable eval.json is kept
+    aside as eval.unreadable.json, not lost."""
+    earlier: dict = {}
+    if run.eval.exists():
+        try:
+            earlier = json.loads(run.eval.read_text())
+        except (ValueError, UnicodeDecodeError):
+            run.eval.replace(run.path / "eval.unreadable.json")
+    same = earlier.get("step") == step
+    report = {"step": step, "metrics": {**(earlier.get("metrics", {}) if same else {}), **metrics},
+              "evaluations": [*earlier.get("evaluations", []),
+                              {"step": step, "metrics": metrics, "overrides": list(overrides), "time": time.time()}]}
+    write_json(run.eval, report)
+    return report

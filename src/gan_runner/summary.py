@@ -20,8 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from .files import write_text
-from .resume import override_key
-from .run_dir import FAILED, RUNNING, STATUSES, UNFINISHED, RunDir, last_line, read_results, report
+from .run_dir import FAILED, RUNNING, STATUSES, UNFINISHED, RunDir, last_line, override_key, read_results, report
 
 
 def runs(directories: list[Path], finished: bool = True) -> list[dict]:

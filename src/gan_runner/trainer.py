@@ -89,8 +89,8 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     out.device = describe(device)
     torch.manual_seed(t.seed)
     data, G, D = players(cfg, device)
-    game, lens = gan_game(cfg, data, G, D, device)
-    state = {**game.state(), "data": data, "lens": lens}  # everything the checkpoint holds
+    game = gan_game(cfg, data, G, D, device)
+    state = game.state()  # everything the checkpoint holds
     # what the metrics need is trained or loaded now, before training, and draws nothing from the
     # run's RNG: a cold and a warm cache give the same run
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -139,7 +139,7 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
             with log.paused():
                 if "sample" in now:
                     log.samples(step, data.show(evaluate.samples(game.evaluated, data.preview)))
-                    for tag, images in lens.pictures(step, data).items():
+                    for tag, images in game.pictures(step).items():
                         log.samples(step, data.show(images), tag)
                 if "eval" in now:
                     metrics = evaluate.metrics(game.evaluated)

@@ -1,11 +1,14 @@
 """Sample-quality metrics: each module is a set of plain functions of samples, features or data.
 
-`METRICS` is the one registry: for every metric a run can ask for (`metrics.names`), what it is
-computed from, which kinds of dataset it fits (each dataset declares its kind in config.py), which
-kinds compute it under `metrics.names=[auto]`, and the numbers it reports with the direction that
-is better. Validation, the evaluator, results.json's `best` and the tables read it from here.
+`METRICS` is the one registry: for every metric a run can ask for (`metrics.names`), what is
+prepared for it before training, which kinds of dataset it fits (each dataset declares its kind in
+config.py) and which of them compute it under `metrics.names=[auto]`, the Evaluator method that
+computes it, and the numbers it reports: which way each is better and where it ranks when a run's
+best evaluation is chosen. Validation, the evaluator, results.json's `best` and the tables read it
+from here; adding a metric is an entry here and its Evaluator method.
 """
 
+import math
 from dataclasses import dataclass
 
 # dataset kinds: 2-D Gaussian mixtures; labelled grey digits (MNIST, Fashion-MNIST); labelled
@@ -14,33 +17,41 @@ KINDS = ("mixture", "digits", "photos", "stacked_digits", "unlabelled")
 
 
 @dataclass(frozen=True)
+class Value:
+    higher_is_better: bool | None  # None: a companion figure (a std, a chosen σ), not ranked
+    rank: int | None = None  # the best evaluation compares ranked values in this order (1 first)
+
+
+@dataclass(frozen=True)
 class Metric:
-    needs: str  # what is prepared before training: "modes" (the mixture's), "classifier", "inception", "test split"
+    needs: str  # prepared before training: "mixture" (its modes), "classifier", "inception", "test split"
     fits: frozenset[str]  # the dataset kinds it can be computed on
     auto: frozenset[str]  # the kinds that compute it under metrics.names=[auto]
-    values: dict  # the numbers it reports -> True (higher is better), False (lower), None (a companion)
+    compute: str  # the Evaluator method: (G, needs) -> {value name: number}
+    values: dict[str, Value]  # the numbers it reports
 
 
 LABELLED = frozenset({"digits", "photos"})
 IMAGES = frozenset(KINDS) - {"mixture"}
 METRICS = {
-    "modes": Metric("modes", frozenset({"mixture"}), frozenset({"mixture"}),
-                    {"modes": True, "high_quality": True, "kl": False}),
-    "fid_classifier": Metric("classifier", LABELLED, frozenset({"digits"}), {"fid_classifier": False}),
-    "is_classifier": Metric("classifier", LABELLED, frozenset({"digits"}),
-                            {"is_classifier": True, "is_classifier_std": None}),
-    "fid_inception": Metric("inception", IMAGES, frozenset({"photos", "unlabelled"}), {"fid_inception": False}),
-    "is_inception": Metric("inception", IMAGES, frozenset({"photos", "unlabelled"}),
-                           {"is_inception": True, "is_inception_std": None}),
-    "stacked_modes": Metric("classifier", frozenset({"stacked_digits"}), frozenset({"stacked_digits"}),
-                            {"stacked_modes": True, "stacked_kl": False}),
-    "parzen": Metric("test split", LABELLED, frozenset(), {"parzen": True, "parzen_se": None, "parzen_sigma": None}),
+    # a mixture's best evaluation: the most modes covered, then the most high-quality samples
+    "modes": Metric("mixture", frozenset({"mixture"}), frozenset({"mixture"}), "modes",
+                    {"modes": Value(True, 1), "high_quality": Value(True, 2), "kl": Value(False, 6)}),
+    "stacked_modes": Metric("classifier", frozenset({"stacked_digits"}), frozenset({"stacked_digits"}), "stacked_modes",
+                            {"stacked_modes": Value(True, 3), "stacked_kl": Value(False, 7)}),
+    # an image run's best evaluation: the lowest FID
+    "fid_inception": Metric("inception", IMAGES, frozenset({"photos", "unlabelled"}), "fid",
+                            {"fid_inception": Value(False, 4)}),
+    "fid_classifier": Metric("classifier", LABELLED, frozenset({"digits"}), "fid", {"fid_classifier": Value(False, 5)}),
+    "is_inception": Metric("inception", IMAGES, frozenset({"photos", "unlabelled"}), "inception_score",
+                           {"is_inception": Value(True, 8), "is_inception_std": Value(None)}),
+    "is_classifier": Metric("classifier", LABELLED, frozenset({"digits"}), "inception_score",
+                            {"is_classifier": Value(True, 9), "is_classifier_std": Value(None)}),
+    "parzen": Metric("test split", LABELLED, frozenset(), "parzen",
+                     {"parzen": Value(True, 10), "parzen_se": Value(None), "parzen_sigma": Value(None)}),
 }
-HIGHER_IS_BETTER = {value: higher for m in METRICS.values() for value, higher in m.values.items()}
-# Which evaluation is a run's best: compare these in order (the first that differs decides), e.g.
-# modes covered, then high-quality %, for mixtures; FID for images. Others are read at that step.
-BEST_BY = ("modes", "high_quality", "stacked_modes", "fid_inception", "fid_classifier", "kl", "stacked_kl",
-           "is_inception", "is_classifier", "parzen")
+VALUES = {name: value for m in METRICS.values() for name, value in m.values.items()}
+HIGHER_IS_BETTER = {name: value.higher_is_better for name, value in VALUES.items()}
 
 
 def resolve(names: list[str], kind: str) -> list[str]:
@@ -64,13 +75,22 @@ def needed(names: list[str], kind: str) -> set[str]:
 
 
 def best(history: list[dict[str, float]]) -> dict:
-    """The best evaluation by BEST_BY: {"step": s, "by": [the deciding names], "metrics": {all at s}}."""
+    """The best evaluation: {"step": s, "by": [the ranked values, in order], "metrics": {all at s}}.
+    Ranked values compare in rank order, the first that differs deciding (a mixture run's best is
+    never a step with fewer modes covered, whatever its KL); the earliest of equals wins. A value an
+    evaluation lacks (metrics.* may change on resume) or that is not a number ranks last."""
     if not history:
         return {}
-    by = [name for name in BEST_BY if name in history[-1]]
+    names = {n for entry in history for n in entry if VALUES.get(n, Value(None)).rank is not None}
+    by = sorted(names, key=lambda n: VALUES[n].rank)
 
-    def rank(entry: dict) -> tuple:
-        return tuple(entry[n] if HIGHER_IS_BETTER[n] else -entry[n] for n in by)
+    def score(entry: dict) -> tuple:
+        def one(n: str) -> float:
+            v = entry.get(n)
+            if not isinstance(v, (int, float)) or math.isnan(v):
+                return -math.inf
+            return v if HIGHER_IS_BETTER[n] else -v
+        return tuple(one(n) for n in by)
 
-    top = max(history, key=rank)  # the earliest of equals
+    top = max(history, key=score)  # max keeps the first of equals
     return {"step": top["step"], "by": by, "metrics": {k: v for k, v in top.items() if k != "step"}}

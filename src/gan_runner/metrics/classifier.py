@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..config import dataset_kind
 from ..errors import ConfigError
 from ..data.images import IndexedImages, torchvision_images
 from . import cache
@@ -94,8 +95,7 @@ def train(train_data: IndexedImages, epochs: int, batch_size: int, lr: float) ->
 def labelled_splits(dataset_cfg, device: torch.device) -> tuple[IndexedImages, IndexedImages, str]:
     """The (train, test) data a classifier for this dataset learns and is scored on, and its name.
     Stacked MNIST is classified channel by channel by the MNIST classifier."""
-    target = dataset_cfg._target_.rsplit(".", 1)[-1]
-    if target not in ("torchvision_images", "stacked_mnist"):
+    if dataset_kind(dataset_cfg) not in ("digits", "photos", "stacked_digits"):
         raise ConfigError("The classifier metrics (fid_classifier, is_classifier, stacked_modes) need labelled "
                           "data (mnist, fashion_mnist, cifar10, svhn, stacked_mnist); use fid_inception for "
                           "an image folder.")

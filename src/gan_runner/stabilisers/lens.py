@@ -32,9 +32,6 @@ class NoLens(Off):
     def __init__(self, **unused):
         pass
 
-    def active(self, step: int) -> bool:
-        return False
-
     def view(self, x: Tensor, step: int) -> Tensor:
         return x
 

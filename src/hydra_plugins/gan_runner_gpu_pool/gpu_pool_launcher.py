@@ -34,7 +34,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_runner.errors import ConfigError
 from gan_runner.files import write_text
-from gan_runner.run_dir import CANCELLED, FAILED, INTERRUPTED, RunDir, last_line, read_results, report
+from gan_runner.run_dir import (CANCELLED, FAILED, INTERRUPTED, RunDir, config_dirs, last_line, quoted, read_results,
+                                report)
 
 log = logging.getLogger(__name__)
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
@@ -70,23 +71,23 @@ class GPUPoolLauncher(Launcher):
             raise ValueError("hydra.launcher.gpus needs at least one GPU id and jobs_per_gpu >= 1")
         if gpus is None and n_jobs < 1:
             raise ValueError("hydra.launcher.n_jobs must be >= 1")
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # ids are of these, as torch numbers them
-        devices = visible.split(",") if visible else None
-        self.gpus, self.devices = gpus, devices
-        self.slots = ([devices[g] if devices and g < len(devices) else str(g) for g in gpus for _ in range(jobs_per_gpu)]
-                      if gpus is not None else [""] * n_jobs)  # "": no GPU visible
-        self.threads = max(1, len(os.sched_getaffinity(0)) // len(self.slots))
+        self.gpus, self.jobs_per_gpu, self.n_jobs = gpus, jobs_per_gpu, n_jobs
         self.stop: Optional[str] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # ids are of these, as torch numbers them
+        devices = visible.split(",") if visible else None
         if self.gpus is not None:  # here, before any job starts or the sweep's directory is made
-            seen = len(self.devices) if self.devices else _gpu_count()
+            seen = len(devices) if devices else _gpu_count()
             if max(self.gpus) >= seen or min(self.gpus) < 0:
-                where = f"CUDA_VISIBLE_DEVICES={','.join(self.devices)}" if self.devices else "as PyTorch counts them"
+                where = f"CUDA_VISIBLE_DEVICES={visible}" if devices else "as PyTorch counts them"
                 raise ConfigError(f"hydra.launcher.gpus={list(self.gpus)} names GPUs this machine does not have: "
                                   f"this process sees {seen} GPU{'s' * (seen != 1)} ({where}), numbered from 0. "
                                   "Pick ids below that, or leave gpus out for CPU slots (hydra.launcher.n_jobs).")
+        self.slots = ([devices[g] if devices else str(g) for g in self.gpus for _ in range(self.jobs_per_gpu)]
+                      if self.gpus is not None else [""] * self.n_jobs)  # "": no GPU visible
+        self.threads = max(1, len(os.sched_getaffinity(0)) // len(self.slots))
 
     def _job(self, idx: int, overrides: Sequence[str]) -> tuple[DictConfig, Path]:
         sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
@@ -98,16 +99,16 @@ class GPUPoolLauncher(Launcher):
     def _command(self, idx: int, overrides: Sequence[str], job_dir: Path) -> list[str]:
         """The application as this sweep was started (config name and dirs, hydra overrides), for one job."""
         h = self.config.hydra
-        config_dirs = [f"--config-dir={s.path}" for s in h.runtime.config_sources if s.provider == "command-line"]
         hydra_overrides = [o for o in h.overrides.hydra if not o.lstrip("+~").startswith(SWEEP_ONLY)]
-        return [sys.executable, sys.argv[0], f"--config-name={h.job.config_name}", *config_dirs, *overrides,
-                *hydra_overrides, f"hydra.run.dir='{job_dir}'", f"hydra.job.num={idx}", f"hydra.job.id={idx}"]
+        return [sys.executable, sys.argv[0], f"--config-name={h.job.config_name}",
+                *(f"--config-dir={d}" for d in config_dirs(h)), *overrides, *hydra_overrides,
+                f"hydra.run.dir={quoted(job_dir)}", f"hydra.job.num={idx}", f"hydra.job.id={idx}"]
 
     def _start(self, slot: str, idx: int, overrides: Sequence[str], job_dir: Path) -> subprocess.Popen:
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot,
                **{var: str(self.threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
         _describe(job_dir, overrides)
-        with open(job_dir / "launcher.log", "ab") as out:
+        with open(RunDir(job_dir).launcher_log, "ab") as out:
             return subprocess.Popen(self._command(idx, overrides, job_dir), env=env, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)  # signals: only ours
 
