@@ -75,3 +75,29 @@ def assert_same_tensors(a, b, path=""):
             assert_same_tensors(x, y, f"{path}[{i}]")
     else:
         assert a == b, f"{path}: {a} != {b}"
+
+
+def evaluated_samples(run_dir: Path, n: int, drawn: int | None = None) -> torch.Tensor:
+    """The first n samples a run's last evaluation scored, rebuilt from its checkpoint without the
+    Evaluator: the evaluated generator (its EMA, Lookahead's slow G, or G) in eval mode on the
+    evaluation noise (`drawn` vectors, default n, from a generator seeded with trainer.seed), in [0, 1]."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    meta = load_state(run_dir)["meta"]
+    cfg = OmegaConf.create(meta["config"])
+    G, _ = instantiate(cfg.model, data_shape=tuple(meta["data_shape"]))
+    G.load_state_dict(meta["evaluated_G"])
+    z = torch.randn(drawn or n, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.trainer.seed))[:n]
+    lo, hi = cfg.dataset.range
+    with torch.no_grad():
+        x = torch.cat([G.eval()(chunk) for chunk in z.split(cfg.metrics.fid.batch_size)])
+    return ((x - lo) / (hi - lo)).clamp(0, 1)
+
+
+def metrics_classifier(cfg) -> torch.nn.Module:
+    """The classifier a run with config `cfg` (composed) scored its samples with, from the metrics cache."""
+    from gan_runner.metrics.classifier import load_or_train
+
+    c = cfg.metrics.classifier
+    return load_or_train(cfg.dataset, Path(cfg.metrics.cache_dir), torch.device("cpu"), c.epochs, c.batch_size, c.lr)[0]

@@ -62,7 +62,7 @@ def test_a_rejected_resume_leaves_the_run_as_it_was(run_dir):
     before = [f.read_bytes() for f in files]
     for args, phrase in ((["loss=hinge"], "holds a checkpoint trained with other settings (loss._target_"),
                          (["trainer.steps=5"], "beyond trainer.steps=5"),
-                         (["optimizer.d.lr=-1"], "must be > 0")):
+                         (["optimizer.d.lr=-1"], "must be a finite number > 0")):
         proc = run_cli(f"resume={run_dir}", *args, cwd=run_dir.parent)
         assert proc.returncode != 0 and phrase in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert [f.read_bytes() for f in files] == before

@@ -1,8 +1,11 @@
 """Every config option composes and builds; bad input fails before training with one clear paragraph."""
 
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -117,7 +120,29 @@ BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
     "unknown key": (["trainer.stepz=10"], "Key 'stepz' not in 'TrainerConfig'"),
     "unknown key added with +": (["+model.depth=3"], "Unknown key 'model.depth'"),
     "wrong type": (["trainer.steps=many"], "could not be converted to Integer"),
-    "negative lr": (["optimizer.d.lr=-1e-4"], "optimizer.d.lr=-0.0001: must be > 0"),
+    "negative lr": (["optimizer.d.lr=-1e-4"], "optimizer.d.lr=-0.0001: must be a finite number > 0"),
+    "infinite lr": (["optimizer.g.lr=inf"], "optimizer.g.lr=inf: must be a finite number > 0"),
+    "NaN lr": (["optimizer.d.lr=nan"], "optimizer.d.lr=nan: must be a finite number > 0"),
+    "seed beyond 64 bits": ([f"trainer.seed={2**64}"], f"trainer.seed={2**64}: must be in [0, 2**64 - 1]"),
+    "a billion per batch": (["trainer.batch_size=1000000000"], "needs at least 4.31e+03 GiB (trainer.batch_size=1000000000"),
+    "10^12 evaluation samples": (["metrics.n_samples=1000000000000"], "metrics.n_samples=1000000000000"),
+    "a billion-dimensional z": (["model.z_dim=1000000000"], "GiB (trainer.batch_size=512, model.z_dim=1000000000"),
+    "a target of one's own": (["loss._target_=os.system"], "loss._target_='os.system' is not one of gan-runner's own"),
+    "positional arguments to a target": (["+loss._args_=[x]"], "loss._args_ is not allowed"),
+    "a fixed key of an option": (["lens=tempered", "lens.optimizer._partial_=false"], "lens.optimizer._partial_ cannot be set"),
+    "the renamed key": (["trainer.update=simultaneous"], "trainer.update='simultaneous': was renamed trainer.order"),
+    "mps off a Mac": (["trainer.device=mps"], "trainer.device=mps is Apple's GPU"),
+    "a metrics cache that cannot be made": (["dataset=mnist", "model=dcgan", "dataset.root={root}",
+                                             "metrics.cache_dir=/proc/gan-runner-cache"],
+                                            "Cannot write in /proc/gan-runner-cache"),
+    "Inception weights that are not weights": (["dataset=cifar10", "model=dcgan", "dataset.root={root}",
+                                                "metrics.fid.weights_path={root}/folder/notes.txt"],
+                                               "notes.txt (metrics.fid.weights_path) is not a readable weights file"),
+    "random bytes for MNIST": (["dataset=mnist", "model=dcgan", "dataset.root={junk}"],
+                               "MNIST (train) at {junk}/MNIST/raw is there but torchvision rejects it"),
+    "an image folder of unreadable images": (["dataset=image_folder", "dataset.root={junk}/images", "model=dcgan",
+                                              "dataset.resolution=32", "metrics.names=[]"],
+                                             "none of the 3 image files is readable"),
     "d_steps=0": (["trainer.d_steps=0"], "trainer.d_steps=0: must be >= 1"),
     "batch_size=0": (["trainer.batch_size=0"], "trainer.batch_size=0: must be >= 1"),
     "unknown device": (["trainer.device=tpu"], "trainer.device='tpu': must be auto, cpu, cuda"),
@@ -126,7 +151,7 @@ BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
     "lsgan a == b": (["loss=lsgan", "loss.a=1"], "a and b must differ"),
     "extragradient while alternating": (["optimizer=extra_adam"], "needs trainer.order=simultaneous"),
     "missing resume dir": (["resume=/nonexistent/run"], "Cannot resume: /nonexistent/run does not exist"),
-    "unwritable output dir": (["hydra.run.dir=/proc/gan-runner/x"], "Cannot write the run directory"),
+    "unwritable output dir": (["hydra.run.dir=/proc/gan-runner/x"], "Cannot write in /proc/gan-runner/x"),
     "unknown sweep value type": (["trainer.seed=[1,2]"], "trainer.seed"),
     "G's output cannot produce the data": (["dataset=mnist"], "model.output=none cannot produce"),
     "missing dataset": (["dataset=mnist", "model=dcgan", "dataset.root=/nonexistent/data"],
@@ -140,20 +165,41 @@ BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
     "metrics that do not fit the data": (["metrics.names=[fid_classifier]"], "does not fit this dataset"),
 }
 if not torch.cuda.is_available():
-    BAD_INPUTS["cuda without a GPU"] = (["trainer.device=cuda:0"], "PyTorch sees no CUDA device")
+    BAD_INPUTS["cuda without a GPU"] = (["trainer.device=cuda:0"], "no CUDA device here")
+
+
+def junk_data(root: Path) -> Path:
+    """MNIST's four files of random bytes, and a folder of files named like images that are not."""
+    rng = np.random.default_rng(0)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (root / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
+        (root / "MNIST" / "raw" / name).write_bytes(rng.bytes(4096))
+    (root / "images").mkdir()
+    for i, suffix in enumerate((".png", ".jpg", ".webp")):
+        (root / "images" / f"img{i}{suffix}").write_bytes(rng.bytes(300))
+    return root
 
 
 def test_bad_input_exits_nonzero_with_one_clear_paragraph(tmp_path, image_root):
-    # all at once: each is a process start-up, mostly waiting on imports
-    procs = {name: subprocess.Popen([str(BIN / "gan-runner"), *(a.format(root=image_root) for a in args),
-                                     "trainer.steps=1"], cwd=tmp_path,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name, (args, _) in BAD_INPUTS.items()}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=300)
-        phrase = BAD_INPUTS[name][1]
+    """Each case: exit != 0, one paragraph naming the key or file, no traceback, nothing created.
+    The time to reject is measured from process start (four at a time on two cores) and printed."""
+    junk, work = junk_data(tmp_path / "junk"), tmp_path / "work"
+
+    def reject(name: str) -> tuple[subprocess.CompletedProcess, float]:
+        (work / name).mkdir(parents=True)  # each its own: runs started in one second share outputs/<date>/<time>
+        start = time.perf_counter()
+        proc = subprocess.run([str(BIN / "gan-runner"), *(a.format(root=image_root, junk=junk) for a in BAD_INPUTS[name][0]),
+                               "trainer.steps=1"], cwd=work / name, capture_output=True, text=True, timeout=300)
+        return proc, time.perf_counter() - start
+
+    with ThreadPoolExecutor(4) as pool:  # four at a time on two cores: the times are upper bounds
+        done = dict(zip(BAD_INPUTS, pool.map(reject, BAD_INPUTS)))
+    for name, (proc, _) in done.items():
+        phrase = BAD_INPUTS[name][1].format(root=image_root, junk=junk)
         assert proc.returncode != 0, name
-        assert phrase in stderr, f"{name}: {stderr}"
-        assert "Traceback" not in stderr + stdout, f"{name}: {stderr}"
-        assert len(stderr.strip().splitlines()) <= 20, f"{name}: not one paragraph:\n{stderr}"
-    assert not (tmp_path / "outputs").exists()  # rejected before Hydra made a run directory
+        assert phrase in proc.stderr, f"{name}: {proc.stderr}"
+        assert "Traceback" not in proc.stderr + proc.stdout, f"{name}: {proc.stderr}"
+        assert len(proc.stderr.strip().splitlines()) <= 20, f"{name}: not one paragraph:\n{proc.stderr}"
+    assert [p for p in work.rglob("*") if p.parent != work] == []  # rejected before a run directory, or anything, was made
+    assert not Path("/proc/gan-runner-cache").exists()
+    print("\n".join(f"{seconds:6.2f} s  {name}" for name, (_, seconds) in done.items()))

@@ -4,17 +4,21 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from scipy import linalg, special
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torchvision.datasets import MNIST
 
-from conftest import assert_same_tensors, load_state, make_cfg, run_cli
+from conftest import assert_same_tensors, evaluated_samples, load_state, make_cfg, metrics_classifier, run_cli
 from gan_runner.trainer import train
 
 SMALL = ["model=dcgan", "model.width=8", "model.z_dim=16", "trainer.batch_size=16", "metrics.n_samples=64"]
 
 
 def test_a_dcgan_run_on_mnist_files_writes_sample_grids(image_root, tmp_path):
-    out = train(make_cfg("dataset=mnist", f"dataset.root={image_root}", *SMALL, "trainer.steps=20"), tmp_path)
+    cfg = make_cfg("dataset=mnist", f"dataset.root={image_root}", *SMALL, "trainer.steps=20")
+    out = train(cfg, tmp_path)
     assert out.status == "completed"
     grid = np.asarray(Image.open(tmp_path / "samples" / "step_0000020.png"))
     assert grid.shape == (8 * 28 + 9 * 2, 8 * 28 + 9 * 2, 3)  # 64 samples, 8 x 8 tiles
@@ -23,7 +27,19 @@ def test_a_dcgan_run_on_mnist_files_writes_sample_grids(image_root, tmp_path):
     assert [e.step for e in images] == [20] and (images[0].width, images[0].height) == (grid.shape[1], grid.shape[0])
     final = json.loads((tmp_path / "results.json").read_text())["final"]
     assert set(final) == {"fid_classifier", "is_classifier", "is_classifier_std"}  # metrics=auto for MNIST
-    assert final["fid_classifier"] > 0 and 1 <= final["is_classifier"] <= 10
+    # the numbers are those of the evaluated generator's samples, recomputed from the checkpoint
+    # with SciPy: the FID against every training image, the IS as the mean over 10 splits
+    classifier = metrics_classifier(cfg)
+    with torch.no_grad():
+        fake, logits = classifier.embed(evaluated_samples(tmp_path, 64))
+        real, _ = classifier.embed(MNIST(str(image_root), train=True).data[:, None].float() / 255)
+    (mu1, s1), (mu2, s2) = [(f.mean(0), np.cov(f, rowvar=False)) for f in (fake.double().numpy(), real.double().numpy())]
+    fid = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(linalg.sqrtm(s1 @ s2)).real
+    assert final["fid_classifier"] == pytest.approx(fid, rel=1e-6)
+    probs = logits.softmax(1).double().numpy()
+    scores = [np.exp(special.rel_entr(p, p.mean(0)).sum(1).mean()) for p in np.array_split(probs, 10)]
+    assert final["is_classifier"] == pytest.approx(np.mean(scores), rel=1e-6)
+    assert final["is_classifier_std"] == pytest.approx(np.std(scores), rel=1e-3, abs=1e-6)
 
 
 @pytest.mark.parametrize("dataset", [

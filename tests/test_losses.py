@@ -54,11 +54,9 @@ def test_minimax_saturates_where_nonsaturating_does_not():
     fake = torch.full((4,), -6.0)
     _, g_mm = value_and_grad(losses.minimax().g, fake)
     _, g_ns = value_and_grad(losses.nonsaturating().g, fake)
-    assert g_mm.abs().max() < 1e-3  # σ(-6)/4 ≈ 6.2e-4
-    assert g_ns.abs().min() > 0.24  # (1 - σ(-6))/4 ≈ 0.2494
-    assert not torch.allclose(g_mm, g_ns)
-    # both push the logit up (descending L_G raises D(G(z)))
-    assert (g_mm < 0).all() and (g_ns < 0).all()
+    # both push the logit up (descending L_G raises D(G(z))), minimax by σ(-6)/4 ≈ 6.2e-4 only
+    torch.testing.assert_close(g_mm, torch.full((4,), -sig(-6.0) / 4))
+    torch.testing.assert_close(g_ns, torch.full((4,), -(1 - sig(-6.0)) / 4))  # ≈ 0.2494
 
 
 def test_lsgan():

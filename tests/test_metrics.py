@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_cfg, run_cli
+from conftest import evaluated_samples, make_cfg, metrics_classifier, run_cli
 from fixtures import make_mnist
 from gan_runner.errors import ConfigError
 from gan_runner.data.images import torchvision_images
@@ -38,10 +38,14 @@ def test_frechet_distance_closed_forms():
     q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
     assert frechet_distance(q @ mu1, q @ np.diag(var1) @ q.T, q @ mu2, q @ np.diag(var2) @ q.T) == pytest.approx(
         gaussian_fd_diagonal(mu1, var1, mu2, var2), rel=1e-9)
-    # identical statistics: 0
-    a = rng.normal(size=(200, 8))
+    # a set of (correlated) features against itself: 0; against a shifted copy, whose covariance is
+    # the same: ‖shift‖²
+    a = rng.normal(size=(200, 8)) @ rng.normal(size=(8, 8))
+    shift = rng.normal(size=8)
     mu, sigma = statistics(a)
-    assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-9
+    assert frechet_distance(mu, sigma, *statistics(a)) == pytest.approx(0.0, abs=1e-9)
+    assert frechet_distance(mu, sigma, *statistics(a + shift)) == pytest.approx(shift @ shift, rel=1e-9)
+    assert frechet_distance(*statistics(a - shift), mu, sigma) == pytest.approx(shift @ shift, rel=1e-9)
 
 
 def test_frechet_distance_rank_deficient():
@@ -207,12 +211,17 @@ def test_a_cold_or_warm_cache_trains_the_same_run(image_root, tmp_path):
     assert len(list((tmp_path / "cache").glob("stats-classifier-*.npz"))) == 2
 
 
-def test_inception_score_bounds():
-    assert inception_score(np.full((1000, 10), 0.1))[0] == pytest.approx(1.0)  # no confidence
-    one_hot = np.eye(10)[np.arange(1000) % 10]
-    mean, std = inception_score(one_hot)
-    assert mean == pytest.approx(10.0, rel=1e-6) and std == pytest.approx(0.0, abs=1e-6)  # confident, diverse
-    assert inception_score(np.eye(10)[np.zeros(1000, dtype=int)])[0] == pytest.approx(1.0)  # confident, collapsed
+@pytest.mark.parametrize("classes", [2, 10, 100])
+def test_inception_score_of_known_predictions(classes):
+    n = 10 * classes  # every split of the 10 holds every class equally often
+    assert inception_score(np.full((n, classes), 1 / classes)) == pytest.approx((1.0, 0.0))  # no confidence
+    one_hot = np.eye(classes)[np.arange(n) % classes]
+    assert inception_score(one_hot) == pytest.approx((classes, 0.0), rel=1e-9)  # confident, diverse
+    assert inception_score(one_hot[np.zeros(n, dtype=int)]) == pytest.approx((1.0, 0.0))  # confident, collapsed
+    # half sure: p(y|x) = ½ one-hot + ½ uniform, classes balanced: exp KL(p(y|x) ‖ uniform)
+    sure, rest = 0.5 + 0.5 / classes, 0.5 / classes
+    expected = np.exp(sure * np.log(classes * sure) + (classes - 1) * rest * np.log(classes * rest))
+    assert inception_score(0.5 * one_hot + 0.5 / classes) == pytest.approx((expected, 0.0), rel=1e-9)
 
 
 def test_parzen_recovers_a_gaussians_log_likelihood():
@@ -258,8 +267,45 @@ def test_evaluation_in_a_run_and_afterwards(image_root, tmp_path):
     assert [e["overrides"] for e in again["evaluations"]] == [["metrics.names=[parzen,is_classifier]"],
                                                               ["metrics.names=[fid_classifier]"]]
 
-    stacked = tmp_path / "stacked"
-    run_cli("dataset=stacked_mnist", f"dataset.root={image_root}", "dataset.size=500", *small,
-            "metrics.stacked_n_samples=300", f"hydra.run.dir={stacked}", cwd=tmp_path, check=True)
+    stacked, overrides = tmp_path / "stacked", ["dataset=stacked_mnist", f"dataset.root={image_root}", "dataset.size=500",
+                                                *small, "metrics.stacked_n_samples=300"]
+    run_cli(*overrides, f"hydra.run.dir={stacked}", cwd=tmp_path, check=True)
     final = json.loads((stacked / "results.json").read_text())["final"]
-    assert set(final) == {"stacked_modes", "stacked_kl"} and 1 <= final["stacked_modes"] <= 300
+    # the modes of the evaluated generator's 300 samples (of the 300 noise vectors drawn), recounted
+    # from the checkpoint (after 4 steps they may all be one mode: test_stacked_modes_of_real_images
+    # counts many)
+    assert final == stacked_recount(metrics_classifier(make_cfg(*overrides)), evaluated_samples(stacked, 300))
+
+
+def stacked_recount(classifier, unit_images: torch.Tensor) -> dict:
+    """Stacked-MNIST modes of images in [0, 1], independently of the Evaluator: each channel's digit
+    by the MNIST classifier, the histogram by NumPy, KL(histogram ‖ uniform over 1000)."""
+    with torch.no_grad():
+        digits = torch.stack([classifier(unit_images[:, c:c + 1]).argmax(1) for c in range(3)], 1).numpy()
+    modes, counts = np.unique(digits, axis=0, return_counts=True)
+    p = counts / counts.sum()
+    return {"stacked_modes": len(modes), "stacked_kl": pytest.approx((p * np.log(1000 * p)).sum(), rel=1e-9)}
+
+
+def test_stacked_modes_of_real_images(image_root):
+    """The Evaluator's count when G's samples are 300 real stacked-MNIST images, in order."""
+    from gan_runner.evaluation import Evaluator
+    from gan_runner.game import dataset
+
+    cfg = make_cfg("dataset=stacked_mnist", f"dataset.root={image_root}", "dataset.size=500", "model=dcgan",
+                   "metrics.stacked_n_samples=300", "metrics.classifier.epochs=2")
+    data = dataset(cfg, torch.device("cpu"))
+    images = data.scale(data.gather(torch.arange(300)))
+
+    class Replay(torch.nn.Module):
+        """A generator whose samples are `images`, chunk after chunk."""
+        shown = 0
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            self.shown += len(z)
+            return images[self.shown - len(z):self.shown]
+
+    counted = Evaluator(cfg, data, torch.device("cpu")).stacked_modes(Replay(), "classifier")
+    expected = stacked_recount(metrics_classifier(cfg), (images + 1) / 2)
+    assert expected["stacked_modes"] > 10  # many modes (27): a mix-up of the channels would change the count
+    assert counted == expected

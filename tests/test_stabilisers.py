@@ -10,6 +10,7 @@ from torch import nn
 
 from conftest import assert_same_tensors, load_state, make_cfg
 from gan_runner import losses
+from gan_runner.config import flatten
 from gan_runner.stabilisers.lens import NoLens, TemperedLens, tempering
 from gan_runner.trainer import train
 
@@ -112,39 +113,56 @@ def test_ema_follows_lookaheads_slow_generator(tmp_path):
 ALL_ON = ["trainer.unroll_steps=2", "lens=tempered", "lens.K=30", "optimizer.lookahead.k=4", "trainer.ema=0.99"]
 EXTRA_ON = ["optimizer=extra_adam", "trainer.order=simultaneous", "lens=tempered", "lens.K=30",
             "optimizer.lookahead.k=4", "trainer.ema=0.99"]
+# name -> (overrides that turn it on, the override that turns that one stabiliser off again): the
+# baseline is the same config minus that stabiliser alone (same optimizer, order, loss, other stabilisers)
 STABILISERS = {
-    "unrolled": ["trainer.unroll_steps=2"],
-    "unrolled-first-order-one-batch": ["trainer.unroll_steps=2", "trainer.unroll_second_order=false",
-                                       "trainer.unroll_fresh_batches=false"],
-    "unrolled-simultaneous": ["trainer.unroll_steps=2", "trainer.order=simultaneous", "optimizer=sgd"],
-    "lens": ["lens=tempered", "lens.K=6"],
-    "lookahead": ["optimizer=lookahead_minmax"],
-    "extra_adam": ["optimizer=extra_adam", "trainer.order=simultaneous"],
-    "extra_sgd-two-d-steps": ["optimizer=extra_sgd", "trainer.order=simultaneous", "trainer.d_steps=2"],
-    "ema": ["trainer.ema=0.9"],
-    "unrolled-lens-lookahead-ema-lsgan": [*ALL_ON, "loss=lsgan"],
-    "extragradient-lens-lookahead-ema-hinge": [*EXTRA_ON, "loss=hinge", "trainer.d_steps=2"],
+    "unrolled": (["trainer.unroll_steps=2"], "trainer.unroll_steps=0"),
+    "unrolled-first-order-one-batch": (["trainer.unroll_steps=2", "trainer.unroll_second_order=false",
+                                        "trainer.unroll_fresh_batches=false"], "trainer.unroll_steps=0"),
+    "unrolled-simultaneous": (["trainer.unroll_steps=2", "trainer.order=simultaneous", "optimizer=sgd"],
+                              "trainer.unroll_steps=0"),
+    "lens": (["lens=tempered", "lens.K=6"], "lens=none"),
+    "lookahead": (["optimizer=lookahead_minmax"], "optimizer.lookahead.k=0"),  # its Adam, without Lookahead
+    "extra_adam": (["optimizer=extra_adam", "trainer.order=simultaneous"], "optimizer.extragradient=false"),
+    "extra_sgd-two-d-steps": (["optimizer=extra_sgd", "trainer.order=simultaneous", "trainer.d_steps=2"],
+                              "optimizer.extragradient=false"),  # simultaneous SGD, same momentum
+    "ema": (["trainer.ema=0.9"], "trainer.ema=null"),
+    # the combined cases drop the stabiliser whose effect the others could hide: unrolling (G's loss)
+    # under the lens, Lookahead and the EMA; the extragradient step rule under the same three
+    "unrolled-lens-lookahead-ema-lsgan": ([*ALL_ON, "loss=lsgan"], "trainer.unroll_steps=0"),
+    "extragradient-lens-lookahead-ema-hinge": ([*EXTRA_ON, "loss=hinge", "trainer.d_steps=2"],
+                                               "optimizer.extragradient=false"),
 }
 IMAGES = ["dataset=mnist", "model=dcgan", "model.width=8", "model.z_dim=16", "trainer.batch_size=16",
           "metrics.n_samples=64"]
+
+
+def without(overrides: list[str], off: str) -> list[str]:
+    """`overrides` less the stabiliser that `off` turns off (its key and sub-keys), plus `off`."""
+    key = off.split("=")[0]
+    return [o for o in overrides if o.split("=")[0] != key and not o.startswith(key + ".")] + [off]
 
 
 @pytest.mark.parametrize("data", ["toy", "images"])
 @pytest.mark.parametrize("name", list(STABILISERS))
 def test_every_stabiliser_composes_and_runs(tmp_path, image_root, name, data):
     extra = [*IMAGES, f"dataset.root={image_root}"] if data == "images" else []
-    out = train(make_cfg(*STABILISERS[name], *extra, "trainer.steps=8", "trainer.log_every=4",
-                         "trainer.sample_every=4"), tmp_path)
+    on, off = STABILISERS[name]
+    short = ["trainer.steps=8", "trainer.log_every=4", "trainer.sample_every=4"]
+    cfg, baseline = make_cfg(*on, *extra, *short), make_cfg(*without(on, off), *extra, *short)
+    # the baseline is this config minus the one stabiliser: it differs in that stabiliser's keys alone
+    with_it, without_it, key = flatten(cfg), flatten(baseline), off.split("=")[0]
+    differ = {k for k in with_it.keys() | without_it.keys() if with_it.get(k) != without_it.get(k)}
+    assert differ and all(k == key or k.startswith(key + ".") for k in differ), differ
+    out = train(cfg, tmp_path)
     assert out.status == "completed" and out.step == 8
     evaluated = load_state(tmp_path)["meta"]["evaluated_G"]
     assert all(torch.isfinite(v).all() for v in evaluated.values())
     # the stabiliser changed what was trained (or what is evaluated) against the same run without it
-    plain = [o for o in STABILISERS[name] if o.startswith(("trainer.order", "optimizer=sgd", "loss="))]
-    train(make_cfg(*plain, *extra, "trainer.steps=8", "trainer.log_every=4", "trainer.sample_every=4"),
-          tmp_path / "plain")
+    train(baseline, tmp_path / "plain")
     assert any(not torch.equal(v, load_state(tmp_path / "plain")["meta"]["evaluated_G"][k])
                for k, v in evaluated.items())
-    if "lens=tempered" in STABILISERS[name]:
+    if "lens=tempered" in on:
         tags = EventAccumulator(str(tmp_path)).Reload().Tags()
         assert {"lens/lambda", "lens/rec", "lens/adv"} <= set(tags["scalars"])
         if data == "images":

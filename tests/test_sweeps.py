@@ -2,29 +2,65 @@
 nothing, and the sweep's summary."""
 
 import csv
+import fcntl
 import json
 import os
+import pty
 import signal
 import subprocess
+import termios
 import time
+from pathlib import Path
 
 import pytest
-import yaml
 from hydra import compose, initialize_config_dir
 from hydra.plugins.launcher import Launcher
 from hydra.utils import instantiate
 
 from conftest import BIN, run_cli
 from gan_runner.cli import CONF_DIR
-from hydra_plugins.gan_runner_gpu_pool.gpu_pool_launcher import GPUPoolLauncher
 
 # a toy run long enough that jobs started together overlap, short enough for the suite
 JOB = ["trainer.steps=600", "trainer.log_every=200", "trainer.sample_every=600", "trainer.eval_every=600",
        "trainer.ckpt_every=600", "metrics.n_samples=500", "trainer.device=auto", "hydra/launcher=gpu_pool"]
+# a job that trains until it is stopped, and says so every 10 steps
+ENDLESS = ["trainer.steps=100000", "trainer.batch_size=64", "trainer.log_every=10"]
 
 
 def _results(sweep) -> dict[int, dict]:
     return {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/results.json")}
+
+
+def _processes_in(directory: Path) -> dict[int, str]:
+    """pid -> command line of the processes running with `directory` in their arguments."""
+    found = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # it ended meanwhile
+            continue
+        if any(str(directory) in arg for arg in args):
+            found[int(cmdline.parent.name)] = " ".join(args)
+    return found
+
+
+def _in_a_terminal(args: list[str], cwd: Path) -> tuple[subprocess.Popen, int]:
+    """`args` started as a login shell starts a command: in a session of its own, on a terminal (a
+    pseudo-terminal) that it controls. Closing the returned terminal end hangs it up, as a closed
+    terminal window or ssh session does: the kernel sends the command SIGHUP, and its console is gone."""
+    terminal, console = pty.openpty()
+    proc = subprocess.Popen(args, cwd=cwd, stdin=console, stdout=console, stderr=console, start_new_session=True,
+                            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(console)
+    return proc, terminal
+
+
+def _wait_for(what: str, found, timeout: float = 120):
+    end = time.time() + timeout
+    while not (result := found()):
+        assert time.time() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return result
 
 
 def _most_at_once(intervals: list[tuple[float, float]]) -> int:
@@ -88,34 +124,99 @@ def test_launcher_configs_compose(launcher):
         assert cfg.hydra.launcher.max_num_timeout > 0 and cfg.hydra.launcher.gpus_per_node == 1
 
 
-@pytest.mark.parametrize("bad,message", [("gpus=[]", "at least one GPU"), ("n_jobs=0", "n_jobs must be >= 1"),
-                                         ("jobs_per_gpu=0", "jobs_per_gpu >= 1")])
-def test_gpu_pool_rejects_empty_pools(bad, message):
-    key, value = bad.split("=")
-    with pytest.raises(ValueError, match=message):
-        GPUPoolLauncher(**{"gpus": [0] if key == "jobs_per_gpu" else None, key: yaml.safe_load(value)})
-
-
-@pytest.mark.parametrize("when", ["training", "starting"])
-def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path, when):
+@pytest.mark.parametrize("bad,message", [
+    (["hydra.launcher.gpus=[]"], "hydra.launcher.gpus=[] names no GPU: give the ids"),
+    (["hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0 leaves the sweep no slot"),
+    (["hydra.launcher.gpus=[0]", "hydra.launcher.jobs_per_gpu=0"],
+     "hydra.launcher.jobs_per_gpu=0 leaves the GPUs no slot")])
+def test_gpu_pool_rejects_empty_pools(tmp_path, bad, message):
     sweep = tmp_path / "sweep"
-    proc = subprocess.Popen([str(BIN / "gan-runner"), "-m", "trainer.seed=0,1,2", "trainer.steps=100000",
-                             "trainer.log_every=100", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=1",
-                             f"hydra.sweep.dir={sweep}"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = run_cli("-m", "trainer.seed=0,1", "hydra/launcher=gpu_pool", *bad, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    paragraph, *rest = proc.stderr.strip().split("\n\n")  # one paragraph, then at most Hydra's hint
+    assert paragraph.startswith(message) and "\n" not in paragraph, proc.stderr
+    assert all(hint.startswith("Set the environment variable HYDRA_FULL_ERROR=1") for hint in rest), proc.stderr
+    assert "Traceback" not in proc.stderr and "Error in call to target" not in proc.stderr
+    assert not sweep.exists() and os.listdir(tmp_path) == []  # nothing started, nothing made
+
+
+def test_gpus_shared_by_several_jobs(tmp_path):
+    # one GPU with two slots, the launcher given GPU 5 (as by Slurm): two jobs at once, both on it
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "trainer.seed=0,1", *JOB, "hydra.launcher.gpus=[0]", "hydra.launcher.jobs_per_gpu=2",
+                   f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True,
+                   env={**os.environ, "CUDA_VISIBLE_DEVICES": "5"})
+    threads = max(1, os.cpu_count() // 2)
+    assert f"gpu_pool: 2 jobs on GPUs ['5', '5'], {threads} threads each" in proc.stdout + proc.stderr
+    results = _results(sweep)
+    assert sorted(results) == [0, 1] and {r["status"] for r in results.values()} == {"completed"}
+    assert {r["host"]["CUDA_VISIBLE_DEVICES"] for r in results.values()} == {"5"}
+    assert {r["host"]["torch_threads"] for r in results.values()} == {threads}
+    assert _most_at_once([(r["started"], r["ended"]) for r in results.values()]) == 2
+
+
+def test_a_job_killed_without_a_report_is_failed_with_how_and_its_last_lines(tmp_path):
+    # job 0 is killed (kill -9, as by the out-of-memory killer) while it trains; job 1 runs all the same
+    sweep, out = tmp_path / "sweep", tmp_path / "out.txt"
+    with open(out, "w") as console:
+        proc = subprocess.Popen([str(BIN / "gan-runner"), "-m", "trainer.steps=100000,20", *ENDLESS[1:],
+                                 "metrics.n_samples=100", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=1",
+                                 f"hydra.sweep.dir={sweep}"], cwd=tmp_path, stdout=console, stderr=subprocess.STDOUT)
+    try:
+        log = sweep / "0" / "train.log"
+        _wait_for("job 0 to train", lambda: log.exists() and "step 20/" in log.read_text())
+        [pid] = _processes_in(sweep / "0")  # the job (its hydra.run.dir), a child of the launcher
+        os.kill(pid, signal.SIGKILL)
+        assert proc.wait(timeout=120) == 1, out.read_text()
+    finally:
+        proc.kill()
+    results = _results(sweep)
+    assert results[1]["status"] == "completed"
+    assert results[0]["status"] == "failed" and results[0]["overrides"][0] == "trainer.steps=100000"
+    how, said = results[0]["note"].split("\n", 1)
+    assert how == ("killed by SIGKILL (by hand, or by the out-of-memory killer) without writing results.json; "
+                   "the last lines of its launcher.log:")
+    console_lines = [line for line in (sweep / "0" / "launcher.log").read_text().splitlines() if line.strip()]
+    assert said.splitlines() == console_lines[-5:] and "step 20/100000" in said  # a few lines, not one
+    assert f"#0 on slot 0 (pid {pid})" in out.read_text() and "#0 failed (killed by SIGKILL" in out.read_text()
+    [row] = [line for line in (sweep / "summary.md").read_text().splitlines() if line.startswith("| 0 |")]
+    assert "| failed |" in row and "killed by SIGKILL" in row and " ⏎ " in row  # the lines, in one row
+    assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("when,how", [("training", "SIGTERM"), ("training", "SIGINT"), ("training", "SIGUSR1"),
+                                      ("training", "SIGUSR2"), ("training", "a closed terminal"),
+                                      ("starting", "SIGTERM")])
+def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path, when, how):
+    """A signal to the launcher alone (kill -TERM/-INT/-USR1/-USR2 PID), or the hang-up of the terminal
+    it runs in (SIGHUP, passed on to the jobs as SIGTERM: a HUP would kill them unsaved), stops the
+    sweep: the running job saves, the others are cancelled, nothing is left running."""
+    sweep = tmp_path / "sweep"
+    args = [str(BIN / "gan-runner"), "-m", "trainer.seed=0,1,2", *ENDLESS, "hydra/launcher=gpu_pool",
+            "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={sweep}"]
+    if how == "a closed terminal":
+        proc, terminal = _in_a_terminal(args, tmp_path)
+    else:
+        proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = sweep / "0" / ("train.log" if when == "training" else "launcher.log")
-    end = time.time() + 120
-    while not (log.exists() and (when == "starting" or "step 100/" in log.read_text())) and time.time() < end:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)  # to the launcher alone: it passes the signal on
-    out, _ = proc.communicate(timeout=120)
+    _wait_for(f"job 0 {when}", lambda: log.exists() and (when == "starting" or "step 10/" in log.read_text()))
+    if how == "a closed terminal":
+        os.close(terminal)  # the launcher gets SIGHUP, and its console is gone
+        out, received, passed_on = "", "SIGHUP", "SIGTERM"
+        proc.wait(timeout=120)
+    else:
+        proc.send_signal(getattr(signal, how))
+        out, _ = proc.communicate(timeout=120)
+        received = passed_on = how
     assert proc.returncode == 1, out
     results = _results(sweep)
     assert results[0]["status"] == "interrupted"  # saved, or (starting) stopped before it could train
     if when == "training":
-        assert results[0]["note"].startswith("SIGTERM: stopped after step")
+        assert results[0]["note"].startswith(f"{passed_on}: stopped after step")
     assert [results[i]["status"] for i in (1, 2)] == ["cancelled", "cancelled"]
+    assert {results[i]["note"] for i in (1, 2)} == {f"not started: the sweep got {received}"}
     assert "3 runs: 1 interrupted, 2 cancelled" in (sweep / "summary.md").read_text()
+    assert _processes_in(sweep) == {}  # no job left running
 
 
 def test_jobs_get_the_sweeps_hydra_settings(tmp_path):

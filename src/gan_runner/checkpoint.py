@@ -1,11 +1,13 @@
 """Exact resume: `checkpoints/last.pt` holds every state a run needs to continue bit for bit
 (networks, optimizers, stabilisers, the training device's RNG stream, step, metric history)."""
 
+import pickle
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
+from .errors import ConfigError
 from .files import atomic_write
 
 
@@ -30,10 +32,35 @@ def save(path: Path, objects: dict[str, Stateful], meta: dict[str, Any], device:
     atomic_write(path, lambda f: torch.save(state, f))
 
 
+def read(path: Path) -> dict[str, Any]:
+    """The whole checkpoint, read safely (weights_only: tensors and plain data, never code). A file
+    that cannot be read, or that holds anything else, is bad input: one message naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" in str(e).lower():
+            raise ConfigError(f"{path} holds objects other than tensors and plain data, which gan-runner will not "
+                              "unpickle (it may run code): it was not written by gan-runner. Move it away, or train "
+                              "in a new directory.") from None
+        raise ConfigError(_unreadable(path, e)) from None
+    except Exception as e:  # a truncated zip, a zero-byte file, garbage: whatever torch's readers raise
+        raise ConfigError(_unreadable(path, e)) from None
+    if not (isinstance(state, dict) and {"objects", "rng", "meta"} <= state.keys() and isinstance(state["meta"], dict)
+            and {"step", "config", "history", "data_shape", "evaluated_G"} <= state["meta"].keys()):
+        raise ConfigError(_unreadable(path, "not a gan-runner checkpoint"))
+    return state
+
+
+def _unreadable(path: Path, why: object) -> str:
+    first = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
+    return (f"Cannot read the checkpoint {path}: it is truncated, corrupted or not a gan-runner checkpoint "
+            f"({first}). Move it away (the run then starts afresh in its directory) or restore it from a copy.")
+
+
 def load(path: Path, objects: dict[str, Stateful], device: torch.device) -> dict[str, Any]:
     """Restore `objects` and the RNG streams from `path`; return the saved meta data.
     A CUDA stream saved on a GPU is restored on whichever GPU the run now trains on."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read(path)
     for name, obj in objects.items():
         if name in state["objects"] or obj.state_dict():  # a stabiliser that is off has no state
             obj.load_state_dict(state["objects"][name])
@@ -48,7 +75,12 @@ def evaluated_generator(path: Path, model_cfg, device: torch.device) -> tuple[to
     from `model_cfg` for the run's data shape, in eval mode on `device`; and the checkpoint's meta."""
     from .config import instantiate
 
-    meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
-    g, _ = instantiate(model_cfg, data_shape=tuple(meta["data_shape"]))
-    g.load_state_dict(meta["evaluated_G"])
+    meta = read(path)["meta"]
+    try:
+        g, _ = instantiate(model_cfg, data_shape=tuple(meta["data_shape"]))
+        g.load_state_dict(meta["evaluated_G"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:  # Hydra's wrapper included: a RuntimeError
+        raise ConfigError(f"The generator in {path} does not fit the model config "
+                          f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}): "
+                          "evaluate a run with its own model settings.") from None
     return g.to(device).eval(), meta

@@ -1,28 +1,25 @@
-"""Command-line entry points: gan-runner (Hydra), -sample, -eval, -classifier and -table."""
+"""Command-line entry points: gan-runner (Hydra), -sample, -eval, -classifier and -table.
+
+Each imports what it needs when it runs: importing this module is nearly free, so a Ctrl-C at any
+moment of start-up meets `console.entry_point`, not a traceback."""
 
 import argparse
 import json
 import sys
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
-
-from .config import validate
-from .console import say
-from .errors import ConfigError
-from .preflight import check_run
-from .resume import replay, resume_argv
-from .run_dir import INTERRUPTED, RunDir, add_evaluation, quoted, record
-
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+from . import CONF_DIR
+from .console import entry_point, say
 
 
-@hydra.main(version_base=None, config_path=CONF_DIR, config_name="train")
-def _train(cfg: DictConfig) -> str:
+def _task(cfg) -> str:
+    """The Hydra task: one run (or one job of a sweep) in Hydra's output directory."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     from . import trainer  # torch loads here, after Hydra has parsed the command line
+    from .preflight import check_run
+    from .run_dir import INTERRUPTED, RunDir, quoted, record
 
     hc = HydraConfig.get()
     run = RunDir(hc.runtime.output_dir)
@@ -37,36 +34,39 @@ def _train(cfg: DictConfig) -> str:
     return out.status
 
 
+@entry_point
 def train() -> None:
     """`gan-runner [overrides]`; `gan-runner resume=DIR [overrides]` continues the run in DIR."""
+    import hydra
+
+    from .errors import ConfigError
+    from .resume import resume_argv
+
     try:
         sys.argv[1:] = resume_argv(sys.argv[1:])
     except ConfigError as e:
         sys.exit(str(e))
-    _train()
+    hydra.main(version_base=None, config_path=CONF_DIR, config_name="train")(_task)()
 
 
 def _compose(overrides: list[str], whole_run: bool = True, config_dir: str | None = None,
-             config_name: str = "train") -> DictConfig:
+             config_name: str = "train"):
     """The config the overrides make (with a user's config dir searched too), checked as a run's
     (whole_run) or only key by key."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
+    from .config import compose, validate
 
-    search = [f"hydra.searchpath=[{quoted('file://' + config_dir)}]"] if config_dir else []
-    try:
-        with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-            cfg = compose(config_name, overrides=[*overrides, *search])
-    except HydraException as e:
-        raise ConfigError(str(e)) from None
+    cfg = compose(overrides, config_dir, config_name)
     if whole_run:
         validate(cfg)
     return cfg
 
 
+@entry_point
 def classifier() -> None:
     """`gan-runner-classifier dataset=... [overrides]`: train (or find in the cache) the classifier
     the metrics use for a dataset, and print its test accuracy."""
+    from .errors import ConfigError
+
     try:
         cfg = _compose(sys.argv[1:], whole_run=False)  # the model does not matter here
 
@@ -81,33 +81,41 @@ def classifier() -> None:
     print(f"{key['dataset']} classifier: test accuracy {100 * acc:.2f}% (cache: {cfg.metrics.cache_dir})")
 
 
+@entry_point
 def evaluate() -> None:
     """`gan-runner-eval RUN_DIR [overrides, e.g. metrics.names=[parzen]]`: the metrics of a trained
     run's generator (its EMA or slow weights when it had them), printed and added to RUN_DIR/eval.json
     (metrics of earlier evaluations of the same checkpoint are kept; every evaluation is listed)."""
     if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
         sys.exit(evaluate.__doc__)
+    from .errors import ConfigError
+    from .preflight import check_metrics, check_weights
+    from .resume import replay
+    from .run_dir import RunDir, add_evaluation
+
     run = RunDir(Path(sys.argv[1]).expanduser().absolute())
     try:
         overrides, rec = replay(run, sys.argv[2:], "evaluate")
         cfg = _compose(overrides, config_dir=rec.config_dir, config_name=rec.config_name)
         from .checkpoint import evaluated_generator
         from .device import resolve_device
-        from .evaluation import Evaluator, check
+        from .evaluation import Evaluator
         from .game import dataset
 
-        check(cfg)
+        check_metrics(cfg)
+        check_weights(cfg)
         if not run.checkpoint.is_file():
             raise ConfigError(f"Cannot evaluate: {run} has no checkpoint ({run.checkpoint}).")
         device = resolve_device(cfg.trainer.device)
         G, meta = evaluated_generator(run.checkpoint, cfg.model, device)
         metrics = Evaluator(cfg, dataset(cfg, device), device).metrics(G)
+        report = add_evaluation(run, meta["step"], metrics, sys.argv[2:])
     except ConfigError as e:
         sys.exit(str(e))
-    report = add_evaluation(run, meta["step"], metrics, sys.argv[2:])
     print(json.dumps({"step": report["step"], "metrics": report["metrics"]}, indent=2))
 
 
+@entry_point
 def table() -> None:
     """`gan-runner-table DIR [DIR...] [--rows KEY] [--cols KEY] [--metric NAME] [--best] [--format md|csv|latex]
     [--plot FILE.png]`: writes summary.csv and summary.md in each DIR (one row per run); with --metric,
@@ -160,6 +168,7 @@ def table() -> None:
             p.error(str(e))
 
 
+@entry_point
 def sample() -> None:
     """`gan-runner-sample RUN_DIR --num N --out FILE`: samples of a trained run's generator (its EMA,
     or Lookahead's slow weights, when the run used them)."""
@@ -170,6 +179,8 @@ def sample() -> None:
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
+    from .run_dir import RunDir, read_config
+
     run = RunDir(a.run_dir)
     if not run.checkpoint.is_file() or not run.config.is_file():
         p.error(f"{a.run_dir} holds no trained run: expected {run.config} and {run.checkpoint}.")
@@ -180,19 +191,22 @@ def sample() -> None:
 
     import numpy as np
     import torch
-    from hydra.utils import instantiate
     from PIL import Image
 
     from .checkpoint import evaluated_generator
+    from .config import instantiate
     from .data.images import Images
     from .device import resolve_device
+    from .errors import ConfigError
 
-    cfg = OmegaConf.load(run.config)
     try:
+        cfg = read_config(run, "sample")  # resolved, and naming only gan-runner's own targets
         device = resolve_device(a.device)
+        g, meta = evaluated_generator(run.checkpoint, cfg.model, device)
+        shape = tuple(meta["data_shape"])
+        data = Images(shape, cfg.dataset.range) if "range" in cfg.dataset else instantiate(cfg.dataset)
     except (ConfigError, RuntimeError) as e:  # RuntimeError: a device string torch cannot parse
         p.error(str(e))
-    g, meta = evaluated_generator(run.checkpoint, cfg.model, device)
     z = torch.randn(a.num, cfg.model.z_dim, generator=torch.Generator().manual_seed(a.seed))
     with torch.no_grad():
         x = torch.cat([g(chunk.to(device)).cpu() for chunk in z.split(256)])
@@ -200,7 +214,5 @@ def sample() -> None:
     if a.out.suffix == ".npy":
         np.save(a.out, x.numpy())
     else:  # a picture needs the value range (images) or the modes (toy data), not the data itself
-        shape = tuple(meta["data_shape"])
-        data = Images(shape, cfg.dataset.range) if "range" in cfg.dataset else instantiate(cfg.dataset)
         Image.fromarray(data.show(x)).save(a.out)
     print(f"wrote {a.num} samples to {a.out}")

@@ -6,13 +6,14 @@ rules are checked by `validate`, still before anything is built. The YAML files 
 (the papers' settings); the dataclasses hold types, ranges and neutral defaults.
 """
 
+import math
 import re
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import MISSING as NO_DEFAULT, dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any, Callable, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
@@ -24,11 +25,11 @@ def _checked(rule: str, ok: Callable[[Any], bool], default: Any = MISSING) -> An
 
 
 def positive(default: Any = MISSING) -> Any:
-    return _checked("must be > 0", lambda v: v > 0, default)
+    return _checked("must be a finite number > 0", lambda v: math.isfinite(v) and v > 0, default)
 
 
 def at_least(low: int, default: Any = MISSING) -> Any:
-    return _checked(f"must be >= {low}", lambda v: v >= low, default)
+    return _checked(f"must be >= {low} (and finite)", lambda v: math.isfinite(v) and v >= low, default)
 
 
 def fraction(default: Any = MISSING) -> Any:
@@ -195,9 +196,12 @@ class ResNetConfig(ModelConfig):
 
 # --- loss ------------------------------------------------------------------------------------
 
+LOSSES = ("gan_runner.losses.minimax", "gan_runner.losses.nonsaturating", "gan_runner.losses.hinge")
+
+
 @dataclass
 class LossConfig:
-    _target_: str = MISSING
+    _target_: str = _checked(f"must be one of {', '.join(LOSSES)} (pick one with loss=NAME)", lambda v: v in LOSSES)
 
 
 @dataclass
@@ -289,7 +293,7 @@ class TrainerConfig:
     update: Optional[str] = _checked("was renamed trainer.order (alternating | simultaneous)",
                                      lambda v: v is None, None)  # RENAMED
     device: str = _checked("must be auto, cpu, cuda, cuda:N or mps", lambda v: DEVICE.fullmatch(v), "auto")
-    seed: int = 0
+    seed: int = _checked("must be in [0, 2**64 - 1]", lambda v: 0 <= v < 2**64, 0)  # torch.manual_seed's range
     # intervals in generator iterations; samples, evaluation and a checkpoint also come at the
     # end of the run, and 0 means only then
     log_every: int = at_least(1)
@@ -409,6 +413,10 @@ MOVED = {"gan_runner.lens.": "gan_runner.stabilisers.lens."}
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError naming the first key whose value is missing, unknown or out of range."""
+    try:  # resolved: an interpolation may build a node (oc.create) that instantiation would call
+        check_targets(OmegaConf.to_container(cfg, resolve=True))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"Invalid config: {e}") from None
     try:
         obj = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as e:
@@ -423,6 +431,9 @@ def _check(obj: Any, node: DictConfig, path: str) -> None:
         raise ConfigError(f"Unknown key '{path}{unknown[0]}'. Valid keys here: {', '.join(sorted(names))}.")
     for f in fields(obj):
         value, key = getattr(obj, f.name), path + f.name
+        if f.name in FIXED and f.default is not MISSING and value != f.default:
+            raise ConfigError(f"{key} cannot be set (to {value!r}): it is the option's own. Pick another option "
+                              f"of the group instead (e.g. {path.split('.')[0] or 'loss'}=NAME).")
         if "ok" in f.metadata and not f.metadata["ok"](value):
             raise ConfigError(f"Invalid value {key}={value!r}: {f.metadata['rule']}.")
         if is_dataclass(value):
@@ -442,6 +453,35 @@ def dataset_kind(dataset: DictConfig) -> str:
     return kind if isinstance(kind, str) else OmegaConf.to_object(dataset).kind  # a property: per option
 
 
+def compose(overrides: list[str], config_dir: str | None = None, config_name: str = "train",
+            hydra: bool = False) -> DictConfig:
+    """The config gan-runner's configs and `overrides` make, with a user's config directory searched
+    too (as `--config-dir` does, so its primary configs are found), composed without running
+    anything (no callbacks, no logging set-up). `hydra`: with Hydra's own settings."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.errors import HydraException
+    from hydra.types import RunMode
+
+    from . import CONF_DIR
+
+    search_path = create_config_search_path(CONF_DIR)
+    if config_dir:  # where hydra.main puts a --config-dir
+        search_path.prepend("command-line", f"file://{config_dir}", anchor=SearchPathQuery(provider="schema"))
+    try:
+        cfg = Hydra.create_main_hydra2("train", search_path).compose_config(config_name, list(overrides), RunMode.RUN)
+    except HydraException as e:
+        raise ConfigError(str(e)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    if not hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
+
+
 def instantiate(node: DictConfig, *args, **kwargs) -> Any:
     """hydra.utils.instantiate, with bad input a target raises (ConfigError) unwrapped from Hydra's
     InstantiationException: one paragraph, no traceback."""
@@ -454,3 +494,28 @@ def instantiate(node: DictConfig, *args, **kwargs) -> Any:
         if isinstance(e.__cause__, ConfigError):
             raise e.__cause__ from None
         raise
+
+
+# What instantiation may call: the targets the schema declares, nothing a config file or an override
+# names (a run directory is input, not code).
+FIXED = ("_target_", "_partial_")
+TARGETS = frozenset({f.default for cls in list(globals().values()) if isinstance(cls, type) and is_dataclass(cls)
+                     for f in fields(cls) if f.name == "_target_" and f.default not in (MISSING, NO_DEFAULT)}
+                    | set(LOSSES))
+
+
+def check_targets(tree: Any, path: str = "") -> None:
+    """Refuse a config (e.g. a run's .hydra/config.yaml) that would instantiate anything but the
+    schema's own targets, or pass positional arguments to one."""
+    if isinstance(tree, dict):
+        for key, sub in tree.items():
+            where = f"{path}{key}"
+            if key == "_args_":
+                raise ConfigError(f"{where} is not allowed: configs name options, not calls.")
+            if key == "_target_" and sub not in TARGETS:
+                raise ConfigError(f"{where}={sub!r} is not one of gan-runner's own targets: refusing to "
+                                  "instantiate it. Pick an option of the group instead.")
+            check_targets(sub, where + ".")
+    elif isinstance(tree, list):
+        for i, sub in enumerate(tree):
+            check_targets(sub, f"{path}{i}.")

@@ -1,17 +1,26 @@
-"""The console may go away while a run trains (`gan-runner ... | head`, a closed ssh session's
-pipe): what the run records must not depend on it. Log lines and the final line to a closed
-console are dropped silently; every other logging error is reported as usual."""
+"""The console: it may go away while a run trains (`gan-runner ... | head`, a closed ssh session's
+pipe), and what the run records must not depend on it; log lines and the final line to a closed
+console are dropped silently, every other logging error is reported as usual. And Ctrl-C before a
+run has started training ends the command quietly, with the shell's status for it (130)."""
 
+import errno
+import functools
 import logging
 import os
+import signal
 import sys
+
+
+def _gone(error: BaseException | None) -> bool:
+    """A closed pipe (EPIPE), or a terminal that hung up (EIO)."""
+    return isinstance(error, BrokenPipeError) or (isinstance(error, OSError) and error.errno == errno.EIO)
 
 
 class ConsoleHandler(logging.StreamHandler):
     """Hydra's console handler (conf/train.yaml), quiet once its reader has gone."""
 
     def handleError(self, record: logging.LogRecord) -> None:
-        if isinstance(sys.exc_info()[1], BrokenPipeError):
+        if _gone(sys.exc_info()[1]):
             _detach()
         else:
             super().handleError(record)
@@ -20,7 +29,9 @@ class ConsoleHandler(logging.StreamHandler):
 def say(text: str) -> None:
     try:
         print(text, flush=True)
-    except BrokenPipeError:
+    except OSError as e:
+        if not _gone(e):
+            raise
         _detach()
 
 
@@ -29,3 +40,20 @@ def _detach() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def interrupted(signum: int, frame) -> None:
+    """Ctrl-C before a run trains: nothing to save, so the process ends at once, with the shell's
+    status for it. Not Python's KeyboardInterrupt, which lands inside whatever runs (an import half
+    done, a library that catches it) and can leave the process broken instead of ended."""
+    os._exit(130)
+
+
+def entry_point(command):
+    """A command-line entry point that a Ctrl-C during start-up ends without a traceback. (Once a run
+    trains, Ctrl-C stops it after the current step and saves: signals.py replaces this handler.)"""
+    @functools.wraps(command)
+    def run():
+        signal.signal(signal.SIGINT, interrupted)
+        return command()
+    return run

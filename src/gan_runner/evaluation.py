@@ -20,26 +20,11 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from .config import dataset_kind
-from .errors import ConfigError
-from .metrics import METRICS, cache, fitting, needed, resolve, unfit
+from .metrics import METRICS, cache, needed, resolve
 from .metrics.frechet import frechet_distance, statistics
 from .metrics.inception_score import inception_score
 from .metrics.modes import mode_metrics, stacked_modes
 from .metrics.parzen import parzen
-
-def check(cfg: DictConfig) -> None:
-    """What can fail before anything is built: metrics that do not fit the data, missing weights."""
-    from .metrics.inception import weights_file
-
-    kind = dataset_kind(cfg.dataset)
-    bad = unfit(cfg.metrics.names, kind)
-    if bad:
-        raise ConfigError(f"metrics.names={sorted(resolve(cfg.metrics.names, kind))} does not fit this dataset "
-                          f"({kind} data): {', '.join(bad)} cannot be computed on it; it takes "
-                          f"{', '.join(fitting(kind))}. metrics.names=[auto] picks for you.")
-    if "inception" in needed(cfg.metrics.names, kind):
-        weights_file(cfg.metrics.fid.weights_path)
-
 
 class Evaluator:
     def __init__(self, cfg: DictConfig, data, device: torch.device):

@@ -1,7 +1,9 @@
 """Everything checked before a run directory is created or rewritten: the config's schema and
-ranges, the metrics' fit to the data and their weights, the device, that a checkpoint already in
-the directory was trained with a compatible config, the dataset's files and the model's fit to
-them, and that the directory is writable.
+ranges, the metrics' fit to the data and their weights, that the run fits in memory, the device,
+that a checkpoint already in the directory is readable and was trained with a compatible config,
+the dataset's files and the model's fit to them, and that every folder the run writes in is
+writable. What needs no torch is checked before torch is imported, so most bad input is refused in
+a second.
 
 A single run is checked by the `Preflight` callback before Hydra creates its directory; a sweep's
 job (any launcher: in this process, in a gpu_pool process, on a Slurm node) is checked by the task
@@ -9,6 +11,9 @@ function before it records or trains anything, and fails alone.
 """
 
 import copy
+import math
+import os
+import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -16,40 +21,111 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
-from .config import validate
+from .config import dataset_kind, validate
 from .errors import ConfigError
+from .metrics import fitting, needed, resolve, unfit
 from .run_dir import RunDir
+
+# the value shapes of the datasets (before dataset.resolution), for the memory estimate
+SHAPES = {"mixture": (2,), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32),
+          "svhn": (3, 32, 32), "stacked_digits": (3, 28, 28)}
 
 
 def check_run(task: DictConfig, run: RunDir) -> None:
     validate(task)
-    import torch  # here, not at the top: config errors and --help stay quick
+    check_metrics(task)
+    check_memory(task)
+    check_device_without_torch(task.trainer.device)
+    for path, key in ((run.path, "hydra.run.dir"), (run.checkpoint.parent, "hydra.run.dir"),
+                      (run.samples, "hydra.run.dir")):
+        if path == run.path or path.exists():  # a folder of an earlier attempt may have become read-only
+            check_writable(path, key)
+    if needed(task.metrics.names, dataset_kind(task.dataset)) & {"classifier", "inception"}:
+        check_writable(Path(task.metrics.cache_dir).expanduser(), "metrics.cache_dir", keep=True)
+
+    import torch  # only now: what is refused above is refused quickly
 
     from .device import resolve_device
-    from .evaluation import check
     from .game import players
     from .resume import check_resumable
 
-    check(task)
     resolve_device(task.trainer.device)
+    check_weights(task)
     check_resumable(run, task)
     players(task, torch.device("cpu"))  # the data is there, the model fits it (loads are cached)
-    check_writable(run.path, "hydra.run.dir")  # last: it creates the directory
 
 
-def check_writable(path: Path, key: str) -> None:
-    """Trying is the only honest test (root passes access()); what the test created goes again, so a
-    run or sweep refused later leaves no empty directory behind (Hydra creates it when it starts)."""
+def check_metrics(task: DictConfig) -> None:
+    kind = dataset_kind(task.dataset)
+    bad = unfit(task.metrics.names, kind)
+    if bad:
+        raise ConfigError(f"metrics.names={sorted(resolve(task.metrics.names, kind))} does not fit this dataset "
+                          f"({kind} data): {', '.join(bad)} cannot be computed on it; it takes "
+                          f"{', '.join(fitting(kind))}. metrics.names=[auto] picks for you.")
+
+
+def check_weights(task: DictConfig) -> None:
+    """The Inception metrics' weights are there and are the FID Inception's."""
+    if "inception" in needed(task.metrics.names, dataset_kind(task.dataset)):
+        from .metrics.inception import load_weights, weights_file
+
+        load_weights(weights_file(task.metrics.fid.weights_path))
+
+
+def check_memory(task: DictConfig) -> None:
+    """A run whose tensors cannot fit this machine is refused, naming the sizes, before it allocates.
+    The estimate counts what scales with the config's sizes: the evaluation's fixed noise, a batch's
+    noise and samples, and G's first and last layers (float32, activations and gradients twice)."""
+    t, m, z = task.trainer, task.metrics, task.model.z_dim
+    name = task.dataset.get("name", dataset_kind(task.dataset))
+    shape = SHAPES.get(name, (task.dataset.get("channels", 3), 1, 1))
+    if task.dataset.get("resolution") and len(shape) == 3:
+        shape = (shape[0], task.dataset.resolution, task.dataset.resolution)
+    sample = math.prod(shape)
+    n_eval = max(m.n_samples, m.stacked_n_samples if "stacked_modes" in resolve(m.names, dataset_kind(task.dataset)) else 0)
+    width = max([*task.model.get("generator", {}).get("hidden", []), *task.model.get("g_hidden", []), 1])
+    floats = n_eval * z + 3 * t.batch_size * (z + sample + width) + 2 * (z * width + width * sample)
+    need, have = 4 * floats, _memory_bytes()
+    if need > have:
+        raise ConfigError(f"This run needs at least {need / 2**30:.3g} GiB (trainer.batch_size={t.batch_size}, "
+                          f"model.z_dim={z}, metrics.n_samples={m.n_samples}, samples of {sample} values), more than "
+                          f"the {have / 2**30:.3g} GiB this machine has: make them smaller.")
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**62  # unknown: no limit from here
+
+
+def check_device_without_torch(device: str) -> None:
+    """Refuse a device this machine cannot have, before the slow import of torch (which
+    resolve_device then checks in full: how many GPUs, which index)."""
+    drivers = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd")  # NVIDIA's, or AMD's (ROCm's torch says cuda)
+    if device.startswith("cuda") and platform.system() == "Linux" and not any(Path(d).exists() for d in drivers):
+        raise ConfigError(f"trainer.device={device} but this machine has no GPU driver (none of {', '.join(drivers)}): "
+                          "no CUDA device here. Use trainer.device=cpu or trainer.device=auto.")
+    if device == "mps" and platform.system() != "Darwin":
+        raise ConfigError(f"trainer.device=mps is Apple's GPU, and this is {platform.system()}. Use trainer.device=cpu.")
+
+
+def check_writable(path: Path, key: str, keep: bool = False) -> None:
+    """Trying is the only honest test (root passes access()). What the test created goes again
+    unless `keep`, so a run or sweep refused later leaves no empty directory behind (Hydra creates
+    it when it starts)."""
     created = next((p for p in [*reversed(path.parents), path] if not p.exists()), None)
     try:
         path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
     except OSError as e:
-        raise ConfigError(f"Cannot write the run directory {path}: {e.strerror}. Choose another with {key}=DIR.")
+        raise ConfigError(f"Cannot write in {path}: {e.strerror}. Choose another with {key}=DIR"
+                          f"{'' if key.startswith('metrics') else ', or make it writable'}.") from None
     finally:
-        for made in [path, *path.parents][:len(path.parts) - len(created.parts) + 1] if created else []:
+        made = [path, *path.parents][:len(path.parts) - len(created.parts) + 1] if created and not keep else []
+        for folder in made:
             try:
-                made.rmdir()  # only while empty: another process may have started a run there meanwhile
+                folder.rmdir()  # only while empty: another process may have started a run there meanwhile
             except OSError:
                 break
 

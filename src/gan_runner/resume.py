@@ -16,11 +16,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .config import MOVED, RENAMED, flatten
+from . import CONF_DIR
+from .config import MOVED, RENAMED, compose, flatten
 from .errors import ConfigError
-from .run_dir import RunDir, config_dirs, override_key, quoted
+from .run_dir import RunDir, config_dirs, load_yaml, override_key, quoted
 
 # What may differ when a run continues from its checkpoint: how long it trains, how often it
 # reports, where it runs, how it is measured, and the learning rates (applied on resume).
@@ -52,9 +53,9 @@ def check_resumable(run: RunDir, task: DictConfig) -> None:
     along than `trainer.steps`."""
     if not run.checkpoint.exists():
         return
-    import torch
+    from .checkpoint import read
 
-    meta = torch.load(run.checkpoint, map_location="cpu", weights_only=True, mmap=True)["meta"]  # tensors stay on disk
+    meta = read(run.checkpoint)["meta"]  # all of it: a file that cannot be read is found now, not at resume
     conflicts = resume_conflicts(OmegaConf.create(meta["config"]), task)
     if conflicts:
         allowed = ", ".join(k + "*" if k.endswith(".") else k for k in RESUMABLE)
@@ -104,12 +105,17 @@ def recorded(run: RunDir, what: str) -> Recorded:
     if not run.overrides.is_file():
         problem = "does not exist" if not run.path.exists() else f"is not a gan-runner run directory (no {run.overrides})"
         raise ConfigError(f"Cannot {what}: {run} {problem}. Give a run directory such as outputs/<date>/<time>.")
-    lines = [_renamed(str(o)) for o in OmegaConf.load(run.overrides)]
+    overrides, hydra = load_yaml(run.overrides, what), load_yaml(run.hydra_yaml, what)
+    try:
+        lines = [_renamed(o) for o in overrides if isinstance(o, str)] if isinstance(overrides, ListConfig) else []
+        if not isinstance(overrides, ListConfig) or len(lines) != len(overrides):
+            raise ValueError("its overrides are not all key=value lines")
+        hydra = hydra.hydra
+        dirs, name, cwd = config_dirs(hydra), hydra.job.get("config_name", "train"), Path(hydra.runtime.cwd)
+    except Exception as e:  # the YAML parsed, but it is not Hydra's record of a run
+        raise ConfigError(f"Cannot {what}: {run}'s record (.hydra/) is garbled ({e}).") from None
     safe = [o for o in lines if not override_key(o).startswith("hydra") and not any(u in o for u in UNSAFE)]
-    hydra = OmegaConf.load(run.hydra_yaml).hydra
-    dirs = config_dirs(hydra)
-    return Recorded(safe, [o for o in lines if o not in safe], dirs[0] if dirs else None,
-                    hydra.job.get("config_name", "train"), Path(hydra.runtime.cwd))
+    return Recorded(safe, [o for o in lines if o not in safe], dirs[0] if dirs else None, name, cwd)
 
 
 def replay(run: RunDir, args: list[str], what: str) -> tuple[list[str], Recorded]:
@@ -120,7 +126,11 @@ def replay(run: RunDir, args: list[str], what: str) -> tuple[list[str], Recorded
         print(f"{what}: not replaying the recorded override {line!r} of {run}: only the task's own "
               "settings are replayed, never hydra.* or instantiation keys.", file=sys.stderr)
     new_keys = {override_key(a) for a in args}
-    os.chdir(rec.cwd)
+    if rec.cwd.is_dir():
+        os.chdir(rec.cwd)
+    else:  # moved to another machine, say: missing files then say where they were looked for
+        print(f"{what}: {run} was started in {rec.cwd}, which does not exist here: its relative paths (e.g. "
+              f"dataset.root) now mean paths under {Path.cwd()}.", file=sys.stderr)
     return [*(o for o in rec.overrides if override_key(o) not in new_keys), *args], rec
 
 
@@ -135,11 +145,34 @@ def resume_argv(argv: list[str]) -> list[str]:
         return argv
     run = RunDir(Path(resume[-1].split("=", 1)[1]).expanduser().absolute())
     config_dir = os.path.abspath(args.config_dir) if args.config_dir else None  # the user's, before replay's chdir
-    overrides, rec = replay(run, args.overrides, "resume")
+    given = [o for o in args.overrides if override_key(o) != "resume"] + [f"resume={quoted(run.path)}"]
+    overrides, rec = replay(run, given, "resume")
     flags = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in HYDRA_VALUE_FLAGS
              if getattr(args, name) is not None and name not in ("config_dir", "config_name")]
     flags += [f"--{name.replace('_', '-')}" for name in HYDRA_SWITCHES if getattr(args, name)]
+    if not (config_dir or args.config_name):  # what the record chose: checked before Hydra acts on it
+        check_recorded_choice(run, rec, overrides)
     if config_dir or rec.config_dir:
         flags.append(f"--config-dir={config_dir or rec.config_dir}")
     flags.append(f"--config-name={args.config_name or rec.config_name}")
     return [*flags, *overrides, f"hydra.run.dir={quoted(run.path)}"]
+
+
+def check_recorded_choice(run: RunDir, rec: Recorded, overrides: list[str]) -> None:
+    """The config directory and name a run directory records choose presets, never code: composed
+    (which runs nothing) with the replayed overrides, they must leave Hydra's own settings, the
+    callbacks and logging that Hydra instantiates before any check, as gan-runner's configs set them.
+    A user who trusts a directory that changes them names it: --config-dir DIR."""
+    def hydra_settings(config_dir: str | None, name: str, replayed: list[str]) -> dict:
+        cfg = compose(replayed, config_dir, name, hydra=True)
+        return {key: OmegaConf.to_container(cfg.hydra[key]) for key in ("callbacks", "job_logging", "hydra_logging")}
+
+    try:
+        recorded_settings = hydra_settings(rec.config_dir, rec.config_name, overrides)
+    except ConfigError as e:
+        raise ConfigError(f"Cannot resume {run}: its recorded config ({rec.config_name} in "
+                          f"{rec.config_dir or CONF_DIR}) does not compose ({str(e).splitlines()[0]}).") from None
+    if recorded_settings != hydra_settings(None, "train", []):
+        raise ConfigError(f"Cannot resume {run} as recorded: its config ({rec.config_name} in {rec.config_dir or CONF_DIR}) "
+                          "changes Hydra's callbacks or logging, which would run before any check. If you trust "
+                          "that directory, name it: gan-runner --config-dir DIR resume=...")

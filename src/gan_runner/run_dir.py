@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from .errors import ConfigError
 from .files import write_json, write_text
 from .metrics import best
 
@@ -66,7 +67,11 @@ def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[s
                   steps: int | None = None, wall_time: float | None = None, history: list[dict] = (),
                   started: float | None = None, host: dict | None = None, device: dict | None = None) -> dict:
     """results.json: how the run ended, its final metrics, its best evaluation (metrics.best) with
-    every metric at that step, the history, and this attempt's times and machine."""
+    every metric at that step, the history, and this attempt's times and machine. An attempt that
+    failed does not erase a finished one's report: that is kept as results.previous.json."""
+    earlier = read_results(run)
+    if status == FAILED and earlier and earlier["status"] in (COMPLETED, DIVERGED) and earlier.get("step") is not None:
+        run.results.replace(run.previous_results)
     now = time.time()
     results = {
         "status": status,
@@ -89,8 +94,44 @@ def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[s
 
 
 def read_results(run: RunDir) -> dict[str, Any] | None:
-    """The run's results.json, or None when it has none yet."""
-    return json.loads(run.results.read_text()) if run.results.exists() else None
+    """The run's results.json, or None when it has none yet. An unreadable one (truncated by a
+    crash of the machine, garbled) reads as a failed run saying so."""
+    if not run.results.exists():
+        return None
+    try:
+        results = json.loads(run.results.read_text())
+        if isinstance(results, dict) and "status" in results:
+            return results
+        problem = "not a gan-runner report"
+    except (ValueError, UnicodeDecodeError, OSError) as e:
+        problem = str(e)
+    return {"status": FAILED, "step": None, "note": f"unreadable {run.results.name} ({problem})"}
+
+
+def load_yaml(path: Path, what: str) -> DictConfig | ListConfig:
+    """One of a run's YAML records, or bad input naming the file."""
+    try:
+        return OmegaConf.load(path)
+    except Exception as e:  # missing, truncated, garbled: YAML's and OmegaConf's errors
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"Cannot {what}: {path} is missing or unreadable ({first}).") from None
+
+
+def read_config(run: RunDir, what: str) -> DictConfig:
+    """The run's composed config (.hydra/config.yaml), resolved, naming only gan-runner's own targets
+    (a run directory is input, not code), with the model and dataset a sample needs."""
+    from .config import check_targets
+
+    cfg = load_yaml(run.config, what)
+    try:
+        resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # what instantiation would see
+        if not (isinstance(resolved.get("model"), DictConfig) and isinstance(resolved.model.get("z_dim"), int)
+                and isinstance(resolved.get("dataset"), DictConfig)):
+            raise ValueError("no model with a z_dim, or no dataset")
+    except Exception as e:  # a list, a missing key, an interpolation that does not resolve
+        raise ConfigError(f"Cannot {what}: {run.config} is not a gan-runner run's config ({e}).") from None
+    check_targets(OmegaConf.to_container(resolved))
+    return resolved
 
 
 def report(run: RunDir, status: str, note: str, overrides: list[str]) -> None:
@@ -103,10 +144,19 @@ def report(run: RunDir, status: str, note: str, overrides: list[str]) -> None:
     write_results(run, status, note=note, overrides=overrides)
 
 
-def last_line(log_file: Path) -> str:
-    """What a job said last (gpu_pool keeps each job's console in its launcher.log)."""
-    lines = log_file.read_text(errors="replace").strip().splitlines() if log_file.exists() else []
-    return lines[-1] if lines else ""
+def last_lines(log_file: Path, n: int = 5, width: int = 300) -> str:
+    """What a job said last: the last `n` non-blank lines of its console (gpu_pool keeps each job's in
+    its launcher.log), each cut to `width` characters, read from the end of a log of any length."""
+    if not log_file.exists():
+        return ""
+    with open(log_file, "rb") as f:
+        start = max(0, f.seek(0, 2) - 4 * n * width)
+        f.seek(start)
+        lines = f.read().decode(errors="replace").splitlines()
+    if start and len(lines) > 1:
+        lines = lines[1:]  # the first was cut in two
+    lines = [line.rstrip() for line in lines if line.strip()][-n:]
+    return "\n".join(line if len(line) <= width else line[:width - 3] + "..." for line in lines)
 
 
 def record(run: RunDir, task: DictConfig, hydra: DictConfig) -> None:
@@ -126,7 +176,11 @@ def add_evaluation(run: RunDir, step: int, metrics: dict, overrides: list[str]) 
     if run.eval.exists():
         try:
             earlier = json.loads(run.eval.read_text())
+            if not (isinstance(earlier, dict) and isinstance(earlier.get("metrics", {}), dict)
+                    and isinstance(earlier.get("evaluations", []), list)):
+                raise ValueError("not gan-runner-eval's record")
         except (ValueError, UnicodeDecodeError):
+            earlier = {}
             run.eval.replace(run.path / "eval.unreadable.json")
     same = earlier.get("step") == step
     report = {"step": step, "metrics": {**(earlier.get("metrics", {}) if same else {}), **metrics},
@@ -134,3 +188,16 @@ def add_evaluation(run: RunDir, step: int, metrics: dict, overrides: list[str]) 
                               {"step": step, "metrics": metrics, "overrides": list(overrides), "time": time.time()}]}
     write_json(run.eval, report)
     return report
+
+
+def remove_stale_temp_files(run: RunDir, older_than_s: float = 600) -> None:
+    """The temporary files of atomic writes (files.atomic_write: `.<name>.XXXX` beside `<name>`) that
+    a process killed mid-write left behind, up to a checkpoint's size each. Only old ones: a write
+    takes seconds, and another process (gan-runner-eval) may be writing in the directory now."""
+    for path in (run.checkpoint, run.results, run.eval, run.config, run.hydra_yaml, run.overrides):
+        for stale in path.parent.glob(f".{path.name}.*"):
+            try:
+                if time.time() - stale.stat().st_mtime > older_than_s:
+                    stale.unlink()
+            except FileNotFoundError:  # its writer finished meanwhile
+                pass

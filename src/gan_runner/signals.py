@@ -45,7 +45,10 @@ def _handle(signum: int, frame: FrameType | None) -> None:
 
 
 def _python_handler(handler: object) -> bool:
-    return callable(handler) and handler is not signal.default_int_handler
+    """A launcher's own handler, to hand the signal on to (not Python's, nor the console's start-up one)."""
+    from .console import interrupted
+
+    return callable(handler) and handler not in (signal.default_int_handler, interrupted)
 
 
 class StopRequest:

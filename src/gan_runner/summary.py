@@ -19,8 +19,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from .console import say
 from .files import write_text
-from .run_dir import FAILED, RUNNING, STATUSES, UNFINISHED, RunDir, last_line, override_key, read_results, report
+from .run_dir import FAILED, RUNNING, STATUSES, UNFINISHED, RunDir, last_lines, override_key, read_results, report
 
 
 def runs(directories: list[Path], finished: bool = True) -> list[dict]:
@@ -32,21 +33,32 @@ def runs(directories: list[Path], finished: bool = True) -> list[dict]:
     for top in directories:
         for marker in sorted(Path(top).rglob(".hydra/overrides.yaml")):
             run = RunDir(marker.parent.parent)
+            recorded = _yaml(marker)
             overrides = {override_key(o): o.split("=", 1)[1] if "=" in o else ""
-                         for o in yaml.safe_load(marker.read_text()) or []}
+                         for o in (recorded if isinstance(recorded, list) else []) if isinstance(o, str)}
             hydra_yaml, config = _yaml(run.hydra_yaml), _yaml(run.config)
-            results = read_results(run) or ({"status": FAILED, "note": last_line(run.launcher_log) or "no results.json"} if finished
+            results = read_results(run) or ({"status": FAILED, "note": last_lines(run.launcher_log) or "no results.json"} if finished
                                             else {"status": RUNNING, "note": ""})
             found.append({"dir": str(run), "overrides": overrides,
-                          "choices": hydra_yaml["hydra"]["runtime"]["choices"] if hydra_yaml else {},
-                          "config": config, "status": results["status"], "step": results.get("step"),
+                          "choices": _get(hydra_yaml, "hydra", "runtime", "choices"),
+                          "config": config if isinstance(config, dict) else {}, "status": results["status"], "step": results.get("step"),
                           "wall_time_s": results.get("wall_time_s"), "final": results.get("final", {}),
                           "best": results.get("best", {}), "note": results["note"]})
     return found
 
 
-def _yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text()) if path.exists() else {}
+def _yaml(path: Path):
+    """A run's YAML record, or {} when it is missing or unreadable (the table still lists the run)."""
+    try:
+        return yaml.safe_load(path.read_text()) if path.exists() else {}
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return {}
+
+
+def _get(tree, *keys) -> dict:
+    for key in keys:
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    return tree if isinstance(tree, dict) else {}
 
 
 def counts(records: list[dict]) -> str:
@@ -72,7 +84,7 @@ def summary(records: list[dict]) -> tuple[str, str]:
     varying = [k for k in keys if k not in shared]
     header = ["run", *varying, *columns]
     md = [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}"]
-    md += [f"| {' | '.join('' if v is None else str(v).replace('|', '/') for v in row)} |" for row in rows(varying)]
+    md += [f"| {' | '.join(_cell(v) for v in row)} |" for row in rows(varying)]
     md.append(f"\n{len(records)} runs: {counts(records)}")
     if shared:
         md.append("All runs: " + " ".join(f"`{k}={records[0]['overrides'][k]}`" for k in shared))
@@ -85,6 +97,11 @@ def write_summary(sweep_dir: Path, finished: bool = True) -> list[dict]:
     write_text(sweep_dir / "summary.csv", text_csv)
     write_text(sweep_dir / "summary.md", text_md)
     return records
+
+
+def _cell(value) -> str:
+    """A value as one Markdown table cell: a note of several lines (a job's last lines) on one."""
+    return "" if value is None else " ⏎ ".join(str(value).replace("|", "/").splitlines())
 
 
 def _short(value):
@@ -111,6 +128,6 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         records = write_summary(Path(config.hydra.sweep.dir))
-        print(f"sweep {config.hydra.sweep.dir}: {counts(records)}; summary.md there")
+        say(f"sweep {config.hydra.sweep.dir}: {counts(records)}; summary.md there")  # a console gone: still exits 1
         if any(r["status"] in UNFINISHED for r in records):
             raise SystemExit(1)  # a callback's exceptions are warnings to Hydra; SystemExit is not

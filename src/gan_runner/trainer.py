@@ -17,7 +17,7 @@ from .errors import ConfigError
 from .evaluation import Evaluator
 from .game import gan_game, players
 from .resume import restore
-from .run_dir import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunDir, write_results
+from .run_dir import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunDir, remove_stale_temp_files, write_results
 from .runlog import RunLogger
 from .signals import StopRequest
 
@@ -37,6 +37,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Outcome:
     """Train in `run_dir`, continuing from its checkpoint when it holds one, and write its
     results.json however the run ends, unless the config itself is at fault."""
     run, out = RunDir(run_dir), Outcome(FAILED, step=0, wall_time=0.0)
+    remove_stale_temp_files(run)  # of an attempt killed while it wrote
     try:
         _train(cfg, run, out)
     except ConfigError:
@@ -59,21 +60,27 @@ def _report(run: RunDir, out: Outcome, steps: int, overrides: list[str]) -> None
 
 class Health:
     """Non-finite losses are tracked on the device every step (no host sync); `problem` (one sync)
-    also checks the parameters, before anything is logged, evaluated or saved, so a diverged run
-    keeps its last good checkpoint."""
+    also checks everything the next step would read, the players' parameters and their optimizers'
+    state (Adam's second moment overflows before the weights do), before anything is logged,
+    evaluated or saved, so a diverged run keeps its last good checkpoint."""
 
-    def __init__(self, params: list[torch.Tensor], step: int):
-        self.params, self.checked = params, step
-        self.finite = torch.ones((), dtype=torch.bool, device=params[0].device)
+    def __init__(self, modules: list[torch.nn.Module], optimizers: list[torch.optim.Optimizer], step: int):
+        self.modules, self.optimizers, self.checked = modules, optimizers, step
+        self.finite = torch.ones((), dtype=torch.bool, device=next(modules[0].parameters()).device)
 
     def track(self, stats: dict) -> None:
         self.finite &= torch.isfinite(stats["loss/D"] + stats["loss/G"])
 
     def problem(self, step: int) -> str:
-        if self.finite.item() and all(torch.isfinite(p).all() for p in self.params):
+        read = [*(p for m in self.modules for p in m.parameters()),
+                *(v for opt in self.optimizers for state in opt.state.values() for v in state.values()
+                  if torch.is_tensor(v) and v.is_floating_point())]
+        device = self.finite.device  # Adam keeps its step count on the CPU whatever the device
+        if torch.stack([self.finite, *(torch.isfinite(t).all().to(device) for t in read)]).all().item():
             self.checked = step
             return ""
-        return f"non-finite loss or parameters at step {step} (all finite at step {self.checked})"
+        return (f"a non-finite loss, parameter or optimizer state at step {step} (all finite at step "
+                f"{self.checked})")
 
 
 def due(t, step: int) -> set[str]:
@@ -98,7 +105,7 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     meta = restore(run, state, cfg, device)
     if meta:
         out.step, out.wall_time, out.history = meta["step"], meta["wall_time"], meta["history"]
-    start, health = out.step, Health([*G.parameters(), *D.parameters()], out.step)
+    start, health = out.step, Health([G, D], [game.opt_g, game.opt_d], out.step)
     log = RunLogger(run, out.step, t.steps)
     log.message(f"device: {out.device['device']} ({out.device['name']}), {torch.get_num_threads()} threads")
     log.message(f"metrics: {', '.join(evaluate.names)}" + "".join(f"; {k} {v:.4g}" for k, v in evaluate.info.items()))

@@ -43,7 +43,7 @@ class Files(Dataset):
             try:
                 with Image.open(path) as im:
                     return self.transform(im.convert(self.mode))
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, Image.DecompressionBombError) as e:  # a bomb: skipped like any bad file
                 warnings.warn(f"skipping unreadable image {path}: {e}", stacklevel=1)
         raise ConfigError(f"none of the {len(self)} image files is readable (the first: {self.files[0]})")
 
@@ -113,6 +113,7 @@ def image_folder(root: str, resolution: int, channels: int, range: list[float], 
                          and not any(part.startswith(".") for part in Path(d).relative_to(top).parts)))
     if not files:
         raise ConfigError(f"dataset.root={root}: no image files ({', '.join(IMG_EXTENSIONS)}) under {top}.")
+    Files(list(files), resolution, channels)[0]  # here, not in a loader's worker: none readable is bad input
     fits = len(files) * channels * resolution**2 <= memory_gb * 2**30
     if in_memory if in_memory is not None else fits:
         images = decode_all(files, resolution, channels, workers)

@@ -135,8 +135,10 @@ def load(name: str, root: str, split: str, download: bool, resolution: int | Non
     where = Path(root).expanduser().absolute()
     try:
         ds = cls(str(where), download=download, **({"split": split} if name == "svhn" else {"train": split == "train"}))
-    except (RuntimeError, OSError) as e:  # torchvision: not found / corrupted; urllib: no network
+    except (RuntimeError, OSError, AssertionError, ValueError, IndexError) as e:  # not found, corrupted (torchvision
+        # asserts on an IDX header it does not expect), no network
         place = _expected_place(name, where, split)
+        e = str(e).strip().splitlines()[0] if str(e).strip() else f"{type(e).__name__} in torchvision's reader"
         if download:
             raise ConfigError(f"Downloading {cls.__name__} into {where} failed ({e}). Without network access, "
                               f"put the files at {place} yourself and run with dataset.download=false.") from None
@@ -154,6 +156,9 @@ def load(name: str, root: str, split: str, download: bool, resolution: int | Non
         images, labels = images.permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)
     else:
         images, labels = images.contiguous(), torch.as_tensor(ds.labels)
+    if images.ndim != 4 or not len(images) or len(images) != len(labels):
+        raise ConfigError(f"{cls.__name__} ({split}) at {_expected_place(name, where, split)} is corrupted: "
+                          f"{tuple(images.shape)} images for {len(labels)} labels. Replace the files.")
     if resolution and resolution != images.shape[-1]:
         images = resize(images, resolution)
     return images, labels.long()

@@ -5,6 +5,7 @@ never see half a file (the write is atomic)."""
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import IO, Callable, TypeVar
 
@@ -13,6 +14,7 @@ from filelock import FileLock
 from ..files import atomic_write
 
 T = TypeVar("T")
+log = logging.getLogger("gan_runner")
 
 
 def entry(directory: Path, kind: str, key: dict, suffix: str) -> Path:
@@ -22,12 +24,21 @@ def entry(directory: Path, kind: str, key: dict, suffix: str) -> Path:
 
 def get_or_compute(path: Path, key: dict, compute: Callable[[], T], save: Callable[[T, IO[bytes]], None],
                    load: Callable[[Path], T]) -> T:
+    """The entry's value: read from the cache, or computed and cached. An entry that cannot be read
+    (truncated by a killed machine, garbled) is recomputed and replaced, with one warning."""
     if path.exists():
-        return load(path)
+        try:
+            return load(path)
+        except Exception:  # whatever the reader raises on a bad file: it is replaced under the lock below
+            pass
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
-        if path.exists():  # another job computed it while this one waited
-            return load(path)
+        if path.exists():  # another job computed it while this one waited, or it is the bad one
+            try:
+                return load(path)
+            except Exception as e:
+                log.warning("the metrics cache entry %s is unreadable (%s): computing it again", path,
+                            str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
         value = compute()
         atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(key, indent=2).encode()))
         atomic_write(path, lambda f: save(value, f))

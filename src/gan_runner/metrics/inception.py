@@ -28,6 +28,20 @@ def weights_file(weights_path: str | None) -> Path:
     return path
 
 
+def load_weights(path: Path) -> dict:
+    """The weights file's tensors, or bad input naming it: unreadable, or not the FID Inception's."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, truncated, or pickled objects weights_only refuses
+        raise ConfigError(f"{path} (metrics.fid.weights_path) is not a readable weights file "
+                          f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}). "
+                          f"It should be pytorch-fid's {Path(URL).name}.") from None
+    if not isinstance(state, dict) or "fc.weight" not in state or "Conv2d_1a_3x3.conv.weight" not in state:
+        raise ConfigError(f"{path} (metrics.fid.weights_path) is not pytorch-fid's FID Inception weights "
+                          f"({Path(URL).name}): its tensors are not the network's.")
+    return state
+
+
 class FIDInception(nn.Module):
     """Images in [0, 1] (grey ones repeated to 3 channels, any size: resized to 299 as pytorch-fid
     does) -> pool3 features (2048) and logits (1008, pytorch-fid's TF-Inception head)."""
@@ -35,7 +49,7 @@ class FIDInception(nn.Module):
     def __init__(self, weights_path: str | None):
         super().__init__()
         path = weights_file(weights_path)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights(path)
         try:  # pytorch-fid builds the network and fetches its weights by URL: hand it the file instead
             with mock.patch.object(pytorch_fid_inception, "load_state_dict_from_url", lambda *a, **k: state):
                 self.net = pytorch_fid_inception.InceptionV3([3], resize_input=True, normalize_input=True)

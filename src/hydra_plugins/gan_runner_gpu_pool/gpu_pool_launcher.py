@@ -10,9 +10,13 @@ A job is the application itself (`sys.argv[0]`, e.g. gan-runner) run with the jo
 the sweep's own hydra overrides, in its sweep directory, its output in `launcher.log` there. A
 failing job does not stop the others. SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 are passed on to the
 running jobs (which save and stop) and no further job starts; those never started are reported
-`cancelled`. Each job's status comes from the results.json it wrote (one older than the job is an
-earlier attempt's: it does not count), and the sweep's summary is kept up to date as jobs end
-(gan_runner.summary, whose callback also sets the sweep's exit status).
+`cancelled`. SIGHUP (a closed terminal or ssh session) does the same, passed on as SIGTERM: a HUP
+would kill a job without a save (the jobs have sessions of their own, so the terminal's HUP does not
+reach them directly). Each job's status comes from the results.json it wrote (one older than the job
+is an earlier attempt's: it does not count); a job that ended without one (killed, out of memory,
+refused) gets one saying `failed`, how it ended (its exit code or signal) and the last lines of its
+launcher.log. The sweep's summary is kept up to date as jobs end (gan_runner.summary, whose callback
+also sets the sweep's exit status).
 """
 
 import logging
@@ -34,11 +38,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_runner.errors import ConfigError
 from gan_runner.files import write_text
-from gan_runner.run_dir import (CANCELLED, FAILED, INTERRUPTED, RunDir, config_dirs, last_line, quoted, read_results,
-                                report)
+from gan_runner.run_dir import (CANCELLED, FAILED, INTERRUPTED, RunDir, config_dirs, last_lines, quoted,
+                                read_results, report)
 
 log = logging.getLogger(__name__)
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
+PASSED_ON_AS = {signal.SIGHUP: signal.SIGTERM}  # a job would die of a HUP; on a TERM it saves (gan_runner.signals)
 # the sweep's hydra overrides that are not a job's business
 SWEEP_ONLY = ("hydra/launcher", "hydra.launcher", "hydra/sweeper", "hydra.sweeper", "hydra.sweep", "hydra.mode",
               "hydra.run")
@@ -67,18 +72,26 @@ class _Running:
 
 class GPUPoolLauncher(Launcher):
     def __init__(self, gpus: Optional[List[int]] = None, jobs_per_gpu: int = 1, n_jobs: int = 2) -> None:
-        if gpus is not None and (not gpus or jobs_per_gpu < 1):
-            raise ValueError("hydra.launcher.gpus needs at least one GPU id and jobs_per_gpu >= 1")
-        if gpus is None and n_jobs < 1:
-            raise ValueError("hydra.launcher.n_jobs must be >= 1")
         self.gpus, self.jobs_per_gpu, self.n_jobs = gpus, jobs_per_gpu, n_jobs
-        self.stop: Optional[str] = None
+        self.stop: Optional[str] = None  # the name of the signal that stopped the sweep
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        # checked here, before any job starts or the sweep's directory is made, as bad input (Hydra
+        # wraps what __init__ raises in a traceback-like "Error in call to target")
+        if self.gpus is not None and not self.gpus:
+            raise ConfigError("hydra.launcher.gpus=[] names no GPU: give the ids of the GPUs to share out (e.g. "
+                              "hydra.launcher.gpus=[0,1]), or leave gpus out for CPU slots (hydra.launcher.n_jobs).")
+        if self.gpus is not None and self.jobs_per_gpu < 1:
+            raise ConfigError(f"hydra.launcher.jobs_per_gpu={self.jobs_per_gpu} leaves the GPUs no slot: "
+                              "it is the number of jobs that share each GPU at once, at least 1.")
+        if self.gpus is None and self.n_jobs < 1:
+            raise ConfigError(f"hydra.launcher.n_jobs={self.n_jobs} leaves the sweep no slot: it is the number "
+                              "of jobs that run at once on CPU slots, at least 1 (with hydra.launcher.gpus set, "
+                              "hydra.launcher.jobs_per_gpu per GPU instead).")
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # ids are of these, as torch numbers them
         devices = visible.split(",") if visible else None
-        if self.gpus is not None:  # here, before any job starts or the sweep's directory is made
+        if self.gpus is not None:
             seen = len(devices) if devices else _gpu_count()
             if max(self.gpus) >= seen or min(self.gpus) < 0:
                 where = f"CUDA_VISIBLE_DEVICES={visible}" if devices else "as PyTorch counts them"
@@ -115,7 +128,7 @@ class GPUPoolLauncher(Launcher):
     def _forward(self, signum: int, frame) -> None:
         self.stop = self.stop or signal.Signals(signum).name
         for job in self.running.values():
-            job.process.send_signal(signum)
+            job.process.send_signal(_passed_on(signum))
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
@@ -131,7 +144,9 @@ class GPUPoolLauncher(Launcher):
         try:
             while pending or self.running:
                 if self.stop and pending:
-                    log.info(f"gpu_pool: {self.stop}; passed on to the running jobs, {len(pending)} not started")
+                    passed_on = _passed_on(self.stop).name
+                    log.info(f"gpu_pool: {self.stop}; passed on to the running jobs"
+                             f"{'' if passed_on == self.stop else ' as ' + passed_on}, {len(pending)} not started")
                     self._cancel(pending, returns)
                 self._start_free_slots(pending, returns)
                 time.sleep(0.1)
@@ -159,8 +174,8 @@ class GPUPoolLauncher(Launcher):
                 continue
             self.running[s] = _Running(process, idx, overrides, sweep_config, job_dir, start)
             if self.stop:  # the signal came while it started
-                process.send_signal(getattr(signal, self.stop))
-            log.info(f"\t#{idx} on slot {s}: {' '.join(filter_overrides(overrides))}")
+                process.send_signal(_passed_on(self.stop))
+            log.info(f"\t#{idx} on slot {s} (pid {process.pid}): {' '.join(filter_overrides(overrides))}")
 
     def _collect(self, returns: dict, sweep_dir: Path) -> None:
         from gan_runner.summary import write_summary  # not at import: Hydra imports every plugin at start-up
@@ -173,13 +188,14 @@ class GPUPoolLauncher(Launcher):
             results = read_results(run)
             if results is not None and results.get("ended", 0) < job.start:
                 results = None  # an earlier attempt's
+            ended = _ended(job.process.returncode)
             if results is None:  # the job wrote nothing: stopped before it could train, or refused, or killed
-                status, note = (INTERRUPTED, f"{self.stop} while starting") if self.stop else (
-                    FAILED, last_line(run.launcher_log) or f"exit {job.process.returncode}")
+                status, note = (INTERRUPTED, f"{self.stop} while starting ({ended})") if self.stop else (
+                    FAILED, _without_results(ended, run))
                 report(run, status, note, list(job.overrides))
             else:
                 status = FAILED if job.process.returncode and results["status"] != INTERRUPTED else results["status"]
-            log.info(f"\t#{job.idx} {status} (exit {job.process.returncode}, {time.time() - job.start:.1f} s)")
+            log.info(f"\t#{job.idx} {status} ({ended}, {time.time() - job.start:.1f} s)")
             returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir, status)
             try:
                 write_summary(sweep_dir, finished=False)
@@ -193,6 +209,30 @@ class GPUPoolLauncher(Launcher):
             _describe(job_dir, overrides)
             report(RunDir(job_dir), CANCELLED, f"not started: the sweep got {self.stop}", list(overrides))
             returns[idx] = _job_return(sweep_config, overrides, job_dir, CANCELLED)
+
+
+def _passed_on(received: int | str) -> signal.Signals:
+    """The signal the running jobs get for one the sweep got (by number or name)."""
+    received = signal.Signals[received] if isinstance(received, str) else signal.Signals(received)
+    return PASSED_ON_AS.get(received, received)
+
+
+def _ended(returncode: int) -> str:
+    """How a job's process ended: "exit 1", "killed by SIGKILL"."""
+    if returncode >= 0:
+        return f"exit {returncode}"
+    try:
+        return f"killed by {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"killed by signal {-returncode}"
+
+
+def _without_results(ended: str, run: RunDir) -> str:
+    """The note of a job that ended without a results.json: how, and what it said last."""
+    why = " (by hand, or by the out-of-memory killer)" if ended == "killed by SIGKILL" else ""
+    said = last_lines(run.launcher_log)
+    return f"{ended}{why} without writing results.json; " + (
+        f"the last lines of its launcher.log:\n{said}" if said else "its launcher.log is empty")
 
 
 def _gpu_count() -> int:
