@@ -248,7 +248,7 @@ def test_a_decompression_bomb_is_skipped_like_any_unreadable_image(tmp_path, mon
     assert len(data) == 3 and torch.equal(data.images[1], data.images[2])  # its neighbour stood in
 
 
-@pytest.mark.parametrize("where", ["primary config", "preset"])
+@pytest.mark.parametrize("where", ["primary config", "preset", "preset, --config-name given"])
 def test_a_recorded_config_dir_cannot_run_code(run_copy, tmp_path, where):
     """hydra.yaml says which --config-dir and config name a run was composed from, and resume uses
     them; a config there that sets Hydra's callbacks (instantiated before any check) is refused."""
@@ -266,7 +266,8 @@ def test_a_recorded_config_dir_cannot_run_code(run_copy, tmp_path, where):
         (run_copy / ".hydra" / "overrides.yaml").write_text(
             (run_copy / ".hydra" / "overrides.yaml").read_text() + "- +experiment=evil\n")
     hydra_yaml.write_text(text)
-    proc = run_cli(f"resume={run_copy}", "trainer.steps=30", cwd=tmp_path)
+    name = ["--config-name", "train"] if "given" in where else []  # the directory is still the record's
+    proc = run_cli(*name, f"resume={run_copy}", "trainer.steps=30", cwd=tmp_path)
     one_paragraph(proc, "changes Hydra's callbacks or logging")
     assert not victim.exists()
 

@@ -150,15 +150,16 @@ def resume_argv(argv: list[str]) -> list[str]:
     flags = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in HYDRA_VALUE_FLAGS
              if getattr(args, name) is not None and name not in ("config_dir", "config_name")]
     flags += [f"--{name.replace('_', '-')}" for name in HYDRA_SWITCHES if getattr(args, name)]
-    if not (config_dir or args.config_name):  # what the record chose: checked before Hydra acts on it
-        check_recorded_choice(run, rec, overrides)
+    name = args.config_name or rec.config_name
+    if not config_dir:  # the files come from where the record says: checked before Hydra acts on them
+        check_recorded_choice(run, rec.config_dir, name, overrides)
     if config_dir or rec.config_dir:
         flags.append(f"--config-dir={config_dir or rec.config_dir}")
-    flags.append(f"--config-name={args.config_name or rec.config_name}")
+    flags.append(f"--config-name={name}")
     return [*flags, *overrides, f"hydra.run.dir={quoted(run.path)}"]
 
 
-def check_recorded_choice(run: RunDir, rec: Recorded, overrides: list[str]) -> None:
+def check_recorded_choice(run: RunDir, config_dir: str | None, name: str, overrides: list[str]) -> None:
     """The config directory and name a run directory records choose presets, never code: composed
     (which runs nothing) with the replayed overrides, they must leave Hydra's own settings, the
     callbacks and logging that Hydra instantiates before any check, as gan-runner's configs set them.
@@ -168,11 +169,11 @@ def check_recorded_choice(run: RunDir, rec: Recorded, overrides: list[str]) -> N
         return {key: OmegaConf.to_container(cfg.hydra[key]) for key in ("callbacks", "job_logging", "hydra_logging")}
 
     try:
-        recorded_settings = hydra_settings(rec.config_dir, rec.config_name, overrides)
+        recorded_settings = hydra_settings(config_dir, name, overrides)
     except ConfigError as e:
-        raise ConfigError(f"Cannot resume {run}: its recorded config ({rec.config_name} in "
-                          f"{rec.config_dir or CONF_DIR}) does not compose ({str(e).splitlines()[0]}).") from None
+        raise ConfigError(f"Cannot resume {run}: its recorded config ({name} in {config_dir or CONF_DIR}) "
+                          f"does not compose ({str(e).splitlines()[0]}).") from None
     if recorded_settings != hydra_settings(None, "train", []):
-        raise ConfigError(f"Cannot resume {run} as recorded: its config ({rec.config_name} in {rec.config_dir or CONF_DIR}) "
+        raise ConfigError(f"Cannot resume {run} as recorded: its config ({name} in {config_dir or CONF_DIR}) "
                           "changes Hydra's callbacks or logging, which would run before any check. If you trust "
                           "that directory, name it: gan-runner --config-dir DIR resume=...")
