@@ -35,5 +35,7 @@ slurm-down:
 	bash scripts/slurm_local.sh down
 
 clean:
-	rm -rf outputs/*/ .pytest_cache src/*.egg-info
+	find outputs -mindepth 1 -maxdepth 1 -type d ! -name reproduce -exec rm -rf {} +
+	find outputs/reproduce -mindepth 3 -maxdepth 3 ! -name REPORT.md ! -name figure.png -exec rm -rf {} + 2>/dev/null || true
+	rm -rf .pytest_cache src/*.egg-info
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -15,7 +15,7 @@ from conftest import BIN, make_cfg
 from gan_runner.cli import CONF_DIR
 from gan_runner.config import validate
 from gan_runner.errors import ConfigError
-from gan_runner.game import players
+from gan_runner.game import gan_game, players
 from gan_runner.resume import resume_argv, resume_conflicts
 
 GROUPS = ["dataset", "model", "loss", "optimizer", "lens", "trainer", "metrics"]
@@ -38,6 +38,8 @@ PARTNERS = {
     ("model", "resnet"): ["dataset=cifar10", "dataset.root={root}"],
     ("optimizer", "extra_adam"): ["trainer.order=simultaneous"],
     ("optimizer", "extra_sgd"): ["trainer.order=simultaneous"],
+    ("dataset", "bilinear"): ["model=bilinear", "~loss"],  # a game of its own: no GAN loss
+    ("model", "bilinear"): ["dataset=bilinear", "~loss"],
 }
 
 
@@ -48,9 +50,13 @@ def test_every_option_composes_validates_and_builds(group, option, image_root, n
     validate(cfg)
     data, g, d = players(cfg, torch.device("cpu"))
     x = g(torch.randn(3, cfg.model.z_dim))
-    assert x.shape == (3, *data.shape) and d(x).shape == (3,) and d(data.sample(3)).shape == (3,)
     for player, net in (("g", g), ("d", d)):
         assert isinstance(instantiate(cfg.optimizer[player], net.parameters(), _convert_="all"), torch.optim.Optimizer)
+    if cfg.loss is None:  # the bilinear game: the players are points, the problem is the objective
+        stats = gan_game(cfg, data, g, d, torch.device("cpu")).iteration(1)
+        assert x.shape == (3, *data.shape) and torch.isfinite(stats["loss/G"])
+        return
+    assert x.shape == (3, *data.shape) and d(x).shape == (3,) and d(data.sample(3)).shape == (3,)
     assert len(instantiate(cfg.loss)) == 3
 
 

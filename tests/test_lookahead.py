@@ -1,7 +1,5 @@
 """Lookahead-Minmax and extragradient on bilinear games, played by the runner's own Game."""
 
-import math
-
 import pytest
 import torch
 from torch import nn
@@ -75,41 +73,72 @@ def test_bilinear_xy():
     assert distance(*play(grads, x0, y0, 0.2, 3000, extra=True)) < start / 1000
 
 
-def stochastic_bilinear(n: int = 100, seed: int = 0):
-    """Chavdarova et al. 2021's benchmark: f = (1/n) Σ_i xᵀM_i y + a_iᵀx + b_iᵀy, M_i = e_i e_iᵀ,
-    a_i, b_i ~ N(0, I/d), n = d = 100. Equilibrium: x* = -Σ b_i, y* = -Σ a_i."""
-    gen = torch.Generator().manual_seed(seed)
-    a = torch.randn(n, n, generator=gen, dtype=torch.double) / math.sqrt(n)
-    b = torch.randn(n, n, generator=gen, dtype=torch.double) / math.sqrt(n)
-    sampler = torch.Generator().manual_seed(seed + 1)
+def bilinear_game(*overrides: str):
+    """The configured stochastic bilinear game (dataset=bilinear, model=bilinear), as gan-runner builds it."""
+    from gan_runner.config import compose, validate
+    from gan_runner.game import gan_game, players
 
-    def grads(x, y, batch=None):
-        i = torch.arange(n) if batch is None else torch.randint(n, (batch,), generator=sampler)
-        count = torch.bincount(i, minlength=n).double() / len(i)  # each sampled M_i hits coordinate i
-        return count * y + a[i].mean(0), count * x + b[i].mean(0)
-
-    return grads, -b.sum(0), -a.sum(0)
+    cfg = compose(["+experiment=lookahead_bilinear", *overrides, "trainer.device=cpu"])
+    validate(cfg)
+    torch.manual_seed(cfg.trainer.seed)
+    data, G, D = players(cfg, torch.device("cpu"))
+    return data, gan_game(cfg, data, G, D, torch.device("cpu"))
 
 
-@pytest.mark.parametrize("batch", [None, 16])
+def test_the_problem_is_the_notebooks():
+    """f's minibatch gradient is Σ over B distinct indices of (Mᵢy + aᵢ, Mᵢᵀx + bᵢ) with Mᵢ = eᵢeᵢᵀ
+    (the notebook's minibatch_update), and (x*, y*) zeroes the full-batch gradient."""
+    from gan_runner.bilinear import Problem
+
+    p = Problem(6, seed=3, device="cpu")
+    x, y = torch.randn(6, requires_grad=True), torch.randn(6, requires_grad=True)
+    torch.manual_seed(0)
+    p.f(x, y, 4).backward()
+    torch.manual_seed(0)
+    i = torch.randperm(6)[:4]
+    M = torch.eye(6)[i].unsqueeze(2) * torch.eye(6)[i].unsqueeze(1)  # Mᵢ = eᵢeᵢᵀ
+    assert len(set(i.tolist())) == 4
+    assert torch.allclose(x.grad, (M @ y.detach()).sum(0) + p.a[i].sum(0), atol=1e-6)
+    assert torch.allclose(y.grad, (M.transpose(1, 2) @ x.detach()).sum(0) + p.b[i].sum(0), atol=1e-6)
+    xs, ys = p.x_star.requires_grad_(), p.y_star.requires_grad_()
+    p.f(xs, ys, 6).backward()
+    assert xs.grad.abs().max() < 1e-5 and ys.grad.abs().max() < 1e-5
+
+
+def test_negative_momentum_adam_is_adams_formula():
+    """β1 < 0 (Gidel et al. 2019), as the bilinear Adam baselines use it: m ← β1·m + (1 − β1)·g,
+    v ← β2·v + (1 − β2)·g², step lr·m̂/(√v̂ + ε) with both bias corrections."""
+    from gan_runner.adam import Adam
+
+    p = nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.double))
+    opt = Adam([p], lr=0.1, betas=(-0.6, 0.999))
+    x, m, v = p.detach().clone(), torch.zeros(2, dtype=torch.double), torch.zeros(2, dtype=torch.double)
+    for t in range(1, 6):
+        g = torch.tensor([t, -1.0 / t], dtype=torch.double)
+        p.grad = g.clone()
+        opt.step()
+        m, v = -0.6 * m + 1.6 * g, 0.999 * v + 0.001 * g * g
+        x = x - 0.1 * (m / (1 - (-0.6) ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
+        assert torch.allclose(p.detach(), x)
+    with pytest.raises(ValueError, match="must be in"):
+        Adam([p], lr=0.1, betas=(-1.0, 0.999))
+
+
+@pytest.mark.parametrize("batch", [100, 16])
 def test_stochastic_bilinear_benchmark(batch):
-    grads, x_star, y_star = stochastic_bilinear()
-    gen = torch.Generator().manual_seed(2)
-    x0, y0 = torch.randn(100, generator=gen, dtype=torch.double), torch.randn(100, generator=gen, dtype=torch.double)
-    start = ((x0 - x_star).norm() + (y0 - y_star).norm()).item()
+    """The preset's game, played by the runner: GDA moves away from the solution; Lookahead-Minmax
+    over the same steps (the notebook's γ, k at this batch size) comes towards it; at full batch so
+    does extragradient."""
+    def distance(method: str, steps: int) -> tuple[float, float]:
+        data, game = bilinear_game(f"+experiment/bilinear={method}", f"trainer.batch_size={batch}")
+        start = data.distance(game.G.v.detach(), game.D.v.detach())
+        for step in range(1, steps + 1):
+            game.iteration(step)
+        return start, data.distance(game.G.v.detach(), game.D.v.detach())
 
-    def distance(x, y):
-        return ((x - x_star).norm() + (y - y_star).norm()).item()
-
-    def game(x, y):
-        return grads(x, y, batch)
-
-    # the coupling is 1/n per coordinate: step sizes are the full-batch paper's (γ = 0.2) times n
-    if batch is None:
-        assert distance(*play(game, x0, y0, 20.0, 2000)) > 1e6 * start
-        assert distance(*play(game, x0, y0, 20.0, 2000, k=15, alpha=0.3)) < start / 1000
-        assert distance(*play(game, x0, y0, 20.0, 2000, extra=True)) < start / 1000
-    else:
-        # minibatches of 16: GDA blows up; LA-GDA's averaging holds it near the equilibrium's noise floor
-        assert distance(*play(game, x0, y0, 5.0, 3000)) > 1e6 * start
-        assert distance(*play(game, x0, y0, 5.0, 3000, k=15, alpha=0.3)) < start / 1.5  # 27.1 -> 17.2
+    steps = 300 if batch == 100 else 3000
+    start, gda = distance("gda", steps)
+    _, la = distance("la_gda", steps)
+    assert gda > start and la < start / (1000 if batch == 100 else 2)
+    if batch == 100:
+        assert distance("extragradient", steps)[1] < start / 1000

@@ -1,4 +1,4 @@
-"""Command-line entry points: gan-runner (Hydra), -sample, -eval, -classifier and -table.
+"""Command-line entry points: gan-runner (Hydra), -sample, -eval, -classifier, -table and -reproduce.
 
 Each imports what it needs when it runs: importing this module is nearly free, so a Ctrl-C at any
 moment of start-up meets `console.entry_point`, not a traceback."""
@@ -166,6 +166,14 @@ def table() -> None:
             print(f"wrote {curves(records, a.rows, a.cols, a.metric, a.plot)}")
         except ValueError as e:
             p.error(str(e))
+
+
+@entry_point
+def reproduce() -> None:
+    """`gan-runner-reproduce NAME [--scale quick|paper] [overrides]`, `--report DIR`, `--list` (reproduce.py)."""
+    from .reproduce import main
+
+    sys.exit(main(sys.argv[1:]))
 
 
 @entry_point

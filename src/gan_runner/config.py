@@ -10,14 +10,14 @@ import math
 import re
 from dataclasses import MISSING as NO_DEFAULT, dataclass, field, fields, is_dataclass
 from enum import Enum
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
-from .metrics import METRICS
+from .metrics import METRICS, VALUES
 
 
 def _checked(rule: str, ok: Callable[[Any], bool], default: Any = MISSING) -> Any:
@@ -129,6 +129,15 @@ class StackedMNISTConfig(TorchvisionFiles):
 
 
 @dataclass
+class BilinearConfig:
+    """Chavdarova et al. 2021's stochastic bilinear game (bilinear.py): its aᵢ, bᵢ; play it with model=bilinear."""
+    _target_: str = "gan_runner.bilinear.problem"
+    kind = "game"
+    dim: int = at_least(1)  # n = d
+    seed: int = at_least(0, 0)  # which game: aᵢ, bᵢ drawn from it
+
+
+@dataclass
 class ImageFolderConfig:
     """Every image under `root` (any depth), centre-cropped and resized to `resolution`."""
     _target_: str = "gan_runner.data.folder.image_folder"
@@ -194,6 +203,14 @@ class ResNetConfig(ModelConfig):
     d_channels: int = at_least(1)
 
 
+@dataclass
+class BilinearPlayersConfig(ModelConfig):
+    """The bilinear game's players x (G) and y (D), vectors drawn from N(0, I/d) by the run's seed."""
+    _target_: str = "gan_runner.bilinear.players"
+    z_dim: int = at_least(1, 1)  # unused: a point is its own sample
+    output: Output = Output.none
+
+
 # --- loss ------------------------------------------------------------------------------------
 
 LOSSES = ("gan_runner.losses.minimax", "gan_runner.losses.nonsaturating", "gan_runner.losses.hinge")
@@ -219,10 +236,10 @@ class LSGANConfig(LossConfig):
 
 @dataclass
 class AdamConfig:
-    _target_: str = "torch.optim.Adam"
+    _target_: str = "gan_runner.adam.Adam"  # torch's, with negative momentum allowed (adam.py)
     lr: float = positive()
-    betas: List[float] = _checked("must be two numbers in [0, 1)",
-                                  lambda v: len(v) == 2 and all(0 <= b < 1 for b in v))
+    betas: List[float] = _checked("must be two numbers, β1 in (-1, 1) (below 0: negative momentum) and β2 in [0, 1)",
+                                  lambda v: len(v) == 2 and -1 < v[0] < 1 and 0 <= v[1] < 1)
     eps: float = positive(1e-8)
     weight_decay: float = at_least(0, 0.0)
 
@@ -337,20 +354,79 @@ class MetricsConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
 
+# --- claim (experiment presets: what a reproduction compares, read by reproduce.py) ------------
+
+TEST = re.compile(r"(<=|>=|<|>|==)\s*(-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)")
+
+
+@dataclass
+class ConditionConfig:
+    """One part of a claim's rule: among the runs whose `where` keys have these values, `runs` of
+    them must pass `test` on `metric` (at the end, or at every evaluation)."""
+    where: Dict[str, str] = field(default_factory=dict)  # key (as gan-runner-table reads it) -> value
+    metric: str = MISSING
+    test: str = _checked("must be an operator and a number, e.g. '>= 8'", lambda v: TEST.fullmatch(v.strip()))
+    runs: str = _checked("must be all, none or most", lambda v: v in ("all", "none", "most"), "all")
+    over: str = _checked("must be final or every_evaluation", lambda v: v in ("final", "every_evaluation"), "final")
+    diverged: bool = False  # whether a diverged run passes the test (e.g. "does not converge")
+
+
+@dataclass
+class ScaleConfig:
+    overrides: List[str] = field(default_factory=list)  # on top of the preset (the paper's setup)
+    measured: Optional[str] = None  # wall time measured for the whole sweep, and where
+
+
+@dataclass
+class ClaimConfig:
+    """A published claim, its table and the rule that decides whether it held (never read by training)."""
+    paper: str = MISSING  # the citation
+    statement: str = MISSING  # the claim, in words
+    metrics: List[str] = MISSING  # tabulated; the first is the one the figure and rule lead with
+    rows: str = MISSING  # a key as gan-runner-table reads it (a config group or a config path)
+    cols: Optional[str] = None
+    labels: Dict[str, str] = field(default_factory=dict)  # row/column value -> a name for the table
+    reported: Dict[str, Any] = field(default_factory=dict)  # row value -> the paper's numbers (text)
+    source: str = MISSING  # where the reported numbers come from
+    rule: List[ConditionConfig] = MISSING
+    rule_text: str = MISSING  # the rule, stated plainly
+    min_runs: int = at_least(1, 3)  # finished runs per condition below which the verdict is "too few runs"
+    figure: str = _checked("must be snapshots or curves", lambda v: v in ("snapshots", "curves"), "snapshots")
+    scales: Dict[str, ScaleConfig] = MISSING  # quick (this 2-core machine) and paper
+
+    def problems(self) -> List[str]:
+        named = [*self.metrics, *(c.metric for c in self.rule)]
+        unknown = [m for m in named if m not in VALUES]
+        if unknown:
+            return [f"claim: '{unknown[0]}' is no metric value; the values: {', '.join(VALUES)}"]
+        return [] if set(self.scales) <= {"quick", "paper"} else ["claim.scales may be quick and paper"]
+
+
 # --- the whole run ---------------------------------------------------------------------------
 
 @dataclass
 class TrainConfig:
     dataset: Any = MISSING
     model: ModelConfig = MISSING
-    loss: LossConfig = MISSING
+    loss: Optional[LossConfig] = None  # None only for a game with its own objective (dataset=bilinear)
     optimizer: OptimizerConfig = MISSING
     lens: Any = MISSING
     trainer: TrainerConfig = MISSING
     metrics: Any = MISSING
     resume: Optional[str] = None  # a run directory to continue (see cli.py)
+    claim: Optional[ClaimConfig] = None  # set by an experiment preset: what its sweep reproduces
 
     def problems(self) -> List[str]:
+        game = isinstance(self.dataset, BilinearConfig)
+        if game != isinstance(self.model, BilinearPlayersConfig):
+            return ["dataset=bilinear is played by model=bilinear, and model=bilinear plays only dataset=bilinear"]
+        if game and self.trainer.batch_size > self.dataset.dim:
+            return [f"trainer.batch_size={self.trainer.batch_size} exceeds the game's n = dataset.dim={self.dataset.dim} "
+                    "(a minibatch draws distinct indices; the full batch is n)"]
+        if game and (self.loss is not None or not isinstance(self.lens, NoLensConfig) or self.trainer.unroll_steps):
+            return ["the bilinear game is its own objective: it takes ~loss (no loss), lens=none and no trainer.unroll_steps"]
+        if not game and self.loss is None:
+            return ["loss is missing: pick one with loss=NAME"]
         data_range = tuple(getattr(self.dataset, "range", ())) or None
         expected = RANGES.get(data_range, "none")
         if self.model.output != expected:
@@ -369,8 +445,9 @@ class TrainConfig:
 
 SCHEMAS = {
     "dataset": {"ring": RingConfig, "grid": GridConfig, "torchvision": TorchvisionConfig,
-                "stacked_mnist": StackedMNISTConfig, "image_folder": ImageFolderConfig},
-    "model": {"mlp": MLPConfig, "dcgan": DCGANConfig, "goodfellow_mlp": GoodfellowMLPConfig, "resnet": ResNetConfig},
+                "stacked_mnist": StackedMNISTConfig, "image_folder": ImageFolderConfig, "bilinear": BilinearConfig},
+    "model": {"mlp": MLPConfig, "dcgan": DCGANConfig, "goodfellow_mlp": GoodfellowMLPConfig, "resnet": ResNetConfig,
+              "bilinear": BilinearPlayersConfig},
     "loss": {"base": LossConfig, "lsgan": LSGANConfig},
     "optimizer": {"adam": OptimizerConfig(g=AdamConfig(), d=AdamConfig()),
                   "sgd": OptimizerConfig(g=SGDConfig(), d=SGDConfig())},
@@ -378,6 +455,17 @@ SCHEMAS = {
     "trainer": {"base": TrainerConfig},
     "metrics": {"default": MetricsConfig},
 }
+
+def pick(key: Any, table: dict) -> Any:
+    """`${pick:KEY,{VALUE: SETTING, ...}}`: the setting for a value, e.g. a paper's step size for each
+    batch size (conf/experiment/bilinear/)."""
+    if key not in table:
+        raise ValueError(f"{key!r} has no setting here: it must be one of {', '.join(map(str, table))}")
+    return table[key]
+
+
+if not OmegaConf.has_resolver("pick"):
+    OmegaConf.register_new_resolver("pick", pick)
 
 cs = ConfigStore.instance()
 cs.store(name="schema", node=TrainConfig)
@@ -407,8 +495,9 @@ def flatten(cfg: DictConfig) -> dict[str, Any]:
 # Keys that were renamed: set, the old one is a range error naming the new one (on the command
 # line, in a preset, anywhere); a recorded run's overrides and checkpoint config are read with the new.
 RENAMED = {"trainer.update": "trainer.order"}
-# Targets that moved: a checkpoint's config is read with the new name.
-MOVED = {"gan_runner.lens.": "gan_runner.stabilisers.lens."}
+# Targets that moved: a checkpoint's config is read with the new name. A key ending in "." moves a
+# package (every target under it), any other key one target.
+MOVED = {"gan_runner.lens.": "gan_runner.stabilisers.lens.", "torch.optim.Adam": "gan_runner.adam.Adam"}
 
 
 def validate(cfg: DictConfig) -> None:
@@ -472,7 +561,7 @@ def compose(overrides: list[str], config_dir: str | None = None, config_name: st
         search_path.prepend("command-line", f"file://{config_dir}", anchor=SearchPathQuery(provider="schema"))
     try:
         cfg = Hydra.create_main_hydra2("train", search_path).compose_config(config_name, list(overrides), RunMode.RUN)
-    except HydraException as e:
+    except (HydraException, ValueError) as e:  # ValueError: e.g. `group=null` (Hydra's spelling is ~group)
         raise ConfigError(str(e)) from None
     finally:
         GlobalHydra.instance().clear()

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from .config import dataset_kind
+from .errors import ConfigError
 from .metrics import METRICS, cache, needed, resolve
 from .metrics.frechet import frechet_distance, statistics
 from .metrics.inception_score import inception_score
@@ -99,13 +100,14 @@ class Evaluator:
         lo, hi = self.data.range
         return ((x - lo) / (hi - lo)).clamp_(0, 1)
 
-    def metrics(self, g: nn.Module) -> dict[str, float]:
-        """Every configured metric of G's samples, each by its registry entry's method."""
+    def metrics(self, g: nn.Module, game=None) -> dict[str, float]:
+        """Every configured metric of G's samples, each by its registry entry's method; a metric of
+        the players reads them from `game` (game.Game)."""
         self._extracted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         out: dict[str, float] = {}
         for name in self.names:
             m = METRICS[name]
-            out.update(getattr(self, m.compute)(g, m.needs))
+            out.update(getattr(self, m.compute)(game if m.needs == "players" else g, m.needs))
         return out
 
     def _extract(self, g: nn.Module, network: str) -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +137,14 @@ class Evaluator:
         digits = [torch.stack([torch.from_numpy(self._features("classifier", self.unit(x)[:, c:c + 1])[1]).argmax(1)
                                for c in range(3)], dim=1) for x in self.generated(g, self.cfg.stacked_n_samples)]
         return stacked_modes(torch.cat(digits))
+
+    def distance(self, game, needs: str) -> dict[str, float]:
+        """The iterates as they are (as the authors' notebook measures them; after each Lookahead
+        backtrack they are the slow weights)."""
+        if game is None:
+            raise ConfigError("distance is measured on both players while the game trains: its values are in "
+                              "the run's results.json, not recomputed from a checkpoint's generator.")
+        return {"distance": self.data.distance(game.G.v.detach(), game.D.v.detach())}
 
     def parzen(self, g: nn.Module, needs: str) -> dict[str, float]:
         """Goodfellow et al. pick σ on held-out images: the GAN here trains on the whole training

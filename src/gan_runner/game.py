@@ -168,14 +168,17 @@ def players(cfg: DictConfig, device: torch.device):
 
 
 def gan_game(cfg: DictConfig, data, G: nn.Module, D: nn.Module, device: torch.device) -> Game:
-    """The configured GAN game over `data`, G and D."""
+    """The configured game over `data`, G and D: the GAN game, or the game a dataset brings (bilinear)."""
     t = cfg.trainer
     opt_g = instantiate(cfg.optimizer.g, G.parameters(), _convert_="all")
     opt_d = instantiate(cfg.optimizer.d, D.parameters(), _convert_="all")
-    loss = instantiate(cfg.loss)
-    lens = instantiate(cfg.lens, data_shape=data.shape, loss=loss, device=device, _convert_="all")
-    unroll = unroller(D, opt_d, loss, t.unroll_steps, t.unroll_second_order, t.unroll_fresh_batches)
-    objective = GANObjective(G, D, loss, data, cfg.model.z_dim, t.batch_size, lens, unroll)
+    if hasattr(data, "objective"):  # a game with its own objective (config.py allows no loss, lens or unrolling)
+        objective = data.objective(G, D, t.batch_size)
+    else:
+        loss = instantiate(cfg.loss)
+        lens = instantiate(cfg.lens, data_shape=data.shape, loss=loss, device=device, _convert_="all")
+        unroll = unroller(D, opt_d, loss, t.unroll_steps, t.unroll_second_order, t.unroll_fresh_batches)
+        objective = GANObjective(G, D, loss, data, cfg.model.z_dim, t.batch_size, lens, unroll)
     la = lookahead([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha)
     return Game(G, D, opt_g, opt_d, objective, d_steps=t.d_steps, simultaneous=t.order == "simultaneous",
                 step_rule=extragradient_step if cfg.optimizer.extragradient else plain_step,

@@ -58,6 +58,7 @@ class RunDir:
         self.samples = self.path / "samples"
         self.eval = self.path / "eval.json"
         self.launcher_log = self.path / "launcher.log"
+        self.log = self.path / "train.log"  # Hydra's job log (hydra.job.name: train)
 
     def __str__(self) -> str:
         return str(self.path)

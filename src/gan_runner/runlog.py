@@ -76,7 +76,8 @@ class RunLogger:
     def hparams(self, cfg: DictConfig, status: str, metrics: dict[str, float]) -> None:
         """Write the flattened config, the run's status and its final metrics into this run, for
         TensorBoard's HParams tab. The metric values are the `metrics/<name>` scalars logged above."""
-        flat = {**flatten(cfg), "status": status}
+        # a preset's claim says how a sweep is judged, not how this run trained
+        flat = {**{k: v for k, v in flatten(cfg).items() if not k.startswith("claim.")}, "status": status}
         exp, ssi, sei = hparams(flat, {f"metrics/{k}": v for k, v in metrics.items()})
         for summary in (exp, ssi, sei):
             self.writer.file_writer.add_summary(summary)

@@ -52,7 +52,7 @@ def metrics(records: list[dict], best: bool = False) -> list[str]:
     return sorted({m for r in records for m in _results(r, best)})
 
 
-def _ordered(values) -> list[str]:
+def ordered(values) -> list[str]:
     """Numbers by value (9 before 10), then the rest alphabetically."""
     def order(v: str):
         try:
@@ -80,7 +80,7 @@ def pooled(records: list[dict], rows: str | None, cols: str | None, metric: str,
     for (rv, cv), cell in cells(records, rows, cols, metric, best).items():
         name = ", ".join(f"{k}={v}" for k, v in ((rows, rv), (cols, cv)) if k) or "all runs"
         for key in POOL_CHECKED:
-            seen = _ordered(value(r, key) for r in cell["runs"])
+            seen = ordered(value(r, key) for r in cell["runs"])
             if key not in (rows, cols) and len(seen) > 1:
                 out.append(f"warning: cell ({name}) pools runs of different {key}: {', '.join(seen)}")
     return out
@@ -104,7 +104,7 @@ def table(records: list[dict], rows: str | None, cols: str | None, metric: str, 
     """Markdown or LaTeX: a grid of cells; CSV: one line per cell, with mean, std, n and the counts.
     `best`: each run's best evaluation instead of its final one."""
     grid = cells(records, rows, cols, metric, best)
-    row_values, col_values = _ordered(r for r, _ in grid), _ordered(c for _, c in grid)
+    row_values, col_values = ordered(r for r, _ in grid), ordered(c for _, c in grid)
     if fmt == "csv":
         out = io.StringIO()
         w = csv.writer(out)
@@ -168,12 +168,12 @@ def curves(records: list[dict], rows: str | None, cols: str | None, metric: str,
     data = series(records, rows, cols, metric)
     if not data:
         raise ValueError(f"no completed run logged metrics/{metric} to TensorBoard")
-    row_values = _ordered(rv for rv, _ in data)
+    row_values = ordered(rv for rv, _ in data)
     fig = Figure(figsize=(6, 3.5 * len(row_values)), dpi=100)
     FigureCanvasAgg(fig)
     for i, rv in enumerate(row_values):
         ax = fig.add_subplot(len(row_values), 1, i + 1)
-        for cv in _ordered(cv for rv2, cv in data if rv2 == rv):
+        for cv in ordered(cv for rv2, cv in data if rv2 == rv):
             steps, mean, std = data[(rv, cv)]
             # markers: a curve of one evaluation is a single point, invisible as a bare line
             ax.plot(steps, mean, marker="o", label=f"{cols}={cv}" if cols else metric)

@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass
 
 # dataset kinds: 2-D Gaussian mixtures; labelled grey digits (MNIST, Fashion-MNIST); labelled
-# photos (CIFAR-10, SVHN); stacked MNIST (1000 modes); unlabelled images (an image folder)
-KINDS = ("mixture", "digits", "photos", "stacked_digits", "unlabelled")
+# photos (CIFAR-10, SVHN); stacked MNIST (1000 modes); unlabelled images (an image folder); a game
+# with its own objective (the bilinear game), measured on its players rather than on samples
+KINDS = ("mixture", "digits", "photos", "stacked_digits", "unlabelled", "game")
 
 
 @dataclass(frozen=True)
@@ -24,15 +25,16 @@ class Value:
 
 @dataclass(frozen=True)
 class Metric:
-    needs: str  # prepared before training: "mixture" (its modes), "classifier", "inception", "test split"
+    needs: str  # prepared before training: "mixture" (its modes), "classifier", "inception", "test split";
+    # "players": computed from both players as they are, not from G's samples
     fits: frozenset[str]  # the dataset kinds it can be computed on
     auto: frozenset[str]  # the kinds that compute it under metrics.names=[auto]
-    compute: str  # the Evaluator method: (G, needs) -> {value name: number}
+    compute: str  # the Evaluator method: (G, needs) -> {value name: number}; (game, needs) for "players"
     values: dict[str, Value]  # the numbers it reports
 
 
 LABELLED = frozenset({"digits", "photos"})
-IMAGES = frozenset(KINDS) - {"mixture"}
+IMAGES = frozenset(KINDS) - {"mixture", "game"}
 METRICS = {
     # a mixture's best evaluation: the most modes covered, then the most high-quality samples
     "modes": Metric("mixture", frozenset({"mixture"}), frozenset({"mixture"}), "modes",
@@ -49,6 +51,8 @@ METRICS = {
                             {"is_classifier": Value(True, 9), "is_classifier_std": Value(None)}),
     "parzen": Metric("test split", LABELLED, frozenset(), "parzen",
                      {"parzen": Value(True, 10), "parzen_se": Value(None), "parzen_sigma": Value(None)}),
+    # the bilinear game: ‖x − x*‖ + ‖y − y*‖ of the current iterates (Chavdarova et al. 2021, §5.1)
+    "distance": Metric("players", frozenset({"game"}), frozenset({"game"}), "distance", {"distance": Value(False, 11)}),
 }
 VALUES = {name: value for m in METRICS.values() for name, value in m.values.items()}
 HIGHER_IS_BETTER = {name: value.higher_is_better for name, value in VALUES.items()}

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.optim import SGD, Adam, Optimizer
 
+from .. import adam
 from ..errors import ConfigError
 from ..losses import Loss, d_loss
 
@@ -88,7 +89,7 @@ class Unroller(NoUnroll):
 
     def __init__(self, D: nn.Module, opt_d: Optimizer, loss: Loss, steps: int, second_order: bool,
                  fresh_batches: bool):
-        if (type(opt_d) not in (Adam, SGD) or len(opt_d.param_groups) != 1):
+        if (type(opt_d) not in (adam.Adam, Adam, SGD) or len(opt_d.param_groups) != 1):
             raise ConfigError("trainer.unroll_steps > 0 unrolls D's optimizer functionally: D must use "
                               "optimizer=adam or optimizer=sgd (one parameter group).")
         if any(opt_d.param_groups[0].get(flag) for flag in ("amsgrad", "maximize", "decoupled_weight_decay")):

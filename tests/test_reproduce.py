@@ -1,0 +1,215 @@
+"""Reproductions: every experiment preset composes and trains at both scales; the verdict and the
+paper-vs-ours table on constructed sweeps; --report and --list; an interrupted reproduction that is
+started again continues and ends with the table of an uninterrupted one."""
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from conftest import BIN, run_cli
+from gan_runner.config import compose, validate
+from gan_runner.reproduce import FAILS, HOLDS, TOO_FEW, claim_of, presets, records, report, table, verdict
+
+PRESETS = presets()
+
+
+def test_the_seed_claims_are_presets():
+    assert {"unrolled_ring", "lsgan_mixture", "lookahead_bilinear"} <= set(PRESETS)
+
+
+def sweep_points(name: str, scale: str) -> dict[str, list[str]]:
+    """The preset's sweep at a scale: each swept key and its values (the scale's overrides win)."""
+    sweep = compose([f"+experiment={name}"], hydra=True).hydra.sweeper.params
+    overrides = [f"{k}={v}" for k, v in sweep.items()] + claim_of(name)["scales"][scale]["overrides"]
+    points = {}
+    for o in OverridesParser.create().parse_overrides(overrides):
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        points[o.get_key_element()] = values
+    return points
+
+
+@pytest.mark.parametrize("scale", ["quick", "paper"])
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_point_of_every_preset_composes_and_validates(name, scale):
+    points = sweep_points(name, scale)
+    first = {k: v[0] for k, v in points.items()}
+    for key, values in points.items():
+        for v in values:
+            job = [f"{k}={v if k == key else first[k]}" for k in points]
+            cfg = compose([f"+experiment={name}", *job])
+            validate(cfg)
+            assert cfg.claim.rows and cfg.claim.rule
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_the_quick_sweeps_first_job_trains(name, tmp_path):
+    first = [f"{k}={v[0]}" for k, v in sweep_points(name, "quick").items()]
+    run_cli(f"+experiment={name}", *first, "trainer.steps=3", "trainer.log_every=1", "trainer.eval_every=3",
+            "trainer.sample_every=3", "metrics.n_samples=200", f"hydra.run.dir={tmp_path / 'run'}",
+            cwd=tmp_path, check=True)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["status"] == "completed" and results["final"]
+
+
+# --- verdict and table on constructed sweeps ---------------------------------------------------
+
+CLAIM = {"paper": "A. Author 2016", "statement": "K=10 covers every mode; K=0 collapses.",
+         "metrics": ["modes", "kl"], "rows": "trainer.unroll_steps", "cols": None,
+         "labels": {"0": "K=0", "10": "K=10"}, "reported": {"0": {"modes": "1"}, "10": {"modes": "8"}},
+         "source": "Fig. 1", "rule_text": "holds when ...", "min_runs": 3, "figure": "snapshots",
+         "rule": [{"where": {"trainer.unroll_steps": "0"}, "metric": "modes", "test": "<= 2",
+                   "over": "every_evaluation", "runs": "all", "diverged": False},
+                  {"where": {"trainer.unroll_steps": "10"}, "metric": "modes", "test": ">= 8",
+                   "over": "final", "runs": "all", "diverged": False}],
+         "scales": {"quick": {"overrides": [], "measured": None}}}
+
+
+def make_sweep(root: Path, jobs: list[tuple], claim: dict = CLAIM) -> Path:
+    """Job directories as a sweep leaves them: (K, seed, status or None for no results yet, history)."""
+    root.mkdir(exist_ok=True)
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    for i, (k, seed, status, history) in enumerate(jobs):
+        run = root / str(i)
+        (run / ".hydra").mkdir(parents=True)
+        (run / ".hydra" / "overrides.yaml").write_text(f"- trainer.unroll_steps={k}\n- trainer.seed={seed}\n")
+        (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+            {"trainer": {"unroll_steps": k, "seed": seed}, "claim": claim}))
+        if status is not None:
+            (run / "results.json").write_text(json.dumps(
+                {"status": status, "step": 100, "wall_time_s": 60.0, "final": history[-1] if history else {},
+                 "history": [{"step": 50 * (j + 1), **h} for j, h in enumerate(history)], "note": "",
+                 "started": 1000.0 + i, "ended": 1100.0 + i, "host": {"name": "box", "torch_threads": 1},
+                 "device": {"device": "cpu", "name": "a CPU"}}))
+    return root
+
+
+def good(k: int) -> list[dict]:
+    return [{"modes": 1, "kl": 2.0}, {"modes": 1, "kl": 2.0}] if k == 0 else [{"modes": 6, "kl": 0.3}, {"modes": 8, "kl": 0.01}]
+
+
+def test_a_claim_that_holds(tmp_path):
+    runs = records(make_sweep(tmp_path, [(k, s, "completed", good(k)) for k in (0, 10) for s in range(3)]))
+    result, checks = verdict(CLAIM, runs)
+    assert result == HOLDS and [c["passed"] for c in checks] == [3, 3]
+    text = table(CLAIM, runs)
+    assert "| K=10 | 8 | 8 ± 0 (n=3) | 0.01 ± 0 (n=3) |" in text
+    assert "| K=0 | 1 | 1 ± 0 (n=3) | 2 ± 0 (n=3) |" in text
+
+
+def test_a_claim_that_fails_on_one_run_or_one_snapshot(tmp_path):
+    hop = [{"modes": 3, "kl": 1.0}, {"modes": 1, "kl": 2.0}]  # 3 modes at one snapshot, 1 at the end
+    runs = records(make_sweep(tmp_path, [(0, 0, "completed", hop), (0, 1, "completed", good(0)),
+                                         (0, 2, "completed", good(0))]
+                              + [(10, s, "completed", good(10)) for s in range(3)]))
+    result, checks = verdict(CLAIM, runs)
+    assert result == FAILS and checks[0]["verdict"] == FAILS and checks[0]["passed"] == 2
+
+
+def test_diverged_runs_fail_unless_the_condition_counts_them_and_too_few_runs(tmp_path):
+    jobs = [(0, s, "completed", good(0)) for s in range(3)] + [(10, 0, "completed", good(10)),
+                                                              (10, 1, "diverged", good(10)[:1]), (10, 2, None, [])]
+    runs = records(make_sweep(tmp_path, jobs))
+    result, checks = verdict(CLAIM, runs)
+    assert result == FAILS and (checks[1]["finished"], checks[1]["passed"]) == (2, 1)
+    lenient = {**CLAIM, "rule": [CLAIM["rule"][0], {**CLAIM["rule"][1], "diverged": True}]}
+    result, checks = verdict(lenient, runs)
+    assert result == TOO_FEW and checks[1]["verdict"] == TOO_FEW  # 2 finished runs < min_runs 3
+    assert "1 diverged" in table(CLAIM, runs) and "1 running" in table(CLAIM, runs)
+
+
+def test_most_and_none(tmp_path):
+    runs = records(make_sweep(tmp_path, [(10, s, "completed", [{"modes": m}]) for s, m in enumerate((8, 8, 5))]))
+    rule = lambda runs_: {**CLAIM, "rule": [{**CLAIM["rule"][1], "runs": runs_}]}  # noqa: E731
+    assert verdict(rule("most"), runs)[0] == HOLDS
+    assert verdict(rule("all"), runs)[0] == FAILS
+    assert verdict(rule("none"), runs)[0] == FAILS
+
+
+def test_report_on_a_partial_sweep_writes_report_and_figure(tmp_path):
+    jobs = [(k, s, "completed", good(k)) for k in (0, 10) for s in range(3)][:4] + [(10, 1, None, []), (10, 2, None, [])]
+    out = make_sweep(tmp_path / "sweep", jobs)
+    samples = out / "0" / "samples"
+    samples.mkdir()
+    from PIL import Image
+
+    for step in (50, 100):
+        Image.new("RGB", (20, 20), "white").save(samples / f"step_{step:07d}.png")
+    proc = run_cli("--report", str(out), cwd=tmp_path, tool="gan-runner-reproduce", check=True)
+    assert "**Verdict: not decided yet: too few finished runs.**" in proc.stdout and "2 running" in proc.stdout
+    assert (out / "REPORT.md").read_text().strip() == proc.stdout.strip()
+    assert (out / "figure.png").stat().st_size > 0
+
+
+def test_report_refuses_what_is_not_a_reproduction(tmp_path):
+    proc = run_cli("--report", str(tmp_path), cwd=tmp_path, tool="gan-runner-reproduce")
+    assert proc.returncode == 1 and "nothing to report" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("no_such_claim", cwd=tmp_path, tool="gan-runner-reproduce")
+    assert proc.returncode == 1 and "No experiment preset 'no_such_claim'" in proc.stderr
+
+
+def test_list_shows_every_claim_with_its_scales():
+    proc = run_cli("--list", cwd=Path.cwd(), tool="gan-runner-reproduce", check=True)
+    for name in PRESETS:
+        assert f"{name}: " in proc.stdout
+    assert proc.stdout.count("--scale quick:") == len(PRESETS) == proc.stdout.count("--scale paper:")
+
+
+# --- an interrupted reproduction continues -----------------------------------------------------
+
+TINY = """# @package _global_
+defaults:
+  - override /dataset: ring
+trainer: {steps: 300, batch_size: 64, log_every: 50, eval_every: 100, sample_every: 100, ckpt_every: 20}
+metrics: {n_samples: 500}
+hydra:
+  sweeper:
+    params:
+      loss: nonsaturating,lsgan
+      trainer.seed: 0,1
+claim:
+  paper: "a test"
+  statement: "LSGAN covers a mode"
+  metrics: [modes, kl]
+  rows: loss
+  source: "nowhere"
+  rule: [{where: {loss: lsgan}, metric: kl, test: "<= 2.0795"}]
+  rule_text: "holds when KL(modes) is at most log 8"
+  min_runs: 2
+  scales: {quick: {overrides: []}, paper: {overrides: []}}
+"""
+
+
+def test_an_interrupted_reproduction_continues_to_the_same_table(tmp_path):
+    conf = tmp_path / "conf"
+    (conf / "experiment").mkdir(parents=True)
+    (conf / "experiment" / "tiny.yaml").write_text(TINY)
+    reference = run_cli("tiny", "--config-dir", str(conf), "hydra.sweep.dir=reference", cwd=tmp_path,
+                        tool="gan-runner-reproduce", check=True)
+    assert "**Verdict: the claim holds.**" in reference.stdout
+
+    cmd = [str(BIN / "gan-runner-reproduce"), "tiny", "--config-dir", str(conf)]
+    out = tmp_path / "outputs" / "reproduce" / "tiny" / "quick"
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while not ((out / "0" / "results.json").exists() and (out / "1" / "checkpoints" / "last.pt").exists()):
+        assert time.time() < deadline and proc.poll() is None, "the sweep ended before it could be interrupted"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # to the reproduce command alone: it passes it on to the sweep
+    first = proc.communicate(timeout=120)[0]
+    stopped = [json.loads((out / str(j) / "results.json").read_text()) for j in (1, 2, 3)]
+    assert [r["status"] for r in stopped] == ["interrupted"] * 3  # the rest of the sweep stops at once
+    assert 0 < stopped[0]["step"] < 300 and "not decided yet" in first
+
+    again = run_cli(*cmd[1:], cwd=tmp_path, tool="gan-runner-reproduce", check=True)
+    assert "resumed from" in (out / "1" / "train.log").read_text()  # not started over
+
+    def tabulated(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("|") or line.startswith("- ")]
+    assert tabulated(again.stdout) == tabulated(reference.stdout)
+    assert report(out)[1] == HOLDS
