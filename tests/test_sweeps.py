@@ -280,3 +280,20 @@ def test_a_sweep_job_never_continues_another_experiments_checkpoint(tmp_path, la
         "gan_runner.losses.minimax -> gan_runner.losses.lsgan" in results["note"]
     assert "1 runs: 1 failed" in (sweep / "summary.md").read_text()
     assert "resumed from" not in (job / "train.log").read_text()
+
+
+def test_a_stopped_continuation_leaves_finished_jobs_finished(tmp_path):
+    """A continued sweep that is stopped before it gets to a job that had finished says nothing over
+    that job's report (it is still finished); a job it never started and that had not finished is
+    reported cancelled, its earlier report kept aside."""
+    from gan_runner.run_dir import CANCELLED, RunDir, read_results, report, write_results
+
+    done, cut = RunDir(tmp_path / "0"), RunDir(tmp_path / "1")
+    for run, status in ((done, "completed"), (cut, "interrupted")):
+        run.path.mkdir()
+        write_results(run, status, overrides=["trainer.seed=0"], step=10, steps=20, history=[{"step": 10, "kl": 1.0}])
+    for run in (done, cut):
+        report(run, CANCELLED, "not started: the sweep got SIGTERM", ["trainer.seed=0"])
+    assert read_results(done)["status"] == "completed" and not done.previous_results.exists()
+    assert read_results(cut)["status"] == "cancelled"
+    assert json.loads(cut.previous_results.read_text())["status"] == "interrupted"

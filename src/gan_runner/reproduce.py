@@ -253,16 +253,17 @@ def _condition_text(claim: dict, c: dict) -> str:
 
 
 def timing(out: Path, runs: list[dict]) -> dict:
-    """The sweep's wall time (its reproduce invocations, else first job start to last job end), the
-    jobs' own training time summed (results.json: over all their attempts), and the machines."""
+    """The jobs' own training time summed (results.json: over all their attempts), the span from the
+    first job's start to the last one's end (their latest attempts), the reproduce invocations logged
+    in the sweep directory, and the machines."""
     logged = invocations(out)
     starts = [r["started"] for r in runs if r.get("started")]
     ends = [r["ended"] for r in runs if r.get("ended")]
-    wall = (sum(i["ended"] - i["started"] for i in logged) if logged
-            else max(ends) - min(starts) if starts and ends else None)
     hosts = sorted({f"{r['host'].get('name', '?')} ({r['device'].get('name', r['device'].get('device', '?'))}, "
                     f"{r['host'].get('torch_threads', '?')} torch threads per job)" for r in runs if r.get("host")})
-    return {"wall_s": wall, "job_s": sum(r["wall_time_s"] or 0 for r in runs), "machines": hosts}
+    return {"job_s": sum(r["wall_time_s"] or 0 for r in runs),
+            "span_s": max(ends) - min(starts) if starts and ends else None,
+            "invoked_s": sum(i["ended"] - i["started"] for i in logged) if logged else None, "machines": hosts}
 
 
 def _minutes(seconds: float | None) -> str:
@@ -351,8 +352,10 @@ def report(out: Path, claim: dict | None = None, command: str = "", finished: bo
     text = "\n".join([
         f"# {claim['paper']}", "", f"**Claim.** {claim['statement']}", "",
         *([f"**Command.** `{command}`", ""] if command else []),
-        f"**Runs.** {len(runs)} jobs in {out}: {counts}. Sweep wall time {_minutes(t['wall_s'])} "
-        f"(jobs' own time summed: {_minutes(t['job_s'])}) on {'; '.join(t['machines']) or 'an unrecorded machine'}.", "",
+        f"**Runs.** {len(runs)} jobs in {out}: {counts}; on {'; '.join(t['machines']) or 'an unrecorded machine'}. "
+        f"Time: the jobs' own training time summed {_minutes(t['job_s'])}; first job start to last job end "
+        f"{_minutes(t['span_s'])}"
+        + (f"; the reproduce commands that ran it {_minutes(t['invoked_s'])}." if t["invoked_s"] is not None else "."), "",
         f"**Paper vs ours.** The paper's numbers: {claim['source']}.", "", table(claim, runs),
         f"**Rule.** The claim {claim['rule_text']}.", "",
         *(f"- {_condition_text(claim, c)}" for c in checks), "",

@@ -138,8 +138,11 @@ def read_config(run: RunDir, what: str) -> DictConfig:
 def report(run: RunDir, status: str, note: str, overrides: list[str]) -> None:
     """results.json for a job whose run could not report: one that failed before it could (a refused
     job among them) or one the sweep never started ("cancelled"). A run's own report already there
-    (an earlier attempt's) is kept as results.previous.json: nothing a run reported is lost."""
+    (an earlier attempt's) is kept as results.previous.json: nothing a run reported is lost; a
+    finished one stands when the sweep did not start its job again."""
     earlier = read_results(run)
+    if status == CANCELLED and earlier is not None and earlier["status"] in (COMPLETED, DIVERGED):
+        return  # a finished job a continued sweep did not get to start again: it is still finished
     if earlier is not None and earlier.get("step") is not None:  # reports like this one have no step
         run.results.replace(run.previous_results)
     write_results(run, status, note=note, overrides=overrides)
