@@ -247,8 +247,8 @@ def _condition_text(claim: dict, c: dict) -> str:
     where = ", ".join(claim.get("labels", {}).get(str(v), f"{k}={v}") for k, v in cond["where"].items()) or "all runs"
     when = " at every evaluation" if cond.get("over") == "every_evaluation" else " at the end"
     diverged = " (a diverged run counts as passing)" if cond.get("diverged") else ""
-    need = {"all": "every", "none": "no", "most": "more than half of the"}[cond.get("runs", "all")]
-    return (f"{where}: {cond['metric']} {cond['test']}{when} in {need} run{diverged} — {c['passed']} of "
+    need = {"all": "every run", "none": "no run", "most": "more than half of the runs"}[cond.get("runs", "all")]
+    return (f"{where}: {cond['metric']} {cond['test']}{when} in {need}{diverged} — {c['passed']} of "
             f"{c['finished']} finished runs ({c['selected']} found) pass: **{c['verdict']}**")
 
 
