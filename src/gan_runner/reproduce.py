@@ -382,8 +382,8 @@ def listing(config_dir: str | None = None) -> str:
             if s is not None:
                 extra = " ".join(s["overrides"]) or "the paper's setup as it is"
                 here = invocations(sweep_dir(name, scale, []))
-                local = (f"; here (outputs/reproduce/{name}/{scale}): {_minutes(sum(i['ended'] - i['started'] for i in here))}"
-                         if here else "")
+                local = (f"; the reproduce commands logged in outputs/reproduce/{name}/{scale}: "
+                         f"{_minutes(sum(i['ended'] - i['started'] for i in here))}" if here else "")
                 lines.append(f"  --scale {scale}: {extra}; measured: {s.get('measured') or 'not yet'}{local}")
     return "\n".join(lines)
 
