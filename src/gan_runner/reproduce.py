@@ -354,6 +354,7 @@ def report(out: Path, claim: dict | None = None, command: str = "", finished: bo
         *([f"**Command.** `{command}`", ""] if command else []),
         f"**Runs.** {len(runs)} jobs in {out}: {counts}; on {'; '.join(t['machines']) or 'an unrecorded machine'}. "
         f"Time: the jobs' own training time summed {_minutes(t['job_s'])}; first job start to last job end "
+        f"(their latest attempts: a continued job's are the continuation's) "
         f"{_minutes(t['span_s'])}"
         + (f"; the reproduce commands that ran it {_minutes(t['invoked_s'])}." if t["invoked_s"] is not None else "."), "",
         f"**Paper vs ours.** The paper's numbers: {claim['source']}.", "", table(claim, runs),
@@ -400,7 +401,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("name", nargs="?", help="the claim: an experiment preset (see --list)")
     p.add_argument("overrides", nargs="*", help="gan-runner overrides, e.g. hydra/launcher=gpu_pool")
     p.add_argument("--scale", choices=SCALES, default="quick",
-                   help="quick: fits a 2-core machine; paper: the paper's budget (default quick)")
+                   help="quick: sized for a 2-core machine (--list says how long each took); paper: the paper's "
+                        "budget (default quick)")
     p.add_argument("--report", type=Path, metavar="DIR", help="re-tabulate a (partly) finished sweep; no training")
     p.add_argument("--list", action="store_true", help="every claim, its scales and their measured time")
     p.add_argument("--config-dir", help="a directory of your own configs and presets (as gan-runner's)")
