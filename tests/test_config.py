@@ -24,7 +24,7 @@ OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((Path(CONF_DIR) / g).glob
 
 def test_every_group_has_options():
     assert {g for g, _ in OPTIONS} == set(GROUPS)
-    assert {o for g, o in OPTIONS if g == "loss"} >= {"minimax", "nonsaturating", "lsgan", "hinge"}
+    assert {o for g, o in OPTIONS if g == "loss"} >= {"minimax", "nonsaturating", "lsgan", "hinge", "wgan_gp"}
 
 
 # what each option needs beside it: image data wants an image model and the fixture files
@@ -34,6 +34,7 @@ PARTNERS = {
     ("dataset", "svhn"): IMAGES, ("dataset", "stacked_mnist"): [*IMAGES, "dataset.size=500"],
     ("dataset", "image_folder"): ["model=dcgan", "dataset.root={root}/folder", "dataset.resolution=32"],
     ("model", "dcgan"): ["dataset=mnist", "dataset.root={root}"],
+    ("model", "dcgan28"): ["dataset=mnist", "dataset.root={root}"],
     ("model", "goodfellow_mlp"): ["dataset=mnist", "dataset.root={root}", "dataset.range=[0,1]"],
     ("model", "resnet"): ["dataset=cifar10", "dataset.root={root}"],
     ("optimizer", "extra_adam"): ["trainer.order=simultaneous"],
@@ -57,7 +58,7 @@ def test_every_option_composes_validates_and_builds(group, option, image_root, n
         assert x.shape == (3, *data.shape) and torch.isfinite(stats["loss/G"])
         return
     assert x.shape == (3, *data.shape) and d(x).shape == (3,) and d(data.sample(3)).shape == (3,)
-    assert len(instantiate(cfg.loss)) == 3
+    assert len(instantiate(cfg.loss)) == 4  # D's real and fake halves, G's loss, D's regulariser
 
 
 def test_g_output_must_produce_the_data_range():

@@ -68,10 +68,10 @@ def test_extragradient_steps_adam_in_both_half_steps_and_takes_the_second_gradie
     theta = [p.detach().clone() for p in params]
 
     def gradients(x, z) -> list[torch.Tensor]:  # the simultaneous step's: both from one minibatch
-        real, fake = D(x), D(G(z))
         for p in params:
             p.grad = None
-        d_loss(loss, real, fake).backward(inputs=list(D.parameters()), retain_graph=True)
+        loss_d, _, fake = d_loss(loss, D, x, G(z))
+        loss_d.backward(inputs=list(D.parameters()), retain_graph=True)
         loss.g(fake).backward(inputs=list(G.parameters()))
         return [p.grad.clone() for p in params]
 
@@ -205,7 +205,7 @@ def test_the_unrolled_d_is_k_steps_of_ds_optimizer_on_the_configured_batches(fre
     for k in range(K):
         i = k if fresh else 0
         opt_K.zero_grad()
-        d_loss(game.objective.loss, D_K(xs[i]), D_K(G_copy(zs[i]).detach())).backward()
+        d_loss(game.objective.loss, D_K, xs[i], G_copy(zs[i]).detach())[0].backward()
         opt_K.step()
     torch.testing.assert_close(unrolled, D_K(probe))
 

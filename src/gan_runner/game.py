@@ -56,9 +56,7 @@ class GANObjective:
         return self.lens.view(self.data.sample(self.batch_size), step)
 
     def _d(self, step: int, fake: Tensor) -> tuple[Tensor, Stats]:
-        # two forwards: batch norm sees real and fake batches apart (as in the DCGAN reference code)
-        real, fake = self.D(self.real(step)), self.D(fake)
-        loss = d_loss(self.loss, real, fake)
+        loss, real, fake = d_loss(self.loss, self.D, self.real(step), fake)
         return loss, {"loss/D": loss, "D/real": real, "D/fake": fake}
 
     def d_loss(self, step: int) -> tuple[Tensor, Stats]:
@@ -146,6 +144,12 @@ class Game:
     def evaluated(self) -> nn.Module:
         """The generator that is evaluated and sampled: the EMA, else Lookahead's slow G, else G."""
         return self.ema.evaluated
+
+    @property
+    def evaluations(self) -> dict[str, nn.Module]:
+        """What each evaluation measures, by metric-name suffix: the evaluated G and, with the EMA on,
+        the G it follows (`_no_ema`)."""
+        return self.ema.evaluations
 
     def state(self) -> dict:
         """Everything the checkpoint holds of the game: name -> object with state_dict()."""

@@ -65,11 +65,17 @@ def check_metrics(task: DictConfig) -> None:
 
 
 def check_weights(task: DictConfig) -> None:
-    """The Inception metrics' weights are there and are the FID Inception's."""
-    if "inception" in needed(task.metrics.names, dataset_kind(task.dataset)):
+    """The Inception metrics' weights are there and are the FID Inception's; a classifier weights
+    file is there and is the classifier metrics' MLP."""
+    needs = needed(task.metrics.names, dataset_kind(task.dataset))
+    if "inception" in needs:
         from .metrics.inception import load_weights, weights_file
 
         load_weights(weights_file(task.metrics.fid.weights_path))
+    if "classifier" in needs and task.metrics.classifier.weights_path:
+        from .metrics.classifier import read_weights
+
+        read_weights(task.metrics.classifier.weights_path)
 
 
 def check_memory(task: DictConfig) -> None:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from . import CONF_DIR
-from .config import TEST
+from .config import AREA, TEST
 from .errors import ConfigError
 from .files import write_json, write_text
 from .run_dir import COMPLETED, DIVERGED, RUNNING, STATUSES, RunDir, quoted, read_results
@@ -83,6 +83,10 @@ def run(name: str, claim: dict, scale: str, overrides: list[str], out: Path, con
     """The sweep, in a child `gan-runner -m` of its own session; its exit status. Ctrl-C, SIGTERM and
     SIGHUP reach it through this process, SIGHUP as SIGTERM (what gan-runner stops on): its jobs save
     and stop, and the report covers what they did. Each invocation is logged in the sweep directory."""
+    if claim["scales"][scale].get("digits"):
+        from .data.digits import write
+
+        write(claim["scales"][scale]["digits"])
     argv = [gan_runner(), "-m", f"+experiment={name}", *claim["scales"][scale]["overrides"],
             *(o for o in overrides if not o.startswith("hydra.sweep.dir=")), f"hydra.sweep.dir={quoted(out.absolute())}",
             *(["--config-dir", config_dir] if config_dir else [])]
@@ -156,10 +160,58 @@ def _matches(record: dict, where: dict) -> bool:
     return all(value(record, key) == str(v) for key, v in where.items())
 
 
+def _number(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not math.isnan(v) else None
+
+
+def area(history: list[dict], metric: str) -> float | None:
+    """The metric's area under its curve over the run's evaluations, per step: trapezoids over the
+    steps divided by the steps spanned (the mean of the curve; its value when evaluated once)."""
+    points = [(e["step"], _number(e.get(metric))) for e in history]
+    if not points or any(v is None for _, v in points):
+        return None
+    if len(points) == 1:
+        return points[0][1]
+    total = sum((s1 - s0) * (v0 + v1) / 2 for (s0, v0), (s1, v1) in zip(points, points[1:]))
+    return total / (points[-1][0] - points[0][0])
+
+
+def measured(record: dict, metric: str, over: str = "final") -> list[float | None]:
+    """A completed run's values of `metric` a test reads: its final one, its first, one per evaluation,
+    or its area (`over`, or NAME@area)."""
+    if metric.endswith(AREA):
+        metric, over = metric.removesuffix(AREA), "area"
+    if over in ("every_evaluation", "first"):
+        return [_number(e.get(metric)) for e in record["history"]][:1 if over == "first" else None]
+    return [area(record["history"], metric) if over == "area" else _number(record["final"].get(metric))]
+
+
+def compare(condition: dict, runs: list[dict], min_runs: int) -> dict:
+    """A comparison: the mean of the metric over the finished `where` runs divided by its mean over
+    the finished `than` runs, tested. Decided when every selected job of both sides has finished with
+    at least min_runs completed runs a side (a diverged run has no value: it counts on neither side)."""
+    op, threshold = TEST.fullmatch(condition["test"].strip()).group(1, 2)
+    sides = [[r for r in runs if _matches(r, condition[key])] for key in ("where", "than")]
+    values = [[v for r in side if r["status"] == COMPLETED for v in measured(r, condition["metric"],
+                                                                             condition.get("over", "final"))]
+              for side in sides]
+    means = [statistics.mean(v) if v and None not in v else None for v in values]
+    done = all(r["status"] in (COMPLETED, DIVERGED) for side in sides for r in side)
+    ratio = means[0] / means[1] if None not in means and means[1] else None
+    if not done or ratio is None or min(len(v) for v in values) < min_runs:
+        result = TOO_FEW
+    else:
+        result = HOLDS if OPS[op](ratio, float(threshold)) else FAILS
+    return {"condition": condition, "selected": sum(map(len, sides)), "finished": sum(map(len, values)),
+            "passed": None, "means": means, "n": [len(v) for v in values], "ratio": ratio, "verdict": result}
+
+
 def check(condition: dict, runs: list[dict], min_runs: int, cell) -> dict:
     """One condition of a rule on the runs it selects: how many finished runs passed, and its verdict.
     It is decided when every selected job has finished and each table cell (`cell(run)`) among them
     has min_runs finished runs, or earlier when a finished run already contradicts it."""
+    if condition.get("than"):
+        return compare(condition, runs, min_runs)
     op, threshold = TEST.fullmatch(condition["test"].strip()).group(1, 2)
     selected = [r for r in runs if _matches(r, condition["where"])]
     passed = finished = 0
@@ -168,10 +220,8 @@ def check(condition: dict, runs: list[dict], min_runs: int, cell) -> dict:
         if r["status"] == DIVERGED:
             ok = bool(condition.get("diverged", False))
         elif r["status"] == COMPLETED:
-            values = ([e.get(condition["metric"]) for e in r["history"]] if condition.get("over") == "every_evaluation"
-                      else [r["final"].get(condition["metric"])])
-            ok = bool(values) and all(isinstance(v, (int, float)) and not math.isnan(v)
-                                      and OPS[op](v, float(threshold)) for v in values)
+            values = measured(r, condition["metric"], condition.get("over", "final"))
+            ok = bool(values) and all(v is not None and OPS[op](v, float(threshold)) for v in values)
         else:
             continue
         finished, passed, per_cell[cell(r)] = finished + 1, passed + ok, per_cell[cell(r)] + 1
@@ -202,7 +252,7 @@ def _label(claim: dict, v: str) -> str:
 
 
 def _cell(runs: list[dict], metric: str) -> str:
-    values = [r["final"][metric] for r in runs if r["status"] == COMPLETED and isinstance(r["final"].get(metric), (int, float))]
+    values = [v for r in runs if r["status"] == COMPLETED for v in measured(r, metric) if v is not None]
     text = "–"
     if values:
         mean = statistics.mean(values)
@@ -221,7 +271,8 @@ def table(claim: dict, runs: list[dict]) -> str:
     if cols:
         col_values = ordered(value(r, cols) for r in runs)
         for metric in metrics:
-            lines += [f"**{metric}** (final; rows {rows}, columns {cols})", "",
+            kind = "area under its curve, per step" if metric.endswith(AREA) else "final"
+            lines += [f"**{metric.removesuffix(AREA)}** ({kind}; rows {rows}, columns {cols})", "",
                       "| " + " | ".join([rows, "paper", *(f"{cols}={_label(claim, c)}" for c in col_values)]) + " |",
                       "|" + "---|" * (2 + len(col_values))]
             for rv in row_values:
@@ -244,12 +295,41 @@ def table(claim: dict, runs: list[dict]) -> str:
 
 def _condition_text(claim: dict, c: dict) -> str:
     cond = c["condition"]
-    where = ", ".join(claim.get("labels", {}).get(str(v), f"{k}={v}") for k, v in cond["where"].items()) or "all runs"
-    when = " at every evaluation" if cond.get("over") == "every_evaluation" else " at the end"
+
+    def runs_of(where: dict) -> str:
+        return ", ".join(claim.get("labels", {}).get(str(v), f"{k}={v}") for k, v in where.items()) or "all runs"
+
+    where = runs_of(cond["where"])
+    over = "area" if cond["metric"].endswith(AREA) else cond.get("over", "final")
+    if cond.get("than"):
+        means = " / ".join("–" if m is None else f"{m:.4g} (n={n})" for m, n in zip(c["means"], c["n"]))
+        ratio = "–" if c["ratio"] is None else f"{c['ratio']:.3g}"
+        return (f"{where} against {runs_of(cond['than'])}: mean {cond['metric']}{' (area)' if over == 'area' else ''} "
+                f"{means}, ratio {ratio}, must be {cond['test']}: **{c['verdict']}**")
+    when = {"every_evaluation": " at every evaluation", "first": " at the first evaluation",
+            "area": " in area under its curve"}.get(over, " at the end")
     diverged = " (a diverged run counts as passing)" if cond.get("diverged") else ""
     need = {"all": "every run", "none": "no run", "most": "more than half of the runs"}[cond.get("runs", "all")]
     return (f"{where}: {cond['metric']} {cond['test']}{when} in {need}{diverged} — {c['passed']} of "
             f"{c['finished']} finished runs ({c['selected']} found) pass: **{c['verdict']}**")
+
+
+def classifier_note(claim: dict, runs: list[dict]) -> str | None:
+    """Which classifier the claim's classifier metrics (FID, IS, stacked modes) were computed with: a
+    classifier FID is comparable only between numbers from the same classifier."""
+    from .metrics import METRICS, NO_EMA
+
+    names = {m.removesuffix(AREA).removesuffix(NO_EMA) for m in [*claim["metrics"], *(c["metric"] for c in claim["rule"])]}
+    if not any(m.needs == "classifier" and names & m.values.keys() for m in METRICS.values()):
+        return None
+    used = set()
+    for r in runs:
+        c = r["config"].get("metrics", {}).get("classifier", {})
+        used.add(f"the weights file {c['weights_path']}" if c.get("weights_path") else
+                 f"the runner's own classifier (trained on the run's training split: {c.get('epochs')} epochs, batch "
+                 f"{c.get('batch_size')}, lr {c.get('lr')}; its test accuracy is in each job's train.log)")
+    return ("The classifier metrics were computed with " + "; and ".join(sorted(used))
+            + ": their scale is that classifier's, so they compare with a paper's only as an order.")
 
 
 def timing(out: Path, runs: list[dict]) -> dict:
@@ -280,7 +360,7 @@ def figure(claim: dict, runs: list[dict], out: Path) -> Path | None:
     from matplotlib.figure import Figure
     from PIL import Image
 
-    rows, cols, metric = claim["rows"], claim.get("cols"), claim["metrics"][0]
+    rows, cols, metric = claim["rows"], claim.get("cols"), claim["metrics"][0].removesuffix(AREA)
     done = [r for r in runs if r["status"] in (COMPLETED, DIVERGED)]
     if not done:
         return None
@@ -357,7 +437,8 @@ def report(out: Path, claim: dict | None = None, command: str = "", finished: bo
         f"(their latest attempts: a continued job's are the continuation's) "
         f"{_minutes(t['span_s'])}"
         + (f"; the reproduce commands that ran it {_minutes(t['invoked_s'])}." if t["invoked_s"] is not None else "."), "",
-        f"**Paper vs ours.** The paper's numbers: {claim['source']}.", "", table(claim, runs),
+        f"**Paper vs ours.** The paper's numbers: {claim['source']}.", "",
+        *([f"**Classifier.** {note}", ""] if (note := classifier_note(claim, runs)) else []), table(claim, runs),
         f"**Rule.** The claim {claim['rule_text']}.", "",
         *(f"- {_condition_text(claim, c)}" for c in checks), "",
         f"**Verdict: {SAID[result]}.**", "",

@@ -149,7 +149,8 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
                     for tag, images in game.pictures(step).items():
                         log.samples(step, data.show(images), tag)
                 if "eval" in now:
-                    metrics = evaluate.metrics(game.evaluated, game)
+                    metrics = {f"{k}{suffix}": v for suffix, g in game.evaluations.items()
+                               for k, v in evaluate.metrics(g, game).items()}
                     out.history.append({"step": step, **metrics})
                     log.metrics(step, metrics)
                 if "ckpt" in now:

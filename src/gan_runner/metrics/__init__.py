@@ -51,10 +51,18 @@ METRICS = {
                             {"is_classifier": Value(True, 9), "is_classifier_std": Value(None)}),
     "parzen": Metric("test split", LABELLED, frozenset(), "parzen",
                      {"parzen": Value(True, 10), "parzen_se": Value(None), "parzen_sigma": Value(None)}),
+    # Goodfellow et al. 2014, §3: D(G(z)) and G's gradient norm under the minimax and non-saturating
+    # losses (and the run's own), on both players as they train (sigmoid-logit D: the GAN losses)
+    "saturation": Metric("players", frozenset(KINDS) - {"game"}, frozenset(), "saturation",
+                         {"d_fake": Value(None), "g_grad": Value(None), "g_grad_minimax": Value(None),
+                          "g_grad_nonsaturating": Value(None), "saturation_ratio": Value(None)}),
     # the bilinear game: ‖x − x*‖ + ‖y − y*‖ of the current iterates (Chavdarova et al. 2021, §5.1)
     "distance": Metric("players", frozenset({"game"}), frozenset({"game"}), "distance", {"distance": Value(False, 11)}),
 }
-VALUES = {name: value for m in METRICS.values() for name, value in m.values.items()}
+# with the generator EMA on, each value is also measured on the generator it follows (stabilisers/ema.py)
+NO_EMA = "_no_ema"
+VALUES = {name + suffix: Value(value.higher_is_better, None if suffix else value.rank)
+          for m in METRICS.values() for name, value in m.values.items() for suffix in ("", NO_EMA)}
 HIGHER_IS_BETTER = {name: value.higher_is_better for name, value in VALUES.items()}
 
 

@@ -8,6 +8,12 @@ probabilities stand in for Inception's on MNIST-like data (and on a CPU, where I
 
 Inputs are images in [0, 1]. A trained classifier is cached under the metrics cache directory,
 keyed by its architecture and a fingerprint (SHA-1) of the training images and labels.
+
+A classifier FID is comparable only between numbers computed with the same classifier. To use a
+paper's own, `metrics.classifier.weights_path` names its weights (a state dict, read with
+`weights_only`, its architecture checked): the MLP above with the runner's keys (fc1, fc2, out: a
+classifier of ours, inputs centred) or with Lookahead-Minmax's (model.fc1, ... as their MLP_mnist
+saves them in mnist/mnist.pth; inputs in [0, 1] as their ToTensor gives, not centred).
 """
 
 import logging
@@ -28,13 +34,15 @@ VERSION = 1  # bump when the architecture or training changes: old cache entries
 
 
 class MLPClassifier(nn.Module):
-    def __init__(self, in_shape: tuple[int, ...], n_classes: int = 10):
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int = 10, centred: bool = True):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(math.prod(in_shape), 256), nn.Linear(256, 256)
         self.out, self.drop = nn.Linear(256, n_classes), nn.Dropout(0.2)
+        self.shift = 0.5 if centred else 0.0  # ours sees [-1, 1]; Lookahead-Minmax's mnist.pth [0, 1]
+        self.scale = 0.5 if centred else 1.0
 
     def features(self, x: Tensor) -> Tensor:
-        return self.fc2(self.drop(F.relu(self.fc1((x.flatten(1) - 0.5) / 0.5))))
+        return self.fc2(self.drop(F.relu(self.fc1((x.flatten(1) - self.shift) / self.scale))))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.out(self.drop(F.relu(self.features(x))))
@@ -133,3 +141,60 @@ def load_or_train(dataset_cfg, cache_dir: Path, device: torch.device, epochs: in
     model.load_state_dict(saved["state"])
     return model.to(device).eval(), saved["accuracy"], key
 
+
+
+AUTHORS = "model."  # the key prefix of Lookahead-Minmax's MLP_mnist state dict (an nn.Sequential named model)
+
+
+def read_weights(path: str) -> MLPClassifier:
+    """The classifier a weights file holds, on the CPU. Refused, in one message, unless it is a state
+    dict of the MLP 784-256-256-N (the runner's keys, or Lookahead-Minmax's under 'model.')."""
+    file = Path(path).expanduser()
+    where = f"metrics.classifier.weights_path={path}"
+    if not file.is_file():
+        raise ConfigError(f"{where}: no such file.")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)  # tensors only: a file cannot run code
+    except Exception as e:  # whatever the unpickler raises on a file that is not a tensors-only state dict
+        raise ConfigError(f"{where}: not a PyTorch state dict of tensors (torch.load with weights_only refused "
+                          f"it: {type(e).__name__}); gan-runner never unpickles anything else.") from None
+    if not isinstance(state, dict) or not state or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ConfigError(f"{where}: expected a state dict (parameter name -> tensor).")
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
+    authors = all(k.startswith(AUTHORS) for k in state)
+    state = {k.removeprefix(AUTHORS): v for k, v in state.items()}
+    classes = state["out.weight"].shape[0] if "out.weight" in state else 10
+    model = MLPClassifier((1, 28, 28), classes, centred=not authors)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if found != expected:
+        raise ConfigError(f"{where}: not the MLP 784-256-256-{classes} the classifier metrics use: it holds "
+                          f"{', '.join(f'{k} {v}' for k, v in found.items())}; expected "
+                          f"{', '.join(f'{k} {v}' for k, v in expected.items())} (or the same under 'model.').")
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def load_file(path: str, dataset_cfg, device: torch.device) -> tuple[nn.Module, float, dict]:
+    """The classifier in a weights file (read_weights), its test accuracy on this dataset, and its
+    key for the reference statistics (the file's SHA-1)."""
+    import hashlib
+
+    model = read_weights(path).to(device)
+    train_data, test_data, name = labelled_splits(dataset_cfg, device)
+    if train_data.shape != (1, 28, 28):
+        raise ConfigError(f"metrics.classifier.weights_path={path}: a classifier weights file is the MLP of grey "
+                          f"28×28 digits; {name} images are {'×'.join(map(str, train_data.shape))}.")
+    sha1 = hashlib.sha1(Path(path).expanduser().read_bytes()).hexdigest()
+    acc = accuracy(model, test_data)
+    inputs = "centred" if model.shift else "unit"
+    log.info("classifier from %s (sha1 %s, inputs %s): test accuracy %.2f%%", path, sha1[:12], inputs, 100 * acc)
+    return model, acc, {"classifier": "file", "sha1": sha1, "inputs": inputs}
+
+
+def classifier(dataset_cfg, c, cache_dir: Path, device: torch.device) -> tuple[nn.Module, float, dict]:
+    """The classifier the metrics use (`c`: metrics.classifier): the weights file it names, or the
+    runner's own, trained once and cached."""
+    if c.weights_path:
+        return load_file(c.weights_path, dataset_cfg, device)
+    return load_or_train(dataset_cfg, cache_dir, device, c.epochs, c.batch_size, c.lr)

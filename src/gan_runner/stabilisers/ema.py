@@ -5,6 +5,7 @@ What a run evaluates and samples from is the EMA when on, else the generator it 
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ..metrics import NO_EMA
 from . import Off
 
 
@@ -18,6 +19,11 @@ class NoEMA(Off):
     def evaluated(self) -> nn.Module:
         return self.followed
 
+    @property
+    def evaluations(self) -> dict[str, nn.Module]:
+        """The generators each evaluation measures, by the suffix of their metrics' names."""
+        return {"": self.evaluated}
+
 
 class EMA(NoEMA):
     def __init__(self, followed: nn.Module, beta: float):
@@ -27,6 +33,12 @@ class EMA(NoEMA):
     @property
     def evaluated(self) -> nn.Module:
         return self.average.module
+
+    @property
+    def evaluations(self) -> dict[str, nn.Module]:
+        # the paper's tables give both (Chavdarova et al. 2021, Table 2: "no avg" / "EMA"); training
+        # does not depend on the EMA, so one run measures both
+        return {"": self.evaluated, NO_EMA: self.followed}
 
     def after_iteration(self, step: int) -> None:
         self.average.update_parameters(self.followed)

@@ -2,6 +2,8 @@
 D^{k+1} is D's optimizer step from D^k, written functionally so that D^K is a differentiable
 function of G's parameters. G's gradient then includes the second term ∂f/∂θD^K · dθD^K/dθG
 (backpropagating through the K updates, with `create_graph=True`); `second_order=False` drops it.
+A gradient penalty in D's loss (WGAN-GP) is differentiated through too: a third derivative, which
+torch provides for D's usual layers but not batch norm (refused, with the way out).
 D's own update stays its ordinary step; the unrolled copies are thrown away.
 
 The functional steps reproduce torch.optim.Adam and torch.optim.SGD (L2 weight decay, momentum,
@@ -9,6 +11,7 @@ Nesterov), starting from the optimizer's current state. They work on all of D's 
 flat vector: a dozen tensor operations per unrolled step instead of a dozen per parameter tensor.
 """
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -18,7 +21,7 @@ from torch.optim import SGD, Adam, Optimizer
 
 from .. import adam
 from ..errors import ConfigError
-from ..losses import Loss, d_loss
+from ..losses import Loss, d_loss, no_penalty
 
 
 def _adam(p: Tensor, g: Tensor, state: dict, group: dict, k: int) -> tuple[Tensor, dict]:
@@ -94,6 +97,12 @@ class Unroller(NoUnroll):
                               "optimizer=adam or optimizer=sgd (one parameter group).")
         if any(opt_d.param_groups[0].get(flag) for flag in ("amsgrad", "maximize", "decoupled_weight_decay")):
             raise ConfigError("trainer.unroll_steps > 0: Adam's amsgrad/maximize/decoupled variants are not unrolled.")
+        if (loss.penalty is not no_penalty and second_order
+                and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())):
+            raise ConfigError("trainer.unroll_steps > 0 with a gradient penalty (loss=wgan_gp): G's gradient goes "
+                              "through the penalty of every unrolled D step, a third derivative, and torch's batch "
+                              "norm has none. Use a D without batch norm (model.d_batchnorm=false), "
+                              "trainer.unroll_second_order=false, or another loss.")
         super().__init__(D)
         self.opt_d, self.loss, self.steps = opt_d, loss, steps
         self.second_order, self.fresh_batches = second_order, fresh_batches
@@ -126,8 +135,8 @@ class Unroller(NoUnroll):
                 fake = functional_call(G, g_buffers, (z,))
             if not self.second_order:
                 flat = flat.detach().requires_grad_()
-            # two forwards, as in D's real step: batch norm sees real and fake batches apart
-            loss_d = d_loss(self.loss, forward(flat, x), forward(flat, fake))
+            # D's loss as in its real step; a gradient penalty is differentiated through (third order)
+            loss_d = d_loss(self.loss, partial(forward, flat), x, fake)[0]
             (grad,) = torch.autograd.grad(loss_d, flat, create_graph=self.second_order)
             flat, state = functional_step(self.opt_d, flat, grad, state, k)
         if not self.second_order:
