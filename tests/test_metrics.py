@@ -309,3 +309,66 @@ def test_stacked_modes_of_real_images(image_root):
     expected = stacked_recount(metrics_classifier(cfg), (images + 1) / 2)
     assert expected["stacked_modes"] > 10  # many modes (27): a mix-up of the channels would change the count
     assert counted == expected
+
+
+def test_a_papers_classifier_weights_file(tmp_path, image_root):
+    """metrics.classifier.weights_path: Lookahead-Minmax's MLP_mnist state dict (keys under 'model.',
+    inputs in [0, 1]) or the runner's (centred inputs), loaded with weights_only and checked; the
+    evaluation then uses it, and its reference statistics are keyed by the file."""
+    from gan_runner.evaluation import Evaluator
+    from gan_runner.game import dataset
+    from gan_runner.metrics.classifier import read_weights
+
+    torch.manual_seed(0)
+    ours = MLPClassifier((1, 28, 28))
+    authors = {f"model.{k}": v for k, v in ours.state_dict().items()}  # their nn.Sequential named `model`
+    torch.save(authors, tmp_path / "mnist.pth")
+    torch.save({f"module.{k}": v for k, v in ours.state_dict().items()}, tmp_path / "parallel.pth")
+    x = torch.rand(5, 1, 28, 28)
+    theirs = read_weights(str(tmp_path / "mnist.pth"))
+    w = ours.state_dict()
+    expected = (x.flatten(1) @ w["fc1.weight"].T + w["fc1.bias"]).relu() @ w["fc2.weight"].T + w["fc2.bias"]
+    torch.testing.assert_close(theirs.features(x), expected)  # [0, 1] inputs as they are: their ToTensor
+    torch.testing.assert_close(read_weights(str(tmp_path / "parallel.pth")).features(x), ours.eval().features(x))
+
+    torch.save({"fc1.weight": torch.zeros(256, 100)}, tmp_path / "other.pth")
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (tmp_path / "ran",))
+
+    torch.save({"fc1.weight": Payload()}, tmp_path / "code.pth")
+    for name, message in (("missing.pth", "no such file"), ("other.pth", "not the MLP 784-256-256-10"),
+                          ("code.pth", "not a PyTorch state dict of tensors")):
+        with pytest.raises(ConfigError, match=message):
+            read_weights(str(tmp_path / name))
+    assert not (tmp_path / "ran").exists()  # the file's code never ran
+
+    cfg = make_cfg("dataset=mnist", f"dataset.root={image_root}", "model=dcgan", "metrics.names=[fid_classifier]",
+                   f"metrics.classifier.weights_path={tmp_path / 'mnist.pth'}", f"metrics.cache_dir={tmp_path / 'cache'}",
+                   "metrics.n_samples=100")
+    evaluator = Evaluator(cfg, dataset(cfg, torch.device("cpu")), torch.device("cpu"))
+    assert evaluator.networks["classifier"].shift == 0.0 and not list((tmp_path / "cache").glob("classifier-*.pt"))
+    stats = list((tmp_path / "cache").glob("stats-classifier-*.json"))
+    assert len(stats) == 1 and json.loads(stats[0].read_text())["network"]["classifier"] == "file"
+
+
+def test_saturation_by_hand():
+    """For one sample, G's gradient is ∂l/∂θ times −D(G(z)) under the minimax loss and −(1 − D(G(z)))
+    under the non-saturating one: their ratio is D/(1 − D) = e^l exactly (Goodfellow et al. 2014, §3)."""
+    from torch import nn
+
+    from gan_runner import losses
+    from gan_runner.metrics.saturation import saturation
+
+    torch.manual_seed(0)
+    G, D = nn.Linear(3, 2), nn.Sequential(nn.Linear(2, 1), nn.Dropout(0.5), nn.Flatten(0))
+    z = torch.randn(1, 3)
+    state = torch.get_rng_state()
+    out = saturation(G, D, z, losses.minimax().g)
+    assert torch.equal(torch.get_rng_state(), state) and G.training and D.training  # no dropout draw, modes back
+    D.eval()
+    logit = D(G(z)).item()
+    assert out["d_fake"] == pytest.approx(torch.sigmoid(torch.tensor(logit)).item())
+    assert out["saturation_ratio"] == pytest.approx(math.exp(logit), rel=1e-5)
+    assert out["g_grad"] == out["g_grad_minimax"] and all(p.grad is None for p in G.parameters())

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from conftest import BIN, run_cli
 from gan_runner.config import compose, validate
 from gan_runner.data.digits import write as write_digits
+from gan_runner import reproduce
 from gan_runner.reproduce import FAILS, HOLDS, TOO_FEW, claim_of, presets, records, report, table, verdict
 
 PRESETS = presets()
+QUICK = [name for name in PRESETS if "quick" in claim_of(name)["scales"]]
+PAPER_ONLY = sorted(set(PRESETS) - set(QUICK))  # for GPUs and clusters: CIFAR-10 and Inception
 
 
 def test_the_seed_claims_are_presets():
@@ -26,17 +28,10 @@ def test_the_seed_claims_are_presets():
 
 def sweep_points(name: str, scale: str) -> dict[str, list[str]]:
     """The preset's sweep at a scale: each swept key and its values (the scale's overrides win)."""
-    sweep = compose([f"+experiment={name}"], hydra=True).hydra.sweeper.params
-    overrides = [f"{k}={v}" for k, v in sweep.items()] + claim_of(name)["scales"][scale]["overrides"]
-    points = {}
-    for o in OverridesParser.create().parse_overrides(overrides):
-        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
-        points[o.get_key_element()] = values
-    return points
+    return reproduce.sweep_points(name, claim_of(name)["scales"][scale]["overrides"])
 
 
-@pytest.mark.parametrize("scale", ["quick", "paper"])
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name,scale", [(n, s) for n in PRESETS for s in claim_of(n)["scales"]])
 def test_every_point_of_every_preset_composes_and_validates(name, scale):
     points = sweep_points(name, scale)
     first = {k: v[0] for k, v in points.items()}
@@ -48,7 +43,25 @@ def test_every_point_of_every_preset_composes_and_validates(name, scale):
             assert cfg.claim.rows and cfg.claim.rule
 
 
-@pytest.mark.parametrize("name", PRESETS)
+def test_the_image_claims_are_presets():
+    assert {"lookahead_mnist", "tempered_mnist", "unrolled_stacked_mnist", "goodfellow_saturation",
+            "goodfellow_parzen"} <= set(QUICK) and {"lookahead_cifar10", "tempered_cifar10"} <= set(PAPER_ONLY)
+
+
+@pytest.mark.parametrize("name", PAPER_ONLY)
+def test_a_paper_scale_presets_first_job_takes_a_few_steps(name, tmp_path, image_root, no_md5):
+    """Its first sweep point on the fixture's CIFAR-10 files, a few steps; its Inception metrics left
+    out (the weights cannot be downloaded here: test_metrics covers them)."""
+    from gan_runner.trainer import train
+
+    first = [f"{k}={v[0]}" for k, v in sweep_points(name, "paper").items()]
+    cfg = compose([f"+experiment={name}", *first, f"dataset.root={image_root}", "trainer.steps=2", "trainer.batch_size=8",
+                   "trainer.log_every=1", "trainer.eval_every=2", "trainer.sample_every=2", "metrics.names=[]"])
+    validate(cfg)
+    assert train(cfg, tmp_path / "run").status == "completed"
+
+
+@pytest.mark.parametrize("name", QUICK)
 def test_the_quick_sweeps_first_job_trains(name, tmp_path):
     """On the quick scale's own data: the image claims' 5,000 real digits written where it reads them."""
     digits = claim_of(name)["scales"]["quick"].get("digits")
@@ -128,6 +141,27 @@ def test_diverged_runs_fail_unless_the_condition_counts_them_and_too_few_runs(tm
     assert "1 diverged" in table(CLAIM, runs) and "1 running" in table(CLAIM, runs)
 
 
+def test_comparisons_areas_and_first_evaluations(tmp_path):
+    """`than`: the ratio of the means of two groups of runs, decided once both have min_runs finished;
+    `over: area` (or NAME@area): the curve's trapezoid area per step; `over: first`."""
+    curve = {0: [{"modes": 1, "kl": 3.0}, {"modes": 2, "kl": 1.0}], 10: [{"modes": 8, "kl": 1.0}, {"modes": 8, "kl": 0.5}]}
+    runs = records(make_sweep(tmp_path, [(k, s, "completed", curve[k]) for k in (0, 10) for s in range(3)]))
+    lower_kl = {"where": {"trainer.unroll_steps": "10"}, "than": {"trainer.unroll_steps": "0"}, "metric": "kl",
+                "test": "< 1", "over": "final"}
+    result, checks = verdict({**CLAIM, "rule": [lower_kl]}, runs)
+    assert result == HOLDS and checks[0]["ratio"] == pytest.approx(0.5) and checks[0]["n"] == [3, 3]
+    area = {**lower_kl, "over": "area"}  # areas over steps 50..100: K=10 (1 + 0.5)/2 = 0.75, K=0 (3 + 1)/2 = 2
+    result, checks = verdict({**CLAIM, "rule": [area]}, runs)
+    assert result == HOLDS and checks[0]["means"] == [pytest.approx(0.75), pytest.approx(2.0)]
+    assert verdict({**CLAIM, "rule": [{**lower_kl, "test": "< 0.4"}]}, runs)[0] == FAILS
+    first = {"where": {"trainer.unroll_steps": "0"}, "metric": "kl", "test": ">= 3", "over": "first", "runs": "all"}
+    assert verdict({**CLAIM, "rule": [first]}, runs)[0] == HOLDS  # 3.0 at the first evaluation, 1.0 at the end
+    assert "| K=10 | 0.75 ± 0 (n=3) |" in table({**CLAIM, "metrics": ["kl@area"]}, runs)
+    unfinished = records(make_sweep(tmp_path / "partial", [(0, s, "completed", curve[0]) for s in range(3)]
+                                    + [(10, 0, "completed", curve[10]), (10, 1, None, [])]))
+    assert verdict({**CLAIM, "rule": [lower_kl]}, unfinished)[0] == TOO_FEW
+
+
 def test_most_and_none(tmp_path):
     runs = records(make_sweep(tmp_path, [(10, s, "completed", [{"modes": m}]) for s, m in enumerate((8, 8, 5))]))
     rule = lambda runs_: {**CLAIM, "rule": [{**CLAIM["rule"][1], "runs": runs_}]}  # noqa: E731
@@ -158,11 +192,19 @@ def test_report_refuses_what_is_not_a_reproduction(tmp_path):
     assert proc.returncode == 1 and "No experiment preset 'no_such_claim'" in proc.stderr
 
 
+def test_a_missing_dataset_stops_a_reproduction_before_any_job(tmp_path):
+    proc = run_cli("goodfellow_parzen", "--scale", "paper", "dataset.root=nowhere", f"hydra.sweep.dir={tmp_path / 'out'}",
+                   cwd=tmp_path, tool="gan-runner-reproduce")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "MNIST (train) is not in" in proc.stderr and "nowhere/MNIST/raw" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_list_shows_every_claim_with_its_scales():
     proc = run_cli("--list", cwd=Path.cwd(), tool="gan-runner-reproduce", check=True)
     for name in PRESETS:
         assert f"{name}: " in proc.stdout
-    assert proc.stdout.count("--scale quick:") == len(PRESETS) == proc.stdout.count("--scale paper:")
+    assert proc.stdout.count("--scale quick:") == len(QUICK) and proc.stdout.count("--scale paper:") == len(PRESETS)
 
 
 # --- an interrupted reproduction continues -----------------------------------------------------

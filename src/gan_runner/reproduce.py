@@ -78,6 +78,39 @@ def gan_runner() -> str:
     return found
 
 
+def sweep_points(name: str, overrides: list[str], config_dir: str | None = None) -> dict[str, list[str]]:
+    """The preset's sweep under `overrides` (a scale's and the user's; later ones win): each key and
+    its values. Hydra's own settings (hydra.*, hydra/...) are left out."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from .config import compose
+
+    sweep = compose([f"+experiment={name}"], config_dir, hydra=True).hydra.sweeper.params or {}
+    points = {}
+    for o in OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in sweep.items()] + list(overrides)):
+        if not o.get_key_element().lstrip("+~").startswith("hydra"):
+            points[o.get_key_element()] = (list(o.sweep_string_iterator()) if o.is_sweep_override()
+                                           else [o.get_value_element_as_str()])
+    return points
+
+
+def precheck(name: str, overrides: list[str], config_dir: str | None) -> None:
+    """The sweep's first job, composed and validated, finds its data and metric weights: a missing
+    dataset stops the reproduction before any job starts (ConfigError, naming where the files go)."""
+    import torch
+
+    from .config import compose, validate
+    from .game import dataset
+    from .preflight import check_metrics, check_weights
+
+    first = [f"{k}={v[0]}" for k, v in sweep_points(name, overrides, config_dir).items()]
+    cfg = compose([f"+experiment={name}", *first], config_dir)
+    validate(cfg)
+    check_metrics(cfg)
+    check_weights(cfg)
+    dataset(cfg, torch.device("cpu"))
+
+
 def run(name: str, claim: dict, scale: str, overrides: list[str], out: Path, config_dir: str | None,
         command: str) -> int:
     """The sweep, in a child `gan-runner -m` of its own session; its exit status. Ctrl-C, SIGTERM and
@@ -87,6 +120,7 @@ def run(name: str, claim: dict, scale: str, overrides: list[str], out: Path, con
         from .data.digits import write
 
         write(claim["scales"][scale]["digits"])
+    precheck(name, [*claim["scales"][scale]["overrides"], *overrides], config_dir)
     argv = [gan_runner(), "-m", f"+experiment={name}", *claim["scales"][scale]["overrides"],
             *(o for o in overrides if not o.startswith("hydra.sweep.dir=")), f"hydra.sweep.dir={quoted(out.absolute())}",
             *(["--config-dir", config_dir] if config_dir else [])]
