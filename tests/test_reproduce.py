@@ -160,6 +160,21 @@ def test_comparisons_areas_and_first_evaluations(tmp_path):
     unfinished = records(make_sweep(tmp_path / "partial", [(0, s, "completed", curve[0]) for s in range(3)]
                                     + [(10, 0, "completed", curve[10]), (10, 1, None, [])]))
     assert verdict({**CLAIM, "rule": [lower_kl]}, unfinished)[0] == TOO_FEW
+    # a diverged run of the claimed-better side contradicts it; of the other side it only leaves fewer runs
+    diverging = records(make_sweep(tmp_path / "diverged", [(0, s, "completed", curve[0]) for s in range(3)]
+                                   + [(10, s, "completed", curve[10]) for s in range(3)] + [(10, 3, "diverged", [])]))
+    result, checks = verdict({**CLAIM, "rule": [lower_kl]}, diverging)
+    assert result == FAILS and checks[0]["diverged"] == [1, 0]
+    assert verdict({**CLAIM, "rule": [{**lower_kl, "diverged": True}]}, diverging)[0] == HOLDS
+    other = records(make_sweep(tmp_path / "other", [(0, s, "completed", curve[0]) for s in range(4)]
+                               + [(0, 4, "diverged", [])] + [(10, s, "completed", curve[10]) for s in range(3)]))
+    assert verdict({**CLAIM, "rule": [lower_kl]}, other)[0] == HOLDS
+    # a value missing at one evaluation (NaN) drops that value, not the run; no ratio of a zero mean
+    gaps = records(make_sweep(tmp_path / "gaps", [(0, s, "completed", curve[0]) for s in range(3)]
+                              + [(10, s, "completed", [{"kl": float("nan")}, {"kl": 0.5}]) for s in range(3)]))
+    assert verdict({**CLAIM, "rule": [{**lower_kl, "over": "every_evaluation"}]}, gaps)[1][0]["means"][0] == 0.5
+    zero = records(make_sweep(tmp_path / "zero", [(k, s, "completed", [{"kl": 0.0}]) for k in (0, 10) for s in range(3)]))
+    assert verdict({**CLAIM, "rule": [lower_kl]}, zero)[0] == TOO_FEW
 
 
 def test_most_and_none(tmp_path):

@@ -26,9 +26,9 @@ def test_lambda_schedule():
     assert all(a >= b for a, b in zip(values, values[1:]))  # falls monotonically
 
 
-def make_lens(data_shape, K=100, rec_weight=1.0, lr=0.1):
+def make_lens(data_shape, K=100, rec_weight=1.0, lr=0.1, loss=None):
     return TemperedLens(K, rec_weight, hidden=8, depth=2, optimizer=lambda p: torch.optim.SGD(p, lr=lr),
-                        data_shape=data_shape, loss=losses.nonsaturating(), device=torch.device("cpu"))
+                        data_shape=data_shape, loss=loss or losses.nonsaturating(), device=torch.device("cpu"))
 
 
 @pytest.mark.parametrize("shape", [(2,), (3, 8, 8)])
@@ -62,6 +62,14 @@ def test_the_lens_works_against_d():
     assert after > before
     assert stats["lens/adv"].item() == pytest.approx(-after, abs=0.05)  # L_adv is minus D's real loss
     assert stats["lens/lambda"].item() == pytest.approx(tempering(1, 100))
+    # with WGAN-GP the adversarial term is minus the critic's loss on lensed real data, E D(L(x)) (the
+    # penalty is D's regulariser, not the lens's): the lens lowers D's score of the real data
+    wgan = make_lens((2,), K=100, rec_weight=0.0, lr=0.05, loss=losses.wgan_gp(10.0))
+    with torch.no_grad():
+        wgan.net.f[-1].weight.normal_(0, 0.01)
+    score = D(wgan.view(x, 1)).mean().item()
+    stats = wgan.train_step(1, D, lambda: x)
+    assert stats["lens/adv"].item() == pytest.approx(score, rel=1e-5) and D(wgan.view(x, 1)).mean().item() < score
     # and the reconstruction term alone pulls L back to the identity
     lens.K, lens.rec_weight = 100, 1.0
     D_flat = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))

@@ -190,6 +190,7 @@ class DCGAN28Config(ModelConfig):
     _target_: str = "gan_runner.models.dcgan28.build"
     g_width: int = at_least(1)  # G's hidden maps: 8, 4, 2 × g_width channels
     d_width: int = at_least(1)  # D's: 1, 2, 4 × d_width channels
+    d_batchnorm: bool = True
 
 
 @dataclass

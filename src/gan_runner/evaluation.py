@@ -99,13 +99,16 @@ class Evaluator:
         lo, hi = self.data.range
         return ((x - lo) / (hi - lo)).clamp_(0, 1)
 
-    def metrics(self, g: nn.Module, game=None) -> dict[str, float]:
+    def metrics(self, g: nn.Module, game=None, players: bool = True) -> dict[str, float]:
         """Every configured metric of G's samples, each by its registry entry's method; a metric of
-        the players reads them from `game` (game.Game)."""
+        the players reads them from `game` (game.Game), unless `players` is off (a second generator
+        of the same game, e.g. the one the EMA follows: the players are the same)."""
         self._extracted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         out: dict[str, float] = {}
         for name in self.names:
             m = METRICS[name]
+            if m.needs == "players" and not players:
+                continue
             out.update(getattr(self, m.compute)(game if m.needs == "players" else g, m.needs))
         return out
 

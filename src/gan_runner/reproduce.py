@@ -221,23 +221,32 @@ def measured(record: dict, metric: str, over: str = "final") -> list[float | Non
 
 
 def compare(condition: dict, runs: list[dict], min_runs: int) -> dict:
-    """A comparison: the mean of the metric over the finished `where` runs divided by its mean over
-    the finished `than` runs, tested. Decided when every selected job of both sides has finished with
-    at least min_runs completed runs a side (a diverged run has no value: it counts on neither side)."""
+    """A comparison: the mean over the `where` runs of each run's value (final, first or area; the
+    mean of its evaluations under every_evaluation) divided by the same mean over the `than` runs,
+    tested. A diverged `where` run contradicts it (unless `diverged: true`); a diverged `than` run
+    has no value and only leaves its side with fewer runs. Decided when every selected job of both
+    sides has finished with at least min_runs values a side and both means are positive."""
     op, threshold = TEST.fullmatch(condition["test"].strip()).group(1, 2)
     sides = [[r for r in runs if _matches(r, condition[key])] for key in ("where", "than")]
-    values = [[v for r in side if r["status"] == COMPLETED for v in measured(r, condition["metric"],
-                                                                             condition.get("over", "final"))]
-              for side in sides]
-    means = [statistics.mean(v) if v and None not in v else None for v in values]
+
+    def value_of(r: dict) -> float | None:
+        values = [v for v in measured(r, condition["metric"], condition.get("over", "final")) if v is not None]
+        return statistics.mean(values) if values else None
+
+    values = [[v for r in side if r["status"] == COMPLETED and (v := value_of(r)) is not None] for side in sides]
+    diverged = [sum(r["status"] == DIVERGED for r in side) for side in sides]
+    means = [statistics.mean(v) if v else None for v in values]
     done = all(r["status"] in (COMPLETED, DIVERGED) for side in sides for r in side)
-    ratio = means[0] / means[1] if None not in means and means[1] else None
-    if not done or ratio is None or min(len(v) for v in values) < min_runs:
+    ratio = means[0] / means[1] if None not in means and means[0] > 0 and means[1] > 0 else None
+    if diverged[0] and not condition.get("diverged", False):
+        result = FAILS
+    elif not done or ratio is None or min(len(v) for v in values) < min_runs:
         result = TOO_FEW
     else:
         result = HOLDS if OPS[op](ratio, float(threshold)) else FAILS
     return {"condition": condition, "selected": sum(map(len, sides)), "finished": sum(map(len, values)),
-            "passed": None, "means": means, "n": [len(v) for v in values], "ratio": ratio, "verdict": result}
+            "passed": None, "means": means, "n": [len(v) for v in values], "diverged": diverged, "ratio": ratio,
+            "verdict": result}
 
 
 def check(condition: dict, runs: list[dict], min_runs: int, cell) -> dict:
@@ -336,7 +345,8 @@ def _condition_text(claim: dict, c: dict) -> str:
     where = runs_of(cond["where"])
     over = "area" if cond["metric"].endswith(AREA) else cond.get("over", "final")
     if cond.get("than"):
-        means = " / ".join("–" if m is None else f"{m:.4g} (n={n})" for m, n in zip(c["means"], c["n"]))
+        means = " / ".join(("–" if m is None else f"{m:.4g} (n={n})") + (f", {d} diverged" if d else "")
+                           for m, n, d in zip(c["means"], c["n"], c["diverged"]))
         ratio = "–" if c["ratio"] is None else f"{c['ratio']:.3g}"
         return (f"{where} against {runs_of(cond['than'])}: mean {cond['metric']}{' (area)' if over == 'area' else ''} "
                 f"{means}, ratio {ratio}, must be {cond['test']}: **{c['verdict']}**")

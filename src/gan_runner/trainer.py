@@ -150,7 +150,7 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
                         log.samples(step, data.show(images), tag)
                 if "eval" in now:
                     metrics = {f"{k}{suffix}": v for suffix, g in game.evaluations.items()
-                               for k, v in evaluate.metrics(g, game).items()}
+                               for k, v in evaluate.metrics(g, game, players=not suffix).items()}
                     out.history.append({"step": step, **metrics})
                     log.metrics(step, metrics)
                 if "ckpt" in now:
