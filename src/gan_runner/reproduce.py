@@ -450,8 +450,8 @@ def figure(claim: dict, runs: list[dict], out: Path) -> Path | None:
                 x = np.array(steps) * per_step
                 ax.plot(x, np.nanmean(values, 0), label=_label(claim, rv))
                 ax.fill_between(x, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2)
-            ax.set(yscale="log", xlabel="passes (minibatch gradients)", ylabel=metric,
-                   title=f"{cols}={_label(claim, cv)}" if cols else metric)
+            ax.set(yscale="log", xlabel="passes (iterations; extragradient: 2 each)", ylabel=metric,
+                   title=_label(claim, cv) if cols else metric)
             ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
