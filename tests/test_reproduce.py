@@ -48,6 +48,21 @@ def test_the_image_claims_are_presets():
             "goodfellow_parzen"} <= set(QUICK) and {"lookahead_cifar10", "tempered_cifar10"} <= set(PAPER_ONLY)
 
 
+@pytest.mark.parametrize("name", PRESETS)
+def test_a_method_option_means_the_same_before_or_after_its_preset(name):
+    """A sweep puts its +experiment/<group>=<option> overrides before +experiment=<name>, so the preset
+    merges last: it must not undo what an option chooses (a preset that picked the loss turned every
+    tempered_mnist objective into the non-saturating one)."""
+    from omegaconf import OmegaConf
+
+    for key, values in sweep_points(name, "paper").items():
+        if key.startswith("+experiment/"):
+            for v in values:
+                swept = compose([f"{key}={v}", f"+experiment={name}"])
+                alone = compose([f"+experiment={name}", f"{key}={v}"])
+                assert OmegaConf.to_container(swept) == OmegaConf.to_container(alone), f"{key}={v}"
+
+
 @pytest.mark.parametrize("name", PAPER_ONLY)
 def test_a_paper_scale_presets_first_job_takes_a_few_steps(name, tmp_path, image_root, no_md5):
     """Its first sweep point on the fixture's CIFAR-10 files, a few steps; its Inception metrics left
