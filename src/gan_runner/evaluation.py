@@ -109,6 +109,9 @@ class Evaluator:
             m = METRICS[name]
             if m.needs == "players" and not players:
                 continue
+            if m.needs == "players" and game is None:
+                raise ConfigError(f"{name} is measured on both players while the game trains: its values are in "
+                                  "the run's results.json, not recomputed from a checkpoint's generator.")
             out.update(getattr(self, m.compute)(game if m.needs == "players" else g, m.needs))
         return out
 
@@ -143,16 +146,10 @@ class Evaluator:
     def distance(self, game, needs: str) -> dict[str, float]:
         """The iterates as they are (as the authors' notebook measures them; after each Lookahead
         backtrack they are the slow weights)."""
-        if game is None:
-            raise ConfigError("distance is measured on both players while the game trains: its values are in "
-                              "the run's results.json, not recomputed from a checkpoint's generator.")
         return {"distance": self.data.distance(game.G.v.detach(), game.D.v.detach())}
 
     def saturation(self, game, needs: str) -> dict[str, float]:
         """On the players as they train (G itself, not its EMA), the first fid.batch_size noise vectors."""
-        if game is None:
-            raise ConfigError("saturation is measured on both players while the game trains: its values are in "
-                              "the run's results.json, not recomputed from a checkpoint's generator.")
         return saturation(game.G, game.D, self.z[:self.cfg.fid.batch_size], game.objective.loss.g)
 
     def parzen(self, g: nn.Module, needs: str) -> dict[str, float]:

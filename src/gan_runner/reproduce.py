@@ -220,13 +220,12 @@ def measured(record: dict, metric: str, over: str = "final") -> list[float | Non
     return [area(record["history"], metric) if over == "area" else _number(record["final"].get(metric))]
 
 
-def compare(condition: dict, runs: list[dict], min_runs: int) -> dict:
+def compare(condition: dict, runs: list[dict], min_runs: int, op: str, threshold: str) -> dict:
     """A comparison: the mean over the `where` runs of each run's value (final, first or area; the
     mean of its evaluations under every_evaluation) divided by the same mean over the `than` runs,
     tested. A diverged `where` run contradicts it (unless `diverged: true`); a diverged `than` run
     has no value and only leaves its side with fewer runs. Decided when every selected job of both
     sides has finished with at least min_runs values a side and both means are positive."""
-    op, threshold = TEST.fullmatch(condition["test"].strip()).group(1, 2)
     sides = [[r for r in runs if _matches(r, condition[key])] for key in ("where", "than")]
 
     def value_of(r: dict) -> float | None:
@@ -253,9 +252,9 @@ def check(condition: dict, runs: list[dict], min_runs: int, cell) -> dict:
     """One condition of a rule on the runs it selects: how many finished runs passed, and its verdict.
     It is decided when every selected job has finished and each table cell (`cell(run)`) among them
     has min_runs finished runs, or earlier when a finished run already contradicts it."""
-    if condition.get("than"):
-        return compare(condition, runs, min_runs)
     op, threshold = TEST.fullmatch(condition["test"].strip()).group(1, 2)
+    if condition.get("than"):
+        return compare(condition, runs, min_runs, op, threshold)
     selected = [r for r in runs if _matches(r, condition["where"])]
     passed = finished = 0
     per_cell = {cell(r): 0 for r in selected}
