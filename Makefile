@@ -12,7 +12,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,digits]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,digits,inception,optuna]'
 	touch $@
 
 # The Slurm tests submit real jobs: a Slurm must run (slurm-up starts one here when none does).
