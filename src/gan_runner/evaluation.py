@@ -51,11 +51,12 @@ class Evaluator:
             model, accuracy, network_key = classifier(dataset_cfg, self.cfg.classifier, self.cache_dir, self.device)
             self.networks[kind], self.info["classifier_accuracy"] = model, accuracy
         else:
-            from .metrics.inception import FIDInception, weights_file
+            from .metrics.inception import network
 
-            self.networks[kind] = FIDInception(self.cfg.fid.weights_path).to(self.device).eval()
-            path = weights_file(self.cfg.fid.weights_path)
-            network_key = {"inception": hashlib.sha1(path.read_bytes()).hexdigest()}
+            self.networks[kind] = network(self.cfg.fid).to(self.device).eval()
+            # the backend too: the same images reach the network resized and scaled its own way
+            network_key = {"inception": hashlib.sha1(self.networks[kind].path.read_bytes()).hexdigest(),
+                           "backend": self.cfg.fid.backend}
         if any(METRICS[n].compute == "fid" and METRICS[n].needs == kind for n in self.names):
             self.reference[kind] = self._reference_statistics(kind, network_key)
 

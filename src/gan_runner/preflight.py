@@ -23,7 +23,7 @@ from omegaconf import DictConfig, open_dict
 
 from .config import dataset_kind, validate
 from .errors import ConfigError
-from .metrics import fitting, needed, resolve, unfit
+from .metrics import HIGHER_IS_BETTER, METRICS, NO_EMA, fitting, needed, objective, resolve, unfit
 from .run_dir import RunDir
 
 # the value shapes of the datasets (before dataset.resolution), for the memory estimate
@@ -62,6 +62,30 @@ def check_metrics(task: DictConfig) -> None:
         raise ConfigError(f"metrics.names={sorted(resolve(task.metrics.names, kind))} does not fit this dataset "
                           f"({kind} data): {', '.join(bad)} cannot be computed on it; it takes "
                           f"{', '.join(fitting(kind))}. metrics.names=[auto] picks for you.")
+    chosen, names = task.metrics.objective, resolve(task.metrics.names, kind)
+    reported = [v + suffix for n in names for v in METRICS[n].values
+                for suffix in ("", *((NO_EMA,) if task.trainer.ema and METRICS[n].needs != "players" else ()))]
+    if chosen and chosen not in reported:
+        raise ConfigError(f"metrics.objective={chosen} is not a value this run reports: it measures "
+                          f"{', '.join(reported) or 'nothing'} (metrics.names={names}).")
+    if task.metrics.fid.backend == "torchscript" and "is_inception" in resolve(task.metrics.names, kind):
+        raise ConfigError(f"metrics.names={sorted(resolve(task.metrics.names, kind))} asks for is_inception, the "
+                          "Inception score, which needs the network's class logits; metrics.fid.backend=torchscript "
+                          "gives its 2048 pool features only. Leave is_inception out (e.g. "
+                          "metrics.names=[fid_inception]), or use metrics.fid.backend=pytorch_fid.")
+
+
+def check_direction(task: DictConfig, direction: str) -> None:
+    """An optimising sweeper goes the way the task's objective (metrics.objective) is better."""
+    name = objective(task.metrics.names, dataset_kind(task.dataset), task.metrics.objective)
+    if name is None:
+        raise ConfigError(f"hydra.sweeper optimises the runs' objective, but metrics.names={list(task.metrics.names)} "
+                          "measures nothing it could rank: pick metrics (metrics.names=[auto]) and metrics.objective.")
+    want = "maximize" if HIGHER_IS_BETTER[name] else "minimize"
+    if direction.lower() != want:
+        raise ConfigError(f"hydra.sweeper.direction={direction}, but the objective {name} (metrics.objective) is "
+                          f"better {'higher' if want == 'maximize' else 'lower'}: the search would look for the worst "
+                          f"runs. Set hydra.sweeper.direction={want}, or another metrics.objective.")
 
 
 def check_weights(task: DictConfig) -> None:
@@ -69,9 +93,9 @@ def check_weights(task: DictConfig) -> None:
     file is there and is the classifier metrics' MLP."""
     needs = needed(task.metrics.names, dataset_kind(task.dataset))
     if "inception" in needs:
-        from .metrics.inception import load_weights, weights_file
+        from .metrics.inception import check
 
-        load_weights(weights_file(task.metrics.fid.weights_path))
+        check(task.metrics.fid)
     if "classifier" in needs and task.metrics.classifier.weights_path:
         from .metrics.classifier import read_weights
 
@@ -152,5 +176,8 @@ class Preflight(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
             check_writable(Path(config.hydra.sweep.dir).absolute(), "hydra.sweep.dir")
+            direction = config.hydra.sweeper.get("direction")  # an optimising sweeper's (Optuna's)
+            if direction is not None:
+                check_direction(config, str(getattr(direction, "name", direction)))
         except ConfigError as e:
             sys.exit(str(e))

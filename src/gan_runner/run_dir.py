@@ -4,6 +4,7 @@ sweep summary read run directories without it.
 
     <run>/.hydra/{config,hydra,overrides}.yaml   Hydra's record of the composed run
     <run>/checkpoints/last.pt                     everything needed to continue bit for bit
+    <run>/checkpoints/best.pt                     the same, at the best evaluation (metrics.best)
     <run>/results.json                            how the run ended (write_results)
     <run>/samples/, train.log, events.out.*       what it showed on the way
     <run>/eval.json                               gan-runner-eval's metrics
@@ -11,6 +12,7 @@ sweep summary read run directories without it.
 """
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .errors import ConfigError
 from .files import write_json, write_text
-from .metrics import best
+from .metrics import best, objective, worst
 
 # A run ends completed, diverged (a result, not a failure), interrupted (saved; it resumes) or
 # failed. A sweep's job may also be cancelled (never started) or, while the sweep runs, running.
@@ -53,6 +55,7 @@ class RunDir:
         self.config = self.hydra / "config.yaml"
         self.hydra_yaml = self.hydra / "hydra.yaml"
         self.checkpoint = self.path / "checkpoints" / "last.pt"
+        self.best_checkpoint = self.path / "checkpoints" / "best.pt"
         self.results = self.path / "results.json"
         self.previous_results = self.path / "results.previous.json"
         self.samples = self.path / "samples"
@@ -68,7 +71,7 @@ def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[s
                   steps: int | None = None, wall_time: float | None = None, history: list[dict] = (),
                   started: float | None = None, host: dict | None = None, device: dict | None = None) -> dict:
     """results.json: how the run ended, its final metrics, its best evaluation (metrics.best) with
-    every metric at that step, the history, and this attempt's times and machine. An attempt that
+    every metric at that step (and `checkpoint`: checkpoints/best.pt, saved there), the history, and this attempt's times and machine. An attempt that
     failed does not erase a finished one's report: that is kept as results.previous.json."""
     earlier = read_results(run)
     if status == FAILED and earlier and earlier["status"] in (COMPLETED, DIVERGED) and earlier.get("step") is not None:
@@ -80,7 +83,7 @@ def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[s
         "steps": steps,
         "wall_time_s": None if wall_time is None else round(wall_time, 3),
         "final": {k: v for k, v in history[-1].items() if k != "step"} if history else {},
-        "best": best(list(history)),
+        "best": _best(run, history),
         "history": list(history),
         "overrides": list(overrides),
         "note": note,
@@ -92,6 +95,26 @@ def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[s
     }
     write_json(run.results, results)
     return results
+
+
+def objective_value(task: DictConfig, results: dict | None) -> float | None:
+    """What a run gives a sweeper (metrics.objective): the value at its final evaluation when it
+    completed with it finite, else the worst (a diverged, failed or interrupted run: ±inf, never
+    NaN); None when the run measures nothing ranked."""
+    from .config import dataset_kind  # the schema: not at import, Hydra imports the launcher plugin at start-up
+
+    name = objective(task.metrics.names, dataset_kind(task.dataset), task.metrics.objective)
+    if name is None:
+        return None
+    value = results.get("final", {}).get(name) if results and results["status"] == COMPLETED else None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else worst(name)
+
+
+def _best(run: RunDir, history: list[dict]) -> dict:
+    top = best(list(history))
+    if top.get("by") and run.best_checkpoint.is_file():  # the trainer saves each new best there
+        top["checkpoint"] = str(run.best_checkpoint.relative_to(run.path))
+    return top
 
 
 def read_results(run: RunDir) -> dict[str, Any] | None:
@@ -172,9 +195,21 @@ def record(run: RunDir, task: DictConfig, hydra: DictConfig) -> None:
         write_text(path, OmegaConf.to_yaml(node))
 
 
-def add_evaluation(run: RunDir, step: int, metrics: dict, overrides: list[str]) -> dict:
+def checkpoint_path(run: RunDir, best: bool = False) -> Path:
+    """The checkpoint gan-runner-sample and -eval read: the last, or the best evaluation's (--best)."""
+    path = run.best_checkpoint if best else run.checkpoint
+    if not run.config.is_file() or not run.checkpoint.is_file():
+        raise ConfigError(f"{run} holds no trained run: expected {run.config} and {run.checkpoint}.")
+    if not path.is_file():
+        raise ConfigError(f"{run} has no {path.relative_to(run.path)}: a run saves it at each evaluation that "
+                          "improves on its best (metrics.best: the ranked metrics, e.g. modes, fid_*); this one "
+                          "had none ranked, or no evaluation yet. Without --best: its last checkpoint.")
+    return path
+
+
+def add_evaluation(run: RunDir, step: int, metrics: dict, overrides: list[str], checkpoint: Path) -> dict:
     """eval.json: the metrics of the checkpoint's step (an evaluation of other metrics of the same
-    step adds to them) and every evaluation, with its overrides. An unreadable eval.json is kept
+    step adds to them) and every evaluation, with its overrides and checkpoint. An unreadable eval.json is kept
     aside as eval.unreadable.json, not lost."""
     earlier: dict = {}
     if run.eval.exists():
@@ -189,7 +224,8 @@ def add_evaluation(run: RunDir, step: int, metrics: dict, overrides: list[str]) 
     same = earlier.get("step") == step
     report = {"step": step, "metrics": {**(earlier.get("metrics", {}) if same else {}), **metrics},
               "evaluations": [*earlier.get("evaluations", []),
-                              {"step": step, "metrics": metrics, "overrides": list(overrides), "time": time.time()}]}
+                              {"step": step, "metrics": metrics, "overrides": list(overrides),
+                               "checkpoint": str(checkpoint.relative_to(run.path)), "time": time.time()}]}
     write_json(run.eval, report)
     return report
 
@@ -198,7 +234,7 @@ def remove_stale_temp_files(run: RunDir, older_than_s: float = 600) -> None:
     """The temporary files of atomic writes (files.atomic_write: `.<name>.XXXX` beside `<name>`) that
     a process killed mid-write left behind, up to a checkpoint's size each. Only old ones: a write
     takes seconds, and another process (gan-runner-eval) may be writing in the directory now."""
-    for path in (run.checkpoint, run.results, run.eval, run.config, run.hydra_yaml, run.overrides):
+    for path in (run.checkpoint, run.best_checkpoint, run.results, run.eval, run.config, run.hydra_yaml, run.overrides):
         for stale in path.parent.glob(f".{path.name}.*"):
             try:
                 if time.time() - stale.stat().st_mtime > older_than_s:

@@ -16,6 +16,7 @@ from .device import describe, resolve_device
 from .errors import ConfigError
 from .evaluation import Evaluator
 from .game import gan_game, players
+from .metrics import best
 from .resume import restore
 from .run_dir import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunDir, remove_stale_temp_files, write_results
 from .runlog import RunLogger
@@ -112,8 +113,8 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     if meta:
         log.message(f"resumed from {run.checkpoint} at step {out.step}")
 
-    def save() -> None:
-        checkpoint.save(run.checkpoint, state, {
+    def save(path: Path = run.checkpoint) -> None:
+        checkpoint.save(path, state, {
             "step": out.step, "wall_time": out.wall_time + time.perf_counter() - t0, "history": out.history,
             "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "data_shape": data.shape,
             "evaluated_G": game.evaluated.state_dict()}, device)  # what gan-runner-sample and -eval use
@@ -153,6 +154,9 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
                                for k, v in evaluate.metrics(g, game, players=not suffix).items()}
                     out.history.append({"step": step, **metrics})
                     log.metrics(step, metrics)
+                    top = best(out.history)
+                    if top["by"] and top["step"] == step:  # a new best evaluation: gan-runner-sample/-eval --best
+                        save(run.best_checkpoint)
                 if "ckpt" in now:
                     save()
         else:

@@ -86,6 +86,20 @@ def needed(names: list[str], kind: str) -> set[str]:
     return {METRICS[name].needs for name in resolve(names, kind)}
 
 
+def objective(names: list[str], kind: str, chosen: str | None = None) -> str | None:
+    """The value a sweeper optimises (metrics.objective): the chosen one, or else the run's primary
+    value, the first its best evaluation ranks by; None when the run measures nothing ranked."""
+    if chosen:
+        return chosen
+    ranked = [v for n in resolve(names, kind) for v, value in METRICS[n].values.items() if value.rank is not None]
+    return min(ranked, key=lambda v: VALUES[v].rank, default=None)
+
+
+def worst(name: str) -> float:
+    """The objective of a run that did not finish with it: never NaN (a sweeper cannot rank NaN)."""
+    return -math.inf if HIGHER_IS_BETTER[name] else math.inf
+
+
 def best(history: list[dict[str, float]]) -> dict:
     """The best evaluation: {"step": s, "by": [the ranked values, in order], "metrics": {all at s}}.
     Ranked values compare in rank order, the first that differs deciding (a mixture run's best is

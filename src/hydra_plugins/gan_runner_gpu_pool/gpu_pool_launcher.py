@@ -38,8 +38,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_runner.errors import ConfigError
 from gan_runner.files import write_text
-from gan_runner.run_dir import (CANCELLED, FAILED, INTERRUPTED, RunDir, config_dirs, last_lines, quoted,
-                                read_results, report)
+from gan_runner.run_dir import (CANCELLED, FAILED, INTERRUPTED, RunDir, config_dirs, last_lines, objective_value,
+                                quoted, read_results, report)
 
 log = logging.getLogger(__name__)
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
@@ -170,7 +170,7 @@ class GPUPoolLauncher(Launcher):
                 process = self._start(slot, idx, overrides, job_dir)
             except OSError as e:  # this job cannot start (a full disk, no processes left): the others may
                 report(RunDir(job_dir), FAILED, f"could not start: {e}", list(overrides))
-                returns[idx] = _job_return(sweep_config, overrides, job_dir, FAILED)
+                returns[idx] = _job_return(sweep_config, overrides, job_dir)
                 continue
             self.running[s] = _Running(process, idx, overrides, sweep_config, job_dir, start)
             if self.stop:  # the signal came while it started
@@ -196,7 +196,7 @@ class GPUPoolLauncher(Launcher):
             else:
                 status = FAILED if job.process.returncode and results["status"] != INTERRUPTED else results["status"]
             log.info(f"\t#{job.idx} {status} ({ended}, {time.time() - job.start:.1f} s)")
-            returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir, status)
+            returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir)
             try:
                 write_summary(sweep_dir, finished=False)
             except OSError as e:  # a summary is not worth the sweep; the next one may succeed
@@ -208,7 +208,7 @@ class GPUPoolLauncher(Launcher):
             sweep_config, job_dir = self._job(idx, overrides)
             _describe(job_dir, overrides)
             report(RunDir(job_dir), CANCELLED, f"not started: the sweep got {self.stop}", list(overrides))
-            returns[idx] = _job_return(sweep_config, overrides, job_dir, CANCELLED)
+            returns[idx] = _job_return(sweep_config, overrides, job_dir)
 
 
 def _passed_on(received: int | str) -> signal.Signals:
@@ -250,10 +250,11 @@ def _describe(job_dir: Path, overrides: Sequence[str]) -> None:
         write_text(run.overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
 
 
-def _job_return(sweep_config: DictConfig, overrides: Sequence[str], job_dir: Path, status: str) -> JobReturn:
+def _job_return(sweep_config: DictConfig, overrides: Sequence[str], job_dir: Path) -> JobReturn:
+    """What the task would have returned in this process: the run's objective, for a sweeper."""
     ret = JobReturn()
     ret.overrides, ret.working_dir, ret.task_name = list(overrides), str(job_dir), sweep_config.hydra.job.name
     ret.hydra_cfg, ret.cfg = sweep_config, sweep_config
     # a failed job is reported by the sweep summary, not raised: Hydra would stop at it
-    ret.status, ret.return_value = JobStatus.COMPLETED, status
+    ret.status, ret.return_value = JobStatus.COMPLETED, objective_value(sweep_config, read_results(RunDir(job_dir)))
     return ret
