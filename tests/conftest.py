@@ -34,6 +34,25 @@ def run_cli(*args: str, cwd: Path, tool: str = "gan-runner", check: bool = False
     return proc
 
 
+def job_dir(sweep: Path, *overrides: str) -> Path:
+    """A sweep job's directory: named by its task overrides, as Hydra joins them (sorted, ','), the
+    hydra ones left out (conf/train.yaml: hydra.sweep.subdir)."""
+    from gan_runner.run_dir import job_dirname
+
+    return sweep / job_dirname(",".join(sorted(o for o in overrides if not o.lstrip("+~").startswith("hydra"))), 0)
+
+
+def numbered_jobs(sweep: Path) -> dict[int, Path]:
+    """A sweep's job directories that have started, by job number (hydra.job.num in .hydra/hydra.yaml)."""
+    import re
+
+    found = {}
+    for record in sweep.glob("*/.hydra/hydra.yaml"):
+        if num := re.search(r"^    num: (\d+)$", record.read_text(), re.M):
+            found[int(num.group(1))] = record.parent.parent
+    return found
+
+
 @pytest.fixture(scope="session")
 def image_root(tmp_path_factory) -> Path:
     """Every fixture dataset under one root, as dataset.root expects them; image folder in folder/."""

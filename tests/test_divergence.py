@@ -4,7 +4,7 @@ sweep in which one job diverges while the others complete exits 0 and counts it 
 import csv
 import json
 
-from conftest import run_cli
+from conftest import job_dir, run_cli
 
 # a short toy run; an lr of 1e30 puts D's weights at ~1e30 after one Adam step and its logits past
 # float32's range at the next: non-finite by the first health check (step 5)
@@ -30,10 +30,11 @@ def test_a_sweep_with_a_diverged_job_exits_0_and_says_so(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"sweep {sweep}: 2 completed, 1 diverged; summary.md there" in proc.stdout
-    statuses = {i: json.loads((sweep / str(i) / "results.json").read_text())["status"] for i in range(3)}
-    assert statuses == {0: "completed", 1: "diverged", 2: "completed"}
+    names = [job_dir(sweep, f"optimizer.d.lr={lr}", *SHORT).name for lr in ("1e-4", "1e30", "2e-4")]
+    statuses = [json.loads((sweep / n / "results.json").read_text())["status"] for n in names]
+    assert statuses == ["completed", "diverged", "completed"]
     rows = {r["run"]: r for r in csv.DictReader((sweep / "summary.csv").open())}
-    assert [(rows[str(i)]["optimizer.d.lr"], rows[str(i)]["status"]) for i in range(3)] == [
+    assert [(rows[n]["optimizer.d.lr"], rows[n]["status"]) for n in names] == [
         ("0.0001", "completed"), ("1e+30", "diverged"), ("0.0002", "completed")]
-    assert "non-finite" in rows["1"]["note"]
+    assert "non-finite" in rows[names[1]]["note"]
     assert "3 runs: 2 completed, 1 diverged" in (sweep / "summary.md").read_text()

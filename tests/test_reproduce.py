@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, run_cli
+from conftest import BIN, numbered_jobs, run_cli
 from gan_runner.config import compose, validate
 from gan_runner.data.digits import write as write_digits
 from gan_runner import reproduce
@@ -274,17 +274,19 @@ def test_an_interrupted_reproduction_continues_to_the_same_table(tmp_path):
     out = tmp_path / "outputs" / "reproduce" / "tiny" / "quick"
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
-    while not ((out / "0" / "results.json").exists() and (out / "1" / "checkpoints" / "last.pt").exists()):
+    while not ((jobs := numbered_jobs(out)).keys() >= {0, 1} and (jobs[0] / "results.json").exists()
+               and (jobs[1] / "checkpoints" / "last.pt").exists()):
         assert time.time() < deadline and proc.poll() is None, "the sweep ended before it could be interrupted"
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)  # to the reproduce command alone: it passes it on to the sweep
     first = proc.communicate(timeout=120)[0]
-    stopped = [json.loads((out / str(j) / "results.json").read_text()) for j in (1, 2, 3)]
+    jobs = numbered_jobs(out)
+    stopped = [json.loads((jobs[j] / "results.json").read_text()) for j in (1, 2, 3)]
     assert [r["status"] for r in stopped] == ["interrupted"] * 3  # the rest of the sweep stops at once
     assert 0 < stopped[0]["step"] < 300 and "not decided yet" in first
 
     again = run_cli(*cmd[1:], cwd=tmp_path, tool="gan-runner-reproduce", check=True)
-    assert "resumed from" in (out / "1" / "train.log").read_text()  # not started over
+    assert "resumed from" in (jobs[1] / "train.log").read_text()  # not started over
 
     def tabulated(text: str) -> list[str]:
         return [line for line in text.splitlines() if line.startswith("|") or line.startswith("- ")]

@@ -3,8 +3,10 @@ exact resume."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
@@ -193,6 +195,10 @@ def test_every_stabiliser_composes_and_runs(tmp_path, image_root, name, data):
         assert {"lens/lambda", "lens/rec", "lens/adv"} <= set(tags["scalars"])
         if data == "images":
             assert "lens" in tags["images"] and (tmp_path / "samples" / "lens_step_0000004.png").exists()
+            # real | lensed side by side, each under its caption (dark text on the white strip above)
+            picture = np.asarray(Image.open(tmp_path / "samples" / "lens_step_0000004.png"))
+            assert picture.shape[1] > picture.shape[0]
+            assert picture[:14, : picture.shape[1] // 2].min() < 128 and picture[:14, picture.shape[1] // 2:].min() < 128
 
 
 @pytest.mark.parametrize("stabilisers", [ALL_ON, EXTRA_ON, [*ALL_ON, "loss=wgan_gp"]])

@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.plugins.launcher import Launcher
 from hydra.utils import instantiate
 
-from conftest import BIN, run_cli
+from conftest import BIN, job_dir, run_cli
 from gan_runner.cli import CONF_DIR
 
 # a toy run long enough that jobs started together overlap, short enough for the suite
@@ -27,8 +27,11 @@ JOB = ["trainer.steps=600", "trainer.log_every=200", "trainer.sample_every=600",
 ENDLESS = ["trainer.steps=100000", "trainer.batch_size=64", "trainer.log_every=10"]
 
 
-def _results(sweep) -> dict[int, dict]:
-    return {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/results.json")}
+def _results(sweep, jobs: list[list[str]]) -> dict[int, dict]:
+    """The results.json of each job that wrote one, by its number (its place in `jobs`, each job's overrides)."""
+    paths = {i: job_dir(sweep, *job) / "results.json" for i, job in enumerate(jobs)}
+    assert set(sweep.glob("*/results.json")) <= set(paths.values()), "a job directory not named by its overrides"
+    return {i: json.loads(p.read_text()) for i, p in paths.items() if p.exists()}
 
 
 def _processes_in(directory: Path) -> dict[int, str]:
@@ -77,27 +80,29 @@ def test_cpu_slots_run_two_jobs_at_a_time(tmp_path):
     proc = run_cli("-m", "trainer.seed=0,1,2,3", *JOB, "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
                    cwd=tmp_path, check=True)
     assert "4 completed; summary.md there" in proc.stdout
-    results = _results(sweep)
+    jobs = [[f"trainer.seed={i}", *JOB] for i in range(4)]
+    results = _results(sweep, jobs)
     assert sorted(results) == [0, 1, 2, 3] and {r["status"] for r in results.values()} == {"completed"}
     # measured from the jobs' own clocks: two train at once, never more
     assert _most_at_once([(r["started"], r["ended"]) for r in results.values()]) == 2
     threads = max(1, os.cpu_count() // 2)  # the cores split between the two slots
     assert {r["host"]["torch_threads"] for r in results.values()} == {threads}
     assert [r["overrides"][0] for r in (results[i] for i in range(4))] == [f"trainer.seed={i}" for i in range(4)]
-    assert (sweep / "0" / "launcher.log").read_text().rstrip().endswith(f"Outputs in {sweep / '0'}")
+    assert (job_dir(sweep, *jobs[0]) / "launcher.log").read_text().rstrip().endswith(f"Outputs in {job_dir(sweep, *jobs[0])}")
 
 
 def test_gpu_slots_and_a_failing_job(tmp_path):
     sweep = tmp_path / "sweep"
-    (sweep / "3").mkdir(parents=True)  # an earlier attempt's report, not this one's
-    (sweep / "3" / "results.json").write_text('{"status": "completed", "step": 600, "note": "", "ended": 0}')
+    jobs = [[f"trainer.steps={n}", *JOB[1:]] for n in (600, 610, 620, 0)]
+    job_dir(sweep, *jobs[3]).mkdir(parents=True)  # an earlier attempt's report, not this one's
+    (job_dir(sweep, *jobs[3]) / "results.json").write_text('{"status": "completed", "step": 600, "note": "", "ended": 0}')
     # trainer.steps=0 passes composition and fails the job's own pre-flight: one failed job of four.
     # The launcher was given GPUs 5 and 7 (as by Slurm): its ids 0 and 1 are those (no GPU needed here).
     proc = run_cli("-m", "trainer.steps=600,610,620,0", *JOB[1:], "hydra.launcher.gpus=[0,1]",
                    f"hydra.sweep.dir={sweep}", cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": "5,7"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "3 completed, 1 failed; summary.md there" in proc.stdout
-    results = _results(sweep)
+    results = _results(sweep, jobs)
     assert {i: r["status"] for i, r in results.items()} == {0: "completed", 1: "completed", 2: "completed", 3: "failed"}
     results.pop(3)
     # each job saw only its own slot's GPU; two jobs that ran at the same time had different ones
@@ -109,10 +114,11 @@ def test_gpu_slots_and_a_failing_job(tmp_path):
                 assert slots[i] != slots[j]
     assert _most_at_once([(r["started"], r["ended"]) for r in results.values()]) == 2
     rows = {r["run"]: r for r in csv.DictReader((sweep / "summary.csv").open())}
-    assert [rows[str(i)]["status"] for i in range(4)] == ["completed", "completed", "completed", "failed"]
-    assert "trainer.steps" in rows["3"]["note"] and rows["3"]["trainer.steps"] == "0"  # why, from its log
+    names = [job_dir(sweep, *job).name for job in jobs]
+    assert [rows[n]["status"] for n in names] == ["completed", "completed", "completed", "failed"]
+    assert "trainer.steps" in rows[names[3]]["note"] and rows[names[3]]["trainer.steps"] == "0"  # why, from its log
     assert "4 runs: 3 completed, 1 failed" in (sweep / "summary.md").read_text()
-    assert (sweep / "3" / "results.previous.json").exists()
+    assert (job_dir(sweep, *jobs[3]) / "results.previous.json").exists()
 
 
 @pytest.mark.parametrize("launcher", ["gpu_pool", "slurm"])
@@ -148,7 +154,7 @@ def test_gpus_shared_by_several_jobs(tmp_path):
                    env={**os.environ, "CUDA_VISIBLE_DEVICES": "5"})
     threads = max(1, os.cpu_count() // 2)
     assert f"gpu_pool: 2 jobs on GPUs ['5', '5'], {threads} threads each" in proc.stdout + proc.stderr
-    results = _results(sweep)
+    results = _results(sweep, [[f"trainer.seed={i}", *JOB] for i in range(2)])
     assert sorted(results) == [0, 1] and {r["status"] for r in results.values()} == {"completed"}
     assert {r["host"]["CUDA_VISIBLE_DEVICES"] for r in results.values()} == {"5"}
     assert {r["host"]["torch_threads"] for r in results.values()} == {threads}
@@ -162,24 +168,26 @@ def test_a_job_killed_without_a_report_is_failed_with_how_and_its_last_lines(tmp
         proc = subprocess.Popen([str(BIN / "gan-runner"), "-m", "trainer.steps=100000,20", *ENDLESS[1:],
                                  "metrics.n_samples=100", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=1",
                                  f"hydra.sweep.dir={sweep}"], cwd=tmp_path, stdout=console, stderr=subprocess.STDOUT)
+    jobs = [[f"trainer.steps={n}", *ENDLESS[1:], "metrics.n_samples=100"] for n in (100000, 20)]
     try:
-        log = sweep / "0" / "train.log"
+        log = job_dir(sweep, *jobs[0]) / "train.log"
         _wait_for("job 0 to train", lambda: log.exists() and "step 20/" in log.read_text())
-        [pid] = _processes_in(sweep / "0")  # the job (its hydra.run.dir), a child of the launcher
+        [pid] = _processes_in(job_dir(sweep, *jobs[0]))  # the job (its hydra.run.dir), a child of the launcher
         os.kill(pid, signal.SIGKILL)
         assert proc.wait(timeout=120) == 1, out.read_text()
     finally:
         proc.kill()
-    results = _results(sweep)
+    results = _results(sweep, jobs)
     assert results[1]["status"] == "completed"
     assert results[0]["status"] == "failed" and results[0]["overrides"][0] == "trainer.steps=100000"
     how, said = results[0]["note"].split("\n", 1)
     assert how == ("killed by SIGKILL (by hand, or by the out-of-memory killer) without writing results.json; "
                    "the last lines of its launcher.log:")
-    console_lines = [line for line in (sweep / "0" / "launcher.log").read_text().splitlines() if line.strip()]
+    console_lines = [line for line in (job_dir(sweep, *jobs[0]) / "launcher.log").read_text().splitlines() if line.strip()]
     assert said.splitlines() == console_lines[-5:] and "step 20/100000" in said  # a few lines, not one
     assert f"#0 on slot 0 (pid {pid})" in out.read_text() and "#0 failed (killed by SIGKILL" in out.read_text()
-    [row] = [line for line in (sweep / "summary.md").read_text().splitlines() if line.startswith("| 0 |")]
+    [row] = [line for line in (sweep / "summary.md").read_text().splitlines()
+             if line.startswith(f"| {job_dir(sweep, *jobs[0]).name} |")]
     assert "| failed |" in row and "killed by SIGKILL" in row and " ⏎ " in row  # the lines, in one row
     assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()
 
@@ -198,7 +206,8 @@ def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path, wh
         proc, terminal = _in_a_terminal(args, tmp_path)
     else:
         proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = sweep / "0" / ("train.log" if when == "training" else "launcher.log")
+    jobs = [[f"trainer.seed={i}", *ENDLESS] for i in range(3)]
+    log = job_dir(sweep, *jobs[0]) / ("train.log" if when == "training" else "launcher.log")
     _wait_for(f"job 0 {when}", lambda: log.exists() and (when == "starting" or "step 10/" in log.read_text()))
     if how == "a closed terminal":
         os.close(terminal)  # the launcher gets SIGHUP, and its console is gone
@@ -209,7 +218,7 @@ def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path, wh
         out, _ = proc.communicate(timeout=120)
         received = passed_on = how
     assert proc.returncode == 1, out
-    results = _results(sweep)
+    results = _results(sweep, jobs)
     assert results[0]["status"] == "interrupted"  # saved, or (starting) stopped before it could train
     if when == "training":
         assert results[0]["note"].startswith(f"{passed_on}: stopped after step")
@@ -222,18 +231,27 @@ def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path, wh
 def test_jobs_get_the_sweeps_hydra_settings(tmp_path):
     sweep = tmp_path / "sweep"
     run_cli("-m", "trainer.seed=0,1", "trainer.steps=20", "hydra/launcher=gpu_pool", "hydra.job.name=ring",
-            "hydra.sweep.subdir=${hydra.job.override_dirname}", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True)
+            "hydra.sweep.subdir=job${hydra.job.num}", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True)
     for seed in (0, 1):
-        job = sweep / f"trainer.seed={seed},trainer.steps=20"
+        job = sweep / f"job{seed}"
         assert (job / "ring.log").exists() and json.loads((job / "results.json").read_text())["status"] == "completed"
         assert f"num: {seed}" in (job / ".hydra" / "hydra.yaml").read_text()
+
+
+def test_job_directory_names():
+    from gan_runner.run_dir import job_dirname
+
+    assert job_dirname("loss=lsgan,trainer.seed=0", 3) == "loss=lsgan,trainer.seed=0" and job_dirname("", 3) == "3"
+    assert job_dirname("+experiment/lens=tempered,dataset.root=/data/x", 0) == "+experiment.lens=tempered,dataset.root=.data.x"
+    long = [job_dirname(f"{'optimizer.g.lr=0.001,' * 12}trainer.seed={i}", 0) for i in (0, 1)]
+    assert long[0] != long[1] and all(len(n.encode()) <= 200 for n in long)  # cut, and still one per job
 
 
 def test_basic_launcher_sweep_summary_names_the_failure(tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli("-m", "trainer.steps=5,0", "metrics.n_samples=100", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert proc.returncode == 1
-    results = _results(sweep)
+    results = _results(sweep, [[f"trainer.steps={n}", "metrics.n_samples=100"] for n in (5, 0)])
     assert results[0]["status"] == "completed"
     assert results[1]["status"] == "failed" and "trainer.steps=0: must be >= 1" in results[1]["note"]
     assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()
@@ -266,7 +284,8 @@ def test_a_sweep_job_never_continues_another_experiments_checkpoint(tmp_path, la
     """A job whose directory holds another config's checkpoint is refused like a single run: the run
     there keeps its record, checkpoint and report (kept aside); the sweep says why and exits 1."""
     sweep = tmp_path / "sweep"
-    common = ["trainer.steps=20", "metrics.n_samples=100", f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep}"]
+    common = ["trainer.steps=20", "metrics.n_samples=100", f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep}",
+              "hydra.sweep.subdir=${hydra.job.num}"]  # numbered job directories: the second sweep meets the first's
     run_cli("-m", "loss=minimax", *common, cwd=tmp_path, check=True)
     job = sweep / "0"
     kept = {p: p.read_bytes() for p in [*(job / ".hydra").iterdir(), job / "checkpoints" / "last.pt"]}

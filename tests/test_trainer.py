@@ -9,7 +9,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import assert_same_tensors, load_state, make_cfg
+from conftest import assert_same_tensors, load_state, make_cfg, run_cli
 from gan_runner import losses, signals
 from gan_runner.errors import ConfigError
 from gan_runner.data.mixtures import GaussianMixture
@@ -28,7 +28,8 @@ def test_a_short_ring_run_writes_events_samples_results_and_checkpoint(tmp_path)
     assert [h["step"] for h in results["history"]] == [20, 40]
     best = max(results["history"], key=lambda h: (h["modes"], h["high_quality"], -h["kl"]))
     assert results["best"] == {"step": best["step"], "by": ["modes", "high_quality", "kl"],
-                               "metrics": {k: v for k, v in best.items() if k != "step"}}
+                               "metrics": {k: v for k, v in best.items() if k != "step"},
+                               "checkpoint": "checkpoints/best.pt"}
     assert results["device"] == {"device": "cpu", "name": results["device"]["name"]} and results["device"]["name"]
     assert results["overrides"] == ["trainer.steps=40"] and results["wall_time_s"] > 0
 
@@ -45,10 +46,33 @@ def test_a_short_ring_run_writes_events_samples_results_and_checkpoint(tmp_path)
     hp = {tag: plugin_data_pb2.HParamsPluginData.FromString(content)
           for tag, content in ea.PluginTagToContent("hparams").items()}
     start = hp["_hparams_/session_start_info"].session_start_info.hparams
-    assert start["trainer.steps"].number_value == 40 and start["loss._target_"].string_value.endswith("nonsaturating")
+    assert start["trainer.steps"].number_value == 40 and not any(k.endswith("_target_") for k in start)
     assert start["trainer.order"].string_value == "alternating"
     metric_tags = {m.name.tag for m in hp["_hparams_/experiment"].experiment.metric_infos}
     assert metric_tags == {"metrics/modes", "metrics/high_quality", "metrics/kl"}
+
+
+def test_tensorboard_names_a_sweeps_runs_by_their_overrides_and_their_groups_by_choice(tmp_path):
+    """Job directories (TensorBoard's run names) say what each job changed; hparams hold the group
+    choices, not `_target_` paths; the composed config is a text summary."""
+    sweep = tmp_path / "sweep"
+    run_cli("-m", "loss=lsgan,hinge", "optimizer=lookahead_minmax", "+experiment/lens=tempered", "trainer.steps=20",
+            "trainer.eval_every=0", "metrics.n_samples=200", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True)
+    common = "+experiment.lens=tempered,{},metrics.n_samples=200,optimizer=lookahead_minmax,trainer.eval_every=0,trainer.steps=20"
+    names = {p.name for p in sweep.iterdir() if p.is_dir()}
+    assert names == {common.format("loss=hinge"), common.format("loss=lsgan")}
+    ea = EventAccumulator(str(sweep / common.format("loss=lsgan")), size_guidance={"tensors": 0}).Reload()
+    hp = {tag: plugin_data_pb2.HParamsPluginData.FromString(content)
+          for tag, content in ea.PluginTagToContent("hparams").items()}
+    start = hp["_hparams_/session_start_info"].session_start_info.hparams
+    assert {k: start[k].string_value for k in ("loss", "optimizer", "lens", "model", "dataset", "experiment/lens")} == {
+        "loss": "lsgan", "optimizer": "lookahead_minmax", "lens": "tempered", "model": "mlp", "dataset": "ring",
+        "experiment/lens": "tempered"}
+    assert not any(k.endswith("_target_") or k.startswith("hydra") for k in start)
+    assert start["optimizer.lookahead.k"].number_value == 5 and start["loss.a"].number_value == 0
+    [text] = ea.Tensors("config/text_summary")
+    config = text.tensor_proto.string_val[0].decode()
+    assert "    loss:\n      _target_: gan_runner.losses.lsgan" in config and "    steps: 20" in config
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):

@@ -38,7 +38,7 @@ class Objective(Protocol):
     def joint_loss(self, step: int) -> tuple[Tensor, Tensor, Stats]: ...  # both from one minibatch
     def after_iteration(self, step: int) -> Stats: ...  # e.g. the lens's own step
     def state(self) -> dict: ...  # what the checkpoint holds of it: name -> object with state_dict()
-    def pictures(self, step: int) -> dict[str, Tensor]: ...  # images to show beside the samples
+    def pictures(self, step: int) -> dict[str, dict[str, Tensor]]: ...  # images to show beside the samples
 
 
 class GANObjective:
@@ -83,7 +83,7 @@ class GANObjective:
     def state(self) -> dict:
         return {"data": self.data, "lens": self.lens}
 
-    def pictures(self, step: int) -> dict[str, Tensor]:
+    def pictures(self, step: int) -> dict[str, dict[str, Tensor]]:
         return self.lens.pictures(step, self.data)
 
 

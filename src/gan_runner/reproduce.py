@@ -24,7 +24,7 @@ from . import CONF_DIR
 from .config import AREA, TEST
 from .errors import ConfigError
 from .files import write_json, write_text
-from .run_dir import COMPLETED, DIVERGED, RUNNING, STATUSES, RunDir, quoted, read_results
+from .run_dir import COMPLETED, DIVERGED, RUNNING, STATUSES, RunDir, override_key, quoted, read_results
 from .tables import ordered, value
 
 SCALES = ("quick", "paper")
@@ -152,9 +152,9 @@ def invocations(out: Path) -> list[dict]:
 
 # --- the report ------------------------------------------------------------------------------
 
-def sweep_size(out: Path) -> int | None:
-    """How many jobs the directory's latest sweep has (its multirun.yaml: the sweeper's params and the
-    task's overrides); None when that cannot be read."""
+def sweep_values(out: Path) -> dict[str, set[str]] | None:
+    """The keys the directory's latest sweep sets (its multirun.yaml: the sweeper's params and the
+    task's overrides), each with the values its jobs take; None when that cannot be read."""
     import yaml
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
@@ -162,11 +162,11 @@ def sweep_size(out: Path) -> int | None:
     try:
         h = yaml.safe_load((out / "multirun.yaml").read_text())["hydra"]
         params = [f"{k}={v}" for k, v in (h["sweeper"].get("params") or {}).items()] + list(h["overrides"]["task"])
-        sizes = {o.get_key_element(): len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1
-                 for o in OverridesParser.create().parse_overrides(params)}
+        return {override_key(o.input_line): set(o.sweep_string_iterator()) if o.is_sweep_override()
+                else {"" if o.is_delete() else o.get_value_element_as_str()}
+                for o in OverridesParser.create().parse_overrides(params)}
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, HydraException):
         return None
-    return math.prod(sizes.values())
 
 
 def records(out: Path, finished: bool = False) -> list[dict]:
@@ -176,9 +176,9 @@ def records(out: Path, finished: bool = False) -> list[dict]:
     its log (an earlier attempt's)."""
     from .summary import runs
 
-    size = sweep_size(out)
-    found = [r for r in runs([out], finished=finished)
-             if size is None or (Path(r["dir"]).name.isdigit() and int(Path(r["dir"]).name) < size)]
+    values = sweep_values(out)
+    found = [r for r in runs([out], finished=finished) if values is None or (
+        r["overrides"].keys() == values.keys() and all(v in values[k] for k, v in r["overrides"].items()))]
     for r in found:
         run = RunDir(Path(r["dir"]))
         results = read_results(run) or {}

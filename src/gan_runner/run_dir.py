@@ -11,6 +11,7 @@ sweep summary read run directories without it.
     <run>/launcher.log                            a gpu_pool job's console
 """
 
+import hashlib
 import json
 import math
 import time
@@ -33,6 +34,21 @@ UNFINISHED = (INTERRUPTED, FAILED, CANCELLED)  # a sweep with one of these exits
 def override_key(override: str) -> str:
     """The key a recorded (or command-line) override sets: `+a.b=1` -> `a.b`."""
     return override.split("=", 1)[0].lstrip("+~")
+
+
+def job_dirname(overrides: str, num: int) -> str:
+    """`${job_dirname:${hydra.job.override_dirname},${hydra.job.num}}` (hydra.sweep.subdir): a sweep's
+    job directory named by its overrides, e.g. `loss=lsgan,trainer.seed=0` (TensorBoard's name for
+    the run), its number when it has none. A '/' (a path, a nested group) becomes '.'; a name too long
+    for a file keeps its start and a hash of the whole, so jobs never share a directory."""
+    name = overrides.replace("/", ".")
+    if len(name.encode()) > 200:  # a file name holds 255 bytes
+        name = f"{name[:150]}...{hashlib.sha1(overrides.encode()).hexdigest()[:10]}"
+    return name or str(num)
+
+
+if not OmegaConf.has_resolver("job_dirname"):  # here, where Hydra's start-up imports it (the launcher plugin)
+    OmegaConf.register_new_resolver("job_dirname", job_dirname)
 
 
 def quoted(value: Path | str) -> str:

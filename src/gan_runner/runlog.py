@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig
-from PIL import Image
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image, ImageDraw
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
@@ -73,12 +73,22 @@ class RunLogger:
         Image.fromarray(picture).save(path)
         return path
 
+    def config(self, cfg: DictConfig, step: int) -> None:
+        """The composed config as TensorBoard text (its TEXT tab), at the step this attempt starts from."""
+        yaml = OmegaConf.to_yaml(cfg, resolve=True)
+        self.writer.add_text("config", "\n".join("    " + line for line in yaml.splitlines()), step)
+
     def hparams(self, cfg: DictConfig, status: str, metrics: dict[str, float]) -> None:
-        """Write the flattened config, the run's status and its final metrics into this run, for
-        TensorBoard's HParams tab. The metric values are the `metrics/<name>` scalars logged above."""
-        # a preset's claim says how a sweep is judged, not how this run trained
-        flat = {**{k: v for k, v in flatten(cfg).items() if not k.startswith("claim.")}, "status": status}
-        exp, ssi, sei = hparams(flat, {f"metrics/{k}": v for k, v in metrics.items()})
+        """Write the config groups as chosen (loss=lsgan, optimizer=lookahead_minmax, lens=tempered, from
+        the run's .hydra record), every other value flattened, the run's status and its final metrics
+        into this run, for TensorBoard's HParams tab. The metric values are the `metrics/<name>`
+        scalars logged above."""
+        choices = (OmegaConf.load(self.run.hydra_yaml).hydra.runtime.choices if self.run.hydra_yaml.exists() else {})
+        chosen = {g: str(c) for g, c in choices.items() if not g.startswith(("hydra/", "schema/"))}
+        # a preset's claim says how a sweep is judged, not how this run trained; `_target_` paths say
+        # in code what the group choices say
+        flat = {k: v for k, v in flatten(cfg).items() if not k.startswith("claim.") and not k.endswith("_target_")}
+        exp, ssi, sei = hparams({**chosen, **flat, "status": status}, {f"metrics/{k}": v for k, v in metrics.items()})
         for summary in (exp, ssi, sei):
             self.writer.file_writer.add_summary(summary)
 
@@ -93,6 +103,19 @@ class RunLogger:
         if self.bar is not None:
             self._redirect.__exit__(None, None, None)
             self.bar.close()
+
+
+def captioned(pictures: dict[str, np.ndarray]) -> np.ndarray:
+    """Pictures (HxWx3 uint8) side by side, each under its caption, e.g. the lens's real | lensed."""
+    height, line = max(p.shape[0] for p in pictures.values()), 14
+    width = sum(p.shape[1] for p in pictures.values()) + 4 * (len(pictures) - 1)
+    out = Image.new("RGB", (width, height + line), "white")
+    draw, x = ImageDraw.Draw(out), 0
+    for caption, picture in pictures.items():
+        draw.text((x + 2, 1), caption, fill="black")
+        out.paste(Image.fromarray(picture), (x, line))
+        x += picture.shape[1] + 4
+    return np.asarray(out)
 
 
 def _short(values: dict[str, float]) -> str:

@@ -19,7 +19,7 @@ from .game import gan_game, players
 from .metrics import best
 from .resume import restore
 from .run_dir import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunDir, remove_stale_temp_files, write_results
-from .runlog import RunLogger
+from .runlog import RunLogger, captioned
 from .signals import StopRequest
 
 
@@ -108,6 +108,7 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
         out.step, out.wall_time, out.history = meta["step"], meta["wall_time"], meta["history"]
     start, health = out.step, Health([G, D], [game.opt_g, game.opt_d], out.step)
     log = RunLogger(run, out.step, t.steps)
+    log.config(cfg, out.step)
     log.message(f"device: {out.device['device']} ({out.device['name']}), {torch.get_num_threads()} threads")
     log.message(f"metrics: {', '.join(evaluate.names)}" + "".join(f"; {k} {v:.4g}" for k, v in evaluate.info.items()))
     if meta:
@@ -147,8 +148,8 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
             with log.paused():
                 if "sample" in now:
                     log.samples(step, data.show(evaluate.samples(game.evaluated, data.preview)))
-                    for tag, images in game.pictures(step).items():
-                        log.samples(step, data.show(images), tag)
+                    for tag, panels in game.pictures(step).items():
+                        log.samples(step, captioned({c: data.show(x) for c, x in panels.items()}), tag)
                 if "eval" in now:
                     metrics = {f"{k}{suffix}": v for suffix, g in game.evaluations.items()
                                for k, v in evaluate.metrics(g, game, players=not suffix).items()}

@@ -38,8 +38,8 @@ class NoLens(Off):
     def train_step(self, step: int, D: nn.Module, batch: Callable[[], Tensor]) -> dict[str, Tensor]:
         return {}
 
-    def pictures(self, step: int, data) -> dict[str, Tensor]:
-        """Images to show beside the samples: {tag: a batch of images}."""
+    def pictures(self, step: int, data) -> dict[str, dict[str, Tensor]]:
+        """Images to show beside the samples: {tag: {caption: a batch of images}}, shown side by side."""
         return {}
 
 
@@ -73,11 +73,11 @@ class TemperedLens(NoLens):
         self.opt.step()
         return {"lens/lambda": torch.tensor(lam), "lens/rec": rec.detach(), "lens/adv": adv.detach()}
 
-    def pictures(self, step: int, data) -> dict[str, Tensor]:
+    def pictures(self, step: int, data) -> dict[str, dict[str, Tensor]]:
         if not (self.active(step) and hasattr(data, "gather")):  # images held by index: real ones beside L(them)
             return {}
         x = data.scale(data.gather(torch.arange(data.preview // 2, device=data.device)))
-        return {"lens": torch.cat([x, self.view(x, step)])}
+        return {"lens": {"real": x, "lensed": self.view(x, step)}}
 
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict(), "opt": self.opt.state_dict()}
