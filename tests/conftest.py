@@ -34,12 +34,12 @@ def run_cli(*args: str, cwd: Path, tool: str = "gan-runner", check: bool = False
     return proc
 
 
-def job_dir(sweep: Path, *overrides: str) -> Path:
-    """A sweep job's directory: named by its task overrides, as Hydra joins them (sorted, ','), the
-    hydra ones left out (conf/train.yaml: hydra.sweep.subdir)."""
+def job_dir(sweep: Path, num: int, *overrides: str) -> Path:
+    """A sweep job's directory: its number and its task overrides as Hydra joins them (sorted, ','; a
+    swept value as Hydra writes it, e.g. 0.0001 for 1e-4), the hydra ones left out (hydra.sweep.subdir)."""
     from gan_runner.run_dir import job_dirname
 
-    return sweep / job_dirname(",".join(sorted(o for o in overrides if not o.lstrip("+~").startswith("hydra"))), 0)
+    return sweep / job_dirname(",".join(sorted(o for o in overrides if not o.lstrip("+~").startswith("hydra"))), num)
 
 
 def numbered_jobs(sweep: Path) -> dict[int, Path]:

@@ -30,7 +30,7 @@ def test_a_sweep_with_a_diverged_job_exits_0_and_says_so(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"sweep {sweep}: 2 completed, 1 diverged; summary.md there" in proc.stdout
-    names = [job_dir(sweep, f"optimizer.d.lr={lr}", *SHORT).name for lr in ("1e-4", "1e30", "2e-4")]
+    names = [job_dir(sweep, i, f"optimizer.d.lr={lr}", *SHORT).name for i, lr in enumerate(("0.0001", "1e+30", "0.0002"))]
     statuses = [json.loads((sweep / n / "results.json").read_text())["status"] for n in names]
     assert statuses == ["completed", "diverged", "completed"]
     rows = {r["run"]: r for r in csv.DictReader((sweep / "summary.csv").open())}

@@ -49,6 +49,10 @@ def test_an_installed_wheel_trains_from_another_directory_with_a_users_preset(wh
     where = subprocess.run([bin_ / "python", "-c", "import gan_runner; print(gan_runner.__file__, gan_runner.CONF_DIR)"],
                            check=True, capture_output=True, text=True).stdout.split()
     assert all(p.startswith(str(venv)) for p in where), where  # the wheel's code and configs, not the checkout's
+    plugins = subprocess.run([bin_ / "python", "-c", "import hydra_plugins, pkgutil; "
+                              "print(*(m.name for m in pkgutil.iter_modules(hydra_plugins.__path__)))"],
+                             check=True, capture_output=True, text=True).stdout.split()
+    assert {"gan_runner_gpu_pool", "gan_runner_slurm"} <= set(plugins)  # Hydra finds the launchers
 
     user = tmp_path / "my_conf" / "experiment"  # a user's preset beside the shipped ones (README)
     user.mkdir(parents=True)

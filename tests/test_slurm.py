@@ -67,7 +67,7 @@ def sweep(tmp_path_factory):
                              f"hydra.sweep.dir={dir_}"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})  # the job's own
     try:
-        logs = [job_dir(dir_, f"trainer.seed={i}", *JOB) / "train.log" for i in (0, 1)]
+        logs = [job_dir(dir_, i, f"trainer.seed={i}", *JOB) / "train.log" for i in (0, 1)]
         _wait("jobs 0 and 1 to train 1000 steps", lambda: all(1000 in _steps(log) for log in logs), proc)
         jobs = {int(m[1]): job for [job] in _squeue(cwd, "%i") if (m := re.fullmatch(r"\d+_(\d+)", job))}
         subprocess.run(["scancel", "--signal=USR2", jobs[0]], check=True)
@@ -98,7 +98,7 @@ def test_sweep_completes_with_its_summary(sweep):
     summary = (sweep["dir"] / "summary.md").read_text()
     assert "3 runs: 3 completed" in summary
     for i in range(3):
-        results = json.loads((job_dir(sweep["dir"], f"trainer.seed={i}", *JOB) / "results.json").read_text())
+        results = json.loads((job_dir(sweep["dir"], i, f"trainer.seed={i}", *JOB) / "results.json").read_text())
         assert results["status"] == "completed" and results["step"] == 3000
         assert results["host"]["SLURM_JOB_ID"] and results["host"]["torch_threads"] == 1
 
@@ -112,7 +112,7 @@ def _assert_as_if_never_interrupted(run: Path, seed: int, tmp_path: Path) -> Non
 
 
 def test_a_job_warned_of_its_time_limit_resumes_to_the_uninterrupted_parameters(sweep, tmp_path):
-    run = job_dir(sweep["dir"], "trainer.seed=0", *JOB)
+    run = job_dir(sweep["dir"], 0, "trainer.seed=0", *JOB)
     results = json.loads((run / "results.json").read_text())
     assert results["host"]["SLURM_RESTART_COUNT"] == "1"  # it ran twice: warned, requeued
     log = (run / "train.log").read_text()
@@ -123,7 +123,7 @@ def test_a_job_warned_of_its_time_limit_resumes_to_the_uninterrupted_parameters(
 
 
 def test_a_preempted_job_resumes_from_its_last_periodic_checkpoint_to_the_uninterrupted_parameters(sweep, tmp_path):
-    run = job_dir(sweep["dir"], "trainer.seed=1", *JOB)
+    run = job_dir(sweep["dir"], 1, "trainer.seed=1", *JOB)
     results = json.loads((run / "results.json").read_text())
     assert results["status"] == "completed" and results["host"]["SLURM_RESTART_COUNT"] == "1"  # killed, requeued
     job = sweep["jobs"][1]

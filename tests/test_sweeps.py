@@ -29,7 +29,7 @@ ENDLESS = ["trainer.steps=100000", "trainer.batch_size=64", "trainer.log_every=1
 
 def _results(sweep, jobs: list[list[str]]) -> dict[int, dict]:
     """The results.json of each job that wrote one, by its number (its place in `jobs`, each job's overrides)."""
-    paths = {i: job_dir(sweep, *job) / "results.json" for i, job in enumerate(jobs)}
+    paths = {i: job_dir(sweep, i, *job) / "results.json" for i, job in enumerate(jobs)}
     assert set(sweep.glob("*/results.json")) <= set(paths.values()), "a job directory not named by its overrides"
     return {i: json.loads(p.read_text()) for i, p in paths.items() if p.exists()}
 
@@ -88,14 +88,14 @@ def test_cpu_slots_run_two_jobs_at_a_time(tmp_path):
     threads = max(1, os.cpu_count() // 2)  # the cores split between the two slots
     assert {r["host"]["torch_threads"] for r in results.values()} == {threads}
     assert [r["overrides"][0] for r in (results[i] for i in range(4))] == [f"trainer.seed={i}" for i in range(4)]
-    assert (job_dir(sweep, *jobs[0]) / "launcher.log").read_text().rstrip().endswith(f"Outputs in {job_dir(sweep, *jobs[0])}")
+    assert (job_dir(sweep, 0, *jobs[0]) / "launcher.log").read_text().rstrip().endswith(f"Outputs in {job_dir(sweep, 0, *jobs[0])}")
 
 
 def test_gpu_slots_and_a_failing_job(tmp_path):
     sweep = tmp_path / "sweep"
     jobs = [[f"trainer.steps={n}", *JOB[1:]] for n in (600, 610, 620, 0)]
-    job_dir(sweep, *jobs[3]).mkdir(parents=True)  # an earlier attempt's report, not this one's
-    (job_dir(sweep, *jobs[3]) / "results.json").write_text('{"status": "completed", "step": 600, "note": "", "ended": 0}')
+    job_dir(sweep, 3, *jobs[3]).mkdir(parents=True)  # an earlier attempt's report, not this one's
+    (job_dir(sweep, 3, *jobs[3]) / "results.json").write_text('{"status": "completed", "step": 600, "note": "", "ended": 0}')
     # trainer.steps=0 passes composition and fails the job's own pre-flight: one failed job of four.
     # The launcher was given GPUs 5 and 7 (as by Slurm): its ids 0 and 1 are those (no GPU needed here).
     proc = run_cli("-m", "trainer.steps=600,610,620,0", *JOB[1:], "hydra.launcher.gpus=[0,1]",
@@ -114,11 +114,11 @@ def test_gpu_slots_and_a_failing_job(tmp_path):
                 assert slots[i] != slots[j]
     assert _most_at_once([(r["started"], r["ended"]) for r in results.values()]) == 2
     rows = {r["run"]: r for r in csv.DictReader((sweep / "summary.csv").open())}
-    names = [job_dir(sweep, *job).name for job in jobs]
+    names = [job_dir(sweep, i, *job).name for i, job in enumerate(jobs)]
     assert [rows[n]["status"] for n in names] == ["completed", "completed", "completed", "failed"]
     assert "trainer.steps" in rows[names[3]]["note"] and rows[names[3]]["trainer.steps"] == "0"  # why, from its log
     assert "4 runs: 3 completed, 1 failed" in (sweep / "summary.md").read_text()
-    assert (job_dir(sweep, *jobs[3]) / "results.previous.json").exists()
+    assert (job_dir(sweep, 3, *jobs[3]) / "results.previous.json").exists()
 
 
 @pytest.mark.parametrize("launcher", ["gpu_pool", "slurm"])
@@ -170,9 +170,9 @@ def test_a_job_killed_without_a_report_is_failed_with_how_and_its_last_lines(tmp
                                  f"hydra.sweep.dir={sweep}"], cwd=tmp_path, stdout=console, stderr=subprocess.STDOUT)
     jobs = [[f"trainer.steps={n}", *ENDLESS[1:], "metrics.n_samples=100"] for n in (100000, 20)]
     try:
-        log = job_dir(sweep, *jobs[0]) / "train.log"
+        log = job_dir(sweep, 0, *jobs[0]) / "train.log"
         _wait_for("job 0 to train", lambda: log.exists() and "step 20/" in log.read_text())
-        [pid] = _processes_in(job_dir(sweep, *jobs[0]))  # the job (its hydra.run.dir), a child of the launcher
+        [pid] = _processes_in(job_dir(sweep, 0, *jobs[0]))  # the job (its hydra.run.dir), a child of the launcher
         os.kill(pid, signal.SIGKILL)
         assert proc.wait(timeout=120) == 1, out.read_text()
     finally:
@@ -183,11 +183,11 @@ def test_a_job_killed_without_a_report_is_failed_with_how_and_its_last_lines(tmp
     how, said = results[0]["note"].split("\n", 1)
     assert how == ("killed by SIGKILL (by hand, or by the out-of-memory killer) without writing results.json; "
                    "the last lines of its launcher.log:")
-    console_lines = [line for line in (job_dir(sweep, *jobs[0]) / "launcher.log").read_text().splitlines() if line.strip()]
+    console_lines = [line for line in (job_dir(sweep, 0, *jobs[0]) / "launcher.log").read_text().splitlines() if line.strip()]
     assert said.splitlines() == console_lines[-5:] and "step 20/100000" in said  # a few lines, not one
     assert f"#0 on slot 0 (pid {pid})" in out.read_text() and "#0 failed (killed by SIGKILL" in out.read_text()
     [row] = [line for line in (sweep / "summary.md").read_text().splitlines()
-             if line.startswith(f"| {job_dir(sweep, *jobs[0]).name} |")]
+             if line.startswith(f"| {job_dir(sweep, 0, *jobs[0]).name} |")]
     assert "| failed |" in row and "killed by SIGKILL" in row and " ⏎ " in row  # the lines, in one row
     assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()
 
@@ -207,7 +207,7 @@ def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path, wh
     else:
         proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     jobs = [[f"trainer.seed={i}", *ENDLESS] for i in range(3)]
-    log = job_dir(sweep, *jobs[0]) / ("train.log" if when == "training" else "launcher.log")
+    log = job_dir(sweep, 0, *jobs[0]) / ("train.log" if when == "training" else "launcher.log")
     _wait_for(f"job 0 {when}", lambda: log.exists() and (when == "starting" or "step 10/" in log.read_text()))
     if how == "a closed terminal":
         os.close(terminal)  # the launcher gets SIGHUP, and its console is gone
@@ -241,10 +241,11 @@ def test_jobs_get_the_sweeps_hydra_settings(tmp_path):
 def test_job_directory_names():
     from gan_runner.run_dir import job_dirname
 
-    assert job_dirname("loss=lsgan,trainer.seed=0", 3) == "loss=lsgan,trainer.seed=0" and job_dirname("", 3) == "3"
-    assert job_dirname("+experiment/lens=tempered,dataset.root=/data/x", 0) == "+experiment.lens=tempered,dataset.root=.data.x"
+    assert job_dirname("loss=lsgan,trainer.seed=0", 3) == "3_loss=lsgan,trainer.seed=0" and job_dirname("", 3) == "3"
+    assert job_dirname("+experiment/lens=tempered,dataset.root=/data/x", 0) == "0_+experiment.lens=tempered,dataset.root=.data.x"
     long = [job_dirname(f"{'optimizer.g.lr=0.001,' * 12}trainer.seed={i}", 0) for i in (0, 1)]
     assert long[0] != long[1] and all(len(n.encode()) <= 200 for n in long)  # cut, and still one per job
+    assert len(job_dirname("dataset.root=" + "é" * 180, 7).encode()) <= 200  # bytes, not characters
 
 
 def test_basic_launcher_sweep_summary_names_the_failure(tmp_path):

@@ -60,8 +60,8 @@ def test_tensorboard_names_a_sweeps_runs_by_their_overrides_and_their_groups_by_
             "trainer.eval_every=0", "metrics.n_samples=200", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True)
     common = "+experiment.lens=tempered,{},metrics.n_samples=200,optimizer=lookahead_minmax,trainer.eval_every=0,trainer.steps=20"
     names = {p.name for p in sweep.iterdir() if p.is_dir()}
-    assert names == {common.format("loss=hinge"), common.format("loss=lsgan")}
-    ea = EventAccumulator(str(sweep / common.format("loss=lsgan")), size_guidance={"tensors": 0}).Reload()
+    assert names == {"0_" + common.format("loss=lsgan"), "1_" + common.format("loss=hinge")}
+    ea = EventAccumulator(str(sweep / ("0_" + common.format("loss=lsgan"))), size_guidance={"tensors": 0}).Reload()
     hp = {tag: plugin_data_pb2.HParamsPluginData.FromString(content)
           for tag, content in ea.PluginTagToContent("hparams").items()}
     start = hp["_hparams_/session_start_info"].session_start_info.hparams

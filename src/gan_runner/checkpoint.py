@@ -51,6 +51,14 @@ def read(path: Path) -> dict[str, Any]:
     return state
 
 
+def saved_step(path: Path) -> int | None:
+    """The step a checkpoint holds; None when there is none (an unreadable one: it is written anew)."""
+    try:
+        return read(path)["meta"]["step"] if path.is_file() else None
+    except ConfigError:
+        return None
+
+
 def _unreadable(path: Path, why: object) -> str:
     first = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
     return (f"Cannot read the checkpoint {path}: it is truncated, corrupted or not a gan-runner checkpoint "

@@ -54,9 +54,9 @@ class Evaluator:
             from .metrics.inception import network
 
             self.networks[kind] = network(self.cfg.fid).to(self.device).eval()
-            # the backend too: the same images reach the network resized and scaled its own way
+            # another backend's statistics differ for the same images (resized and scaled its own way)
             network_key = {"inception": hashlib.sha1(self.networks[kind].path.read_bytes()).hexdigest(),
-                           "backend": self.cfg.fid.backend}
+                           **({"backend": self.cfg.fid.backend} if self.cfg.fid.backend != "pytorch_fid" else {})}
         if any(METRICS[n].compute == "fid" and METRICS[n].needs == kind for n in self.names):
             self.reference[kind] = self._reference_statistics(kind, network_key)
 

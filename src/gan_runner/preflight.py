@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, ListConfig, open_dict
 
 from .config import dataset_kind, validate
 from .errors import ConfigError
@@ -177,7 +177,7 @@ class Preflight(Callback):
         try:
             check_writable(Path(config.hydra.sweep.dir).absolute(), "hydra.sweep.dir")
             direction = config.hydra.sweeper.get("direction")  # an optimising sweeper's (Optuna's)
-            if direction is not None:
+            if direction is not None and not isinstance(direction, ListConfig):  # one objective, as the task returns
                 check_direction(config, str(getattr(direction, "name", direction)))
         except ConfigError as e:
             sys.exit(str(e))

@@ -121,8 +121,12 @@ def run(name: str, claim: dict, scale: str, overrides: list[str], out: Path, con
 
         write(claim["scales"][scale]["digits"])
     precheck(name, [*claim["scales"][scale]["overrides"], *overrides], config_dir)
+    # the job directories named by what varies: the keys of one value left out of their names
+    fixed = ["experiment", *(k.lstrip("+~") for k, v in sweep_points(name, [*claim["scales"][scale]["overrides"],
+                                                                           *overrides], config_dir).items() if len(v) == 1)]
     argv = [gan_runner(), "-m", f"+experiment={name}", *claim["scales"][scale]["overrides"],
             *(o for o in overrides if not o.startswith("hydra.sweep.dir=")), f"hydra.sweep.dir={quoted(out.absolute())}",
+            f"hydra.job.config.override_dirname.exclude_keys=[{','.join(fixed)}]",
             *(["--config-dir", config_dir] if config_dir else [])]
     child = subprocess.Popen(argv, start_new_session=True)
 
@@ -163,7 +167,7 @@ def sweep_values(out: Path) -> dict[str, set[str]] | None:
         h = yaml.safe_load((out / "multirun.yaml").read_text())["hydra"]
         params = [f"{k}={v}" for k, v in (h["sweeper"].get("params") or {}).items()] + list(h["overrides"]["task"])
         return {override_key(o.input_line): set(o.sweep_string_iterator()) if o.is_sweep_override()
-                else {"" if o.is_delete() else o.get_value_element_as_str()}
+                else {"", "null"} if o.is_delete() else {o.get_value_element_as_str()}  # a job records ~k as ~k=null
                 for o in OverridesParser.create().parse_overrides(params)}
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, HydraException):
         return None
@@ -171,14 +175,21 @@ def sweep_values(out: Path) -> dict[str, set[str]] | None:
 
 def records(out: Path, finished: bool = False) -> list[dict]:
     """The jobs of the sweep in `out` (summary.runs), with their results.json's history and times. Only
-    the latest sweep's jobs count (a directory left by an earlier, larger sweep is not pooled in). A
+    the latest sweep's jobs count (a directory left by an earlier sweep of other values is not pooled in). A
     job is "running" until the sweep has `finished` when it has no results.json, or an older one than
     its log (an earlier attempt's)."""
     from .summary import runs
 
-    values = sweep_values(out)
-    found = [r for r in runs([out], finished=finished) if values is None or (
-        r["overrides"].keys() == values.keys() and all(v in values[k] for k, v in r["overrides"].items()))]
+    values, newest = sweep_values(out), {}
+    for r in runs([out], finished=finished):
+        if values is not None and not (r["overrides"].keys() == values.keys()
+                                       and all(v in values[k] for k, v in r["overrides"].items())):
+            continue  # an earlier sweep's job
+        # one run per point of the sweep: the newest directory of its overrides (a sweep run again)
+        key = tuple(sorted(r["overrides"].items())) if values is not None else r["dir"]
+        if key not in newest or Path(r["dir"]).stat().st_mtime > Path(newest[key]["dir"]).stat().st_mtime:
+            newest[key] = r
+    found = list(newest.values())
     for r in found:
         run = RunDir(Path(r["dir"]))
         results = read_results(run) or {}

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
 from .files import write_json, write_text
@@ -38,13 +39,14 @@ def override_key(override: str) -> str:
 
 def job_dirname(overrides: str, num: int) -> str:
     """`${job_dirname:${hydra.job.override_dirname},${hydra.job.num}}` (hydra.sweep.subdir): a sweep's
-    job directory named by its overrides, e.g. `loss=lsgan,trainer.seed=0` (TensorBoard's name for
-    the run), its number when it has none. A '/' (a path, a nested group) becomes '.'; a name too long
-    for a file keeps its start and a hash of the whole, so jobs never share a directory."""
+    job directory, its number and its overrides, e.g. `3_loss=lsgan,trainer.seed=0` (TensorBoard's
+    name for the run): the number keeps two jobs of the same overrides apart (a sampler may ask for
+    a point twice). A '/' (a path, a nested group) becomes '.'; a name too long for a file keeps its
+    start and a hash of the whole."""
     name = overrides.replace("/", ".")
     if len(name.encode()) > 200:  # a file name holds 255 bytes
-        name = f"{name[:150]}...{hashlib.sha1(overrides.encode()).hexdigest()[:10]}"
-    return name or str(num)
+        name = f"{name.encode()[:150].decode(errors='ignore')}...{hashlib.sha1(overrides.encode()).hexdigest()[:10]}"
+    return f"{num}_{name}" if name else str(num)
 
 
 if not OmegaConf.has_resolver("job_dirname"):  # here, where Hydra's start-up imports it (the launcher plugin)
@@ -85,9 +87,10 @@ class RunDir:
 
 def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[str], step: int | None = None,
                   steps: int | None = None, wall_time: float | None = None, history: list[dict] = (),
-                  started: float | None = None, host: dict | None = None, device: dict | None = None) -> dict:
+                  started: float | None = None, host: dict | None = None, device: dict | None = None,
+                  best_saved: int | None = None) -> dict:
     """results.json: how the run ended, its final metrics, its best evaluation (metrics.best) with
-    every metric at that step (and `checkpoint`: checkpoints/best.pt, saved there), the history, and this attempt's times and machine. An attempt that
+    every metric at that step (and `checkpoint`, when checkpoints/best.pt holds that step: `best_saved`), the history, and this attempt's times and machine. An attempt that
     failed does not erase a finished one's report: that is kept as results.previous.json."""
     earlier = read_results(run)
     if status == FAILED and earlier and earlier["status"] in (COMPLETED, DIVERGED) and earlier.get("step") is not None:
@@ -99,7 +102,7 @@ def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[s
         "steps": steps,
         "wall_time_s": None if wall_time is None else round(wall_time, 3),
         "final": {k: v for k, v in history[-1].items() if k != "step"} if history else {},
-        "best": _best(run, history),
+        "best": _best(run, history, best_saved),
         "history": list(history),
         "overrides": list(overrides),
         "note": note,
@@ -119,16 +122,19 @@ def objective_value(task: DictConfig, results: dict | None) -> float | None:
     NaN); None when the run measures nothing ranked."""
     from .config import dataset_kind  # the schema: not at import, Hydra imports the launcher plugin at start-up
 
-    name = objective(task.metrics.names, dataset_kind(task.dataset), task.metrics.objective)
+    try:
+        name = objective(task.metrics.names, dataset_kind(task.dataset), task.metrics.objective)
+    except ConfigError:  # a dataset config of no schema: the job was refused for it
+        return None
     if name is None:
         return None
     value = results.get("final", {}).get(name) if results and results["status"] == COMPLETED else None
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else worst(name)
 
 
-def _best(run: RunDir, history: list[dict]) -> dict:
+def _best(run: RunDir, history: list[dict], best_saved: int | None) -> dict:
     top = best(list(history))
-    if top.get("by") and run.best_checkpoint.is_file():  # the trainer saves each new best there
+    if top.get("by") and top["step"] == best_saved:  # checkpoints/best.pt holds that step
         top["checkpoint"] = str(run.best_checkpoint.relative_to(run.path))
     return top
 
@@ -208,7 +214,13 @@ def record(run: RunDir, task: DictConfig, hydra: DictConfig) -> None:
     off), so that a job refused in a directory holding another run leaves that run's record alone."""
     for path, node in ((run.config, task), (run.hydra_yaml, OmegaConf.create({"hydra": hydra})),
                        (run.overrides, OmegaConf.create(list(hydra.overrides.task)))):
-        write_text(path, OmegaConf.to_yaml(node))
+        # resolved: the values the run used, which the tables and the summary read as plain YAML
+        # (a derived setting, ${order_for:...}, would read as its formula)
+        try:
+            text = OmegaConf.to_yaml(node, resolve=path == run.config)
+        except OmegaConfBaseException:  # a value that cannot resolve: the job's checks say which
+            text = OmegaConf.to_yaml(node)
+        write_text(path, text)
 
 
 def checkpoint_path(run: RunDir, best: bool = False) -> Path:

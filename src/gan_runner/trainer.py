@@ -32,6 +32,7 @@ class Outcome:
     note: str = ""
     started: float = field(default_factory=time.time)  # this attempt's start, seconds since the epoch
     device: dict = field(default_factory=dict)  # device.describe
+    best_saved: int | None = None  # the step checkpoints/best.pt holds
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Outcome:
@@ -56,7 +57,8 @@ def _report(run: RunDir, out: Outcome, steps: int, overrides: list[str]) -> None
     host = {"name": socket.gethostname(), "torch_threads": torch.get_num_threads(),
             **{k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_RESTART_COUNT")}}
     write_results(run, out.status, note=out.note, overrides=list(overrides), step=out.step, steps=steps,
-                  wall_time=out.wall_time, history=out.history, started=out.started, host=host, device=out.device)
+                  wall_time=out.wall_time, history=out.history, started=out.started, host=host, device=out.device,
+                  best_saved=out.best_saved)
 
 
 class Health:
@@ -106,6 +108,9 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     meta = restore(run, state, cfg, device)
     if meta:
         out.step, out.wall_time, out.history = meta["step"], meta["wall_time"], meta["history"]
+        out.best_saved = checkpoint.saved_step(run.best_checkpoint)
+    else:  # an attempt that never saved last.pt: its best is not this run's, nor served as one
+        run.best_checkpoint.unlink(missing_ok=True)
     start, health = out.step, Health([G, D], [game.opt_g, game.opt_d], out.step)
     log = RunLogger(run, out.step, t.steps)
     log.config(cfg, out.step)
@@ -158,6 +163,7 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
                     top = best(out.history)
                     if top["by"] and top["step"] == step:  # a new best evaluation: gan-runner-sample/-eval --best
                         save(run.best_checkpoint)
+                        out.best_saved = step
                 if "ckpt" in now:
                     save()
         else:

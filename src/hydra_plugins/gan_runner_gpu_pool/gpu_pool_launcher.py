@@ -170,7 +170,7 @@ class GPUPoolLauncher(Launcher):
                 process = self._start(slot, idx, overrides, job_dir)
             except OSError as e:  # this job cannot start (a full disk, no processes left): the others may
                 report(RunDir(job_dir), FAILED, f"could not start: {e}", list(overrides))
-                returns[idx] = _job_return(sweep_config, overrides, job_dir)
+                returns[idx] = _job_return(sweep_config, overrides, job_dir, FAILED)
                 continue
             self.running[s] = _Running(process, idx, overrides, sweep_config, job_dir, start)
             if self.stop:  # the signal came while it started
@@ -196,7 +196,7 @@ class GPUPoolLauncher(Launcher):
             else:
                 status = FAILED if job.process.returncode and results["status"] != INTERRUPTED else results["status"]
             log.info(f"\t#{job.idx} {status} ({ended}, {time.time() - job.start:.1f} s)")
-            returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir)
+            returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir, status)
             try:
                 write_summary(sweep_dir, finished=False)
             except OSError as e:  # a summary is not worth the sweep; the next one may succeed
@@ -208,7 +208,7 @@ class GPUPoolLauncher(Launcher):
             sweep_config, job_dir = self._job(idx, overrides)
             _describe(job_dir, overrides)
             report(RunDir(job_dir), CANCELLED, f"not started: the sweep got {self.stop}", list(overrides))
-            returns[idx] = _job_return(sweep_config, overrides, job_dir)
+            returns[idx] = _job_return(sweep_config, overrides, job_dir, CANCELLED)
 
 
 def _passed_on(received: int | str) -> signal.Signals:
@@ -250,11 +250,13 @@ def _describe(job_dir: Path, overrides: Sequence[str]) -> None:
         write_text(run.overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
 
 
-def _job_return(sweep_config: DictConfig, overrides: Sequence[str], job_dir: Path) -> JobReturn:
-    """What the task would have returned in this process: the run's objective, for a sweeper."""
+def _job_return(sweep_config: DictConfig, overrides: Sequence[str], job_dir: Path, status: str) -> JobReturn:
+    """What the task would have returned in this process: the run's objective, for a sweeper (the
+    worst when the job did not complete, as its exit status or its report says)."""
     ret = JobReturn()
     ret.overrides, ret.working_dir, ret.task_name = list(overrides), str(job_dir), sweep_config.hydra.job.name
     ret.hydra_cfg, ret.cfg = sweep_config, sweep_config
+    results = read_results(RunDir(job_dir))
     # a failed job is reported by the sweep summary, not raised: Hydra would stop at it
-    ret.status, ret.return_value = JobStatus.COMPLETED, objective_value(sweep_config, read_results(RunDir(job_dir)))
+    ret.status, ret.return_value = JobStatus.COMPLETED, objective_value(sweep_config, results and {**results, "status": status})
     return ret
