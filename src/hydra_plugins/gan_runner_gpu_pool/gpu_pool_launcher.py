@@ -112,7 +112,8 @@ class GPUPoolLauncher(Launcher):
     def _command(self, idx: int, overrides: Sequence[str], job_dir: Path) -> list[str]:
         """The application as this sweep was started (config name and dirs, hydra overrides), for one job."""
         h = self.config.hydra
-        hydra_overrides = [o for o in h.overrides.hydra if not o.lstrip("+~").startswith(SWEEP_ONLY)]
+        hydra_overrides = [o for o in OmegaConf.to_container(h.overrides.hydra)  # as typed: `${...}` is the job's
+                           if not o.lstrip("+~").startswith(SWEEP_ONLY)]
         return [sys.executable, sys.argv[0], f"--config-name={h.job.config_name}",
                 *(f"--config-dir={d}" for d in config_dirs(h)), *overrides, *hydra_overrides,
                 f"hydra.run.dir={quoted(job_dir)}", f"hydra.job.num={idx}", f"hydra.job.id={idx}"]
