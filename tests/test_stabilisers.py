@@ -17,6 +17,29 @@ from gan_runner.stabilisers.lens import NoLens, TemperedLens, tempering
 from gan_runner.trainer import train
 
 
+def test_the_ema_is_torchs_averaged_model_bit_for_bit():
+    """EMA's own update (no host sync) gives AveragedModel(use_buffers=True, get_ema_multi_avg_fn)'s
+    numbers, batch-norm statistics and counts included, and its checkpoint layout."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from gan_runner.stabilisers.ema import EMA
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    reference, ours = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True), EMA(net, 0.9)
+    for step in range(1, 8):
+        net(torch.randn(16, 4))  # the batch-norm statistics move too
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+        reference.update_parameters(net)
+        ours.after_iteration(step)
+    assert_same_tensors(reference.state_dict(), ours.state_dict())
+    again = EMA(net, 0.9)
+    again.load_state_dict(reference.state_dict())  # a checkpoint written by the AveragedModel version
+    assert_same_tensors(again.state_dict(), reference.state_dict())
+
+
 def test_lambda_schedule():
     K = 900
     assert tempering(0, K) == 1.0

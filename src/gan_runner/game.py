@@ -156,7 +156,7 @@ class Game:
         return {"G": self.G, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d,
                 "lookahead": self.lookahead, "ema": self.ema, **self.objective.state()}
 
-    def pictures(self, step: int) -> dict[str, Tensor]:
+    def pictures(self, step: int) -> dict[str, dict[str, Tensor]]:
         return self.objective.pictures(step)
 
 

@@ -2,8 +2,11 @@
 Lookahead-Minmax, of its slow G (Chavdarova et al. 2021 evaluate both with and without it).
 What a run evaluates and samples from is the EMA when on, else the generator it follows."""
 
+import copy
+import itertools
+
+import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..metrics import NO_EMA
 from . import Off
@@ -26,13 +29,19 @@ class NoEMA(Off):
 
 
 class EMA(NoEMA):
+    """The β-EMA of every parameter and buffer (batch-norm statistics too), the numbers of torch's
+    AveragedModel(use_buffers=True) with get_ema_multi_avg_fn(β), updated without reading a device
+    tensor: AveragedModel branches on its update count, a host sync every iteration on a GPU. The
+    first update copies; the count is kept for the checkpoint, never read."""
+
     def __init__(self, followed: nn.Module, beta: float):
         super().__init__(followed)
-        self.average = AveragedModel(followed, multi_avg_fn=get_ema_multi_avg_fn(beta), use_buffers=True)
+        self.beta, self.average, self.started = beta, copy.deepcopy(followed), False
+        self.n_averaged = torch.zeros((), dtype=torch.long, device=next(followed.parameters()).device)
 
     @property
     def evaluated(self) -> nn.Module:
-        return self.average.module
+        return self.average
 
     @property
     def evaluations(self) -> dict[str, nn.Module]:
@@ -40,14 +49,30 @@ class EMA(NoEMA):
         # does not depend on the EMA, so one run measures both
         return {"": self.evaluated, NO_EMA: self.followed}
 
+    @torch.no_grad()
     def after_iteration(self, step: int) -> None:
-        self.average.update_parameters(self.followed)
+        ours, theirs = (list(itertools.chain(m.parameters(), m.buffers())) for m in (self.average, self.followed))
+        if not self.started:
+            torch._foreach_copy_(ours, theirs)
+            self.started = True
+        else:
+            floats = [i for i, t in enumerate(ours) if t.is_floating_point()]
+            by_dtype: dict[torch.dtype, list[int]] = {}
+            for i in floats:
+                by_dtype.setdefault(ours[i].dtype, []).append(i)
+            for index in by_dtype.values():
+                torch._foreach_lerp_([ours[i] for i in index], [theirs[i] for i in index], 1 - self.beta)
+            for t, m in ((t, m) for t, m in zip(ours, theirs) if not t.is_floating_point()):  # counts (BN's)
+                t.copy_(t * self.beta + m * (1 - self.beta))
+        self.n_averaged += 1
 
-    def state_dict(self) -> dict:
-        return self.average.state_dict()
+    def state_dict(self) -> dict:  # AveragedModel's layout: checkpoints written before read the same
+        return {"n_averaged": self.n_averaged, **{f"module.{k}": v for k, v in self.average.state_dict().items()}}
 
     def load_state_dict(self, state: dict) -> None:
-        self.average.load_state_dict(state)
+        self.n_averaged.copy_(state["n_averaged"])
+        self.started = True  # a checkpoint is written after an iteration
+        self.average.load_state_dict({k.removeprefix("module."): v for k, v in state.items() if k != "n_averaged"})
 
 
 def ema(followed: nn.Module, beta: float | None) -> NoEMA:
