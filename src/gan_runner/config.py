@@ -336,6 +336,9 @@ class TrainerConfig:
     unroll_second_order: bool = True  # backpropagate through the K updates (False: first-order variant)
     unroll_fresh_batches: bool = True  # a fresh real batch and noise for each unrolled step
     ema: Optional[float] = _checked("must be null (off) or in (0, 1)", lambda v: v is None or 0 < v < 1, None)
+    # torch.compile of the players (game.compile_players): off, or its mode
+    compile: str = _checked("must be off, default or max-autotune", lambda v: v in ("off", "default", "max-autotune"),
+                            "off")
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -473,6 +476,10 @@ class TrainConfig:
             return ["optimizer.extragradient is Gidel et al.'s joint method: both players extrapolate "
                     "together, so it needs trainer.order=simultaneous (the k-1 extra D steps, if any, "
                     "are extragradient steps of D alone)"]
+        if self.trainer.compile != "off" and self.trainer.unroll_steps and self.trainer.unroll_second_order:
+            return ["trainer.compile cannot take second-order unrolling: G's gradient goes back through D's "
+                    "unrolled gradients, a double backward that torch.compile's graphs do not support; use "
+                    "trainer.unroll_second_order=false (then G is compiled, D stays eager) or trainer.compile=off"]
         if self.optimizer.extragradient and self.trainer.unroll_steps:
             return ["trainer.unroll_steps unrolls D's base optimizer step, not an extragradient step: "
                     "use one of optimizer.extragradient and trainer.unroll_steps"]

@@ -11,6 +11,8 @@ G against D or the unrolled D^K), or any object with the same four methods, such
 game. Every stabiliser is an object that does nothing when off.
 """
 
+import os
+from pathlib import Path
 from typing import Callable, Protocol
 
 import torch
@@ -20,7 +22,7 @@ from torch.nn.utils import get_total_norm
 from torch.optim import Optimizer
 
 from .config import instantiate
-from .losses import Loss, d_loss
+from .losses import Loss, d_loss, no_penalty
 from .stabilisers.ema import NoEMA, ema
 from .stabilisers.extragradient import extragradient_step, plain_step
 from .stabilisers.lens import NoLens
@@ -158,6 +160,30 @@ class Game:
 
     def pictures(self, step: int) -> dict[str, dict[str, Tensor]]:
         return self.objective.pictures(step)
+
+
+def compile_cache(cache_dir: str) -> None:
+    """torch.compile's code cache on disk under metrics.cache_dir (shared by a sweep's jobs, on a
+    cluster's shared disk too), unless TORCHINDUCTOR_CACHE_DIR says where. Set before torch first
+    asks for it (building an optimizer does)."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(cache_dir).expanduser() / "inductor"))
+
+
+def compile_players(game: Game, mode: str) -> str:
+    """trainer.compile: torch.compile G and D in place (their state_dict keys unchanged), once the game
+    holds its copies of them (the EMA and Lookahead's slow weights stay eager: they are evaluated,
+    not trained). D stays eager where the game differentiates through it twice or calls it with
+    other weights (unrolling, WGAN-GP's penalty): compiled graphs have no double backward. Returns
+    what was compiled, for the log."""
+    if mode == "off" or not isinstance(game.objective, GANObjective):  # the bilinear game's players are points
+        return ""
+    objective, compiled = game.objective, [game.G]
+    if type(objective.unroll) is NoUnroll and objective.loss.penalty is no_penalty:  # not unrolled, no penalty
+        compiled.append(game.D)
+    for net in compiled:
+        net.compile(mode=None if mode == "default" else mode)
+    return f"torch.compile ({mode}): {' and '.join('G' if n is game.G else 'D' for n in compiled)}" + (
+        "" if len(compiled) == 2 else "; D eager (differentiated twice, or unrolled)")
 
 
 def dataset(cfg: DictConfig, device: torch.device):

@@ -15,7 +15,7 @@ from . import checkpoint
 from .device import describe, resolve_device
 from .errors import ConfigError
 from .evaluation import Evaluator
-from .game import gan_game, players
+from .game import compile_cache, compile_players, gan_game, players
 from .metrics import best
 from .resume import restore
 from .run_dir import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunDir, remove_stale_temp_files, write_results
@@ -95,11 +95,13 @@ def due(t, step: int) -> set[str]:
 
 def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     t = OmegaConf.to_object(cfg.trainer)  # a plain dataclass: cheap attribute access in the loop
+    compile_cache(cfg.metrics.cache_dir)
     device = resolve_device(t.device)
     out.device = describe(device)
     torch.manual_seed(t.seed)
     data, G, D = players(cfg, device)
     game = gan_game(cfg, data, G, D, device)
+    compiled = compile_players(game, t.compile)
     state = game.state()  # everything the checkpoint holds
     # what the metrics need is trained or loaded now, before training, and draws nothing from the
     # run's RNG: a cold and a warm cache give the same run
@@ -114,7 +116,8 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     start, health = out.step, Health([G, D], [game.opt_g, game.opt_d], out.step)
     log = RunLogger(run, out.step, t.steps)
     log.config(cfg, out.step)
-    log.message(f"device: {out.device['device']} ({out.device['name']}), {torch.get_num_threads()} threads")
+    log.message(f"device: {out.device['device']} ({out.device['name']}), {torch.get_num_threads()} threads"
+                + (f"; {compiled}" if compiled else ""))
     log.message(f"metrics: {', '.join(evaluate.names)}" + "".join(f"; {k} {v:.4g}" for k, v in evaluate.info.items()))
     if meta:
         log.message(f"resumed from {run.checkpoint} at step {out.step}")
