@@ -19,6 +19,7 @@ CASES = {
     "extragradient": ["optimizer=extra_adam"],
     "wgan-gp, k=2": ["loss=wgan_gp", "trainer.d_steps=2"],
     "simultaneous": ["trainer.order=simultaneous"],
+    "bf16 forwards": ["trainer.precision=bf16", "lens=tempered", "lens.K=20"],
 }
 LOG = 6
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.plugins.launcher import Launcher
 from hydra.utils import instantiate
@@ -44,6 +45,18 @@ def _processes_in(directory: Path) -> dict[int, str]:
             continue
         if any(str(directory) in arg for arg in args):
             found[int(cmdline.parent.name)] = " ".join(args)
+    return found
+
+
+def _warm_processes(cwd: Path) -> list[int]:
+    """The gpu_pool warm processes (worker.py) started from `cwd` still running."""
+    found = []
+    for pid in _processes_in(Path("hydra_plugins.gan_runner_gpu_pool.worker")):
+        try:
+            if Path(f"/proc/{pid}/cwd").resolve() == cwd.resolve():
+                found.append(pid)
+        except OSError:  # it ended meanwhile
+            pass
     return found
 
 
@@ -89,6 +102,33 @@ def test_cpu_slots_run_two_jobs_at_a_time(tmp_path):
     assert {r["host"]["torch_threads"] for r in results.values()} == {threads}
     assert [r["overrides"][0] for r in (results[i] for i in range(4))] == [f"trainer.seed={i}" for i in range(4)]
     assert (job_dir(sweep, 0, *jobs[0]) / "launcher.log").read_text().rstrip().endswith(f"Outputs in {job_dir(sweep, 0, *jobs[0])}")
+
+
+def test_a_slots_next_job_starts_in_a_warm_process_with_the_same_numbers(tmp_path):
+    """While a slot's job runs, its next job's process imports torch, Hydra and gan-runner; the job it
+    then runs is the same run a fresh process makes (bit for bit: job 2 repeats job 0's settings), and
+    no warm process outlives the sweep."""
+    from conftest import assert_same_tensors, load_state
+
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "trainer.seed=0,1,0", "trainer.steps=60", "trainer.batch_size=64", "metrics.n_samples=500",
+                   "trainer.device=cpu", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=1",
+                   f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True)
+    out = proc.stdout + proc.stderr
+    assert "#0 on slot 0 (pid" in out and ", warm)" not in out.split("#1 on slot")[0]  # the first: a fresh process
+    assert all(f"#{i} on slot 0 (pid" in out and out.split(f"#{i} on slot 0 (pid")[1].split(")")[0].endswith(", warm")
+               for i in (1, 2))
+    jobs = [[f"trainer.seed={i}", "trainer.steps=60", "trainer.batch_size=64", "metrics.n_samples=500",
+             "trainer.device=cpu"] for i in (0, 1, 0)]
+    results = _results(sweep, jobs)
+    assert [results[i]["status"] for i in range(3)] == ["completed"] * 3
+    assert results[2]["history"] == results[0]["history"]
+    cold, warm = load_state(job_dir(sweep, 0, *jobs[0])), load_state(job_dir(sweep, 2, *jobs[2]))
+    assert_same_tensors(cold["objects"], warm["objects"])
+    other = load_state(job_dir(sweep, 1, *jobs[1]))["objects"]["G"]
+    assert not all(torch.equal(other[k], cold["objects"]["G"][k]) for k in other)  # a seed of its own
+    assert "Outputs in" in (job_dir(sweep, 2, *jobs[2]) / "launcher.log").read_text()  # its output where a job's goes
+    assert _warm_processes(tmp_path) == []
 
 
 def test_gpu_slots_and_a_failing_job(tmp_path):
@@ -225,7 +265,7 @@ def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path, wh
     assert [results[i]["status"] for i in (1, 2)] == ["cancelled", "cancelled"]
     assert {results[i]["note"] for i in (1, 2)} == {f"not started: the sweep got {received}"}
     assert "3 runs: 1 interrupted, 2 cancelled" in (sweep / "summary.md").read_text()
-    assert _processes_in(sweep) == {}  # no job left running
+    assert _processes_in(sweep) == {} and _warm_processes(tmp_path) == []  # no job left running, nor a warm one
 
 
 def test_jobs_get_the_sweeps_hydra_settings(tmp_path):

@@ -267,13 +267,15 @@ def test_the_best_evaluation_ranks_modes_before_kl():
 
 
 def test_a_checkpoint_from_before_the_stabilisers_moved_resumes(tmp_path):
-    """Checkpoints record the lens's target and trainer.update under their old names: read as the new."""
+    """Checkpoints record the lens's target and trainer.update under their old names: read as the new;
+    settings added since (trainer.compile, trainer.precision) are absent from them: read as the old behaviour."""
     cfg = make_cfg("trainer.steps=6")
     train(cfg, tmp_path)
     state = load_state(tmp_path)
     old = state["meta"]["config"]
     old["lens"]["_target_"] = "gan_runner.lens.NoLens"
     old["trainer"]["update"] = old["trainer"].pop("order")  # as written before the rename
+    del old["trainer"]["compile"], old["trainer"]["precision"]
     torch.save(state, tmp_path / "checkpoints" / "last.pt")
     from gan_runner.resume import check_resumable
     from gan_runner.run_dir import RunDir

@@ -17,7 +17,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
-from .metrics import METRICS, VALUES
+from .metrics import METRICS, VALUES, objective
 
 
 def _checked(rule: str, ok: Callable[[Any], bool], default: Any = MISSING) -> Any:
@@ -339,6 +339,8 @@ class TrainerConfig:
     # torch.compile of the players (game.compile_players): off, or its mode
     compile: str = _checked("must be off, default or max-autotune", lambda v: v in ("off", "default", "max-autotune"),
                             "off")
+    # mixed precision of the players' forwards (precision.py): fp32, bf16, or fp16 with gradient scalers
+    precision: str = _checked("must be fp32, bf16 or fp16", lambda v: v in ("fp32", "bf16", "fp16"), "fp32")
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -480,6 +482,11 @@ class TrainConfig:
             return ["trainer.compile cannot take second-order unrolling: G's gradient goes back through D's "
                     "unrolled gradients, a double backward that torch.compile's graphs do not support; use "
                     "trainer.unroll_second_order=false (then G is compiled, D stays eager) or trainer.compile=off"]
+        if self.trainer.precision == "fp16" and (self.trainer.unroll_steps or isinstance(self.loss, WGANGPConfig)):
+            return ["trainer.precision=fp16 scales each player's loss for its backward, but "
+                    + ("the unrolled D's inner steps take their gradients unscaled" if self.trainer.unroll_steps
+                       else "WGAN-GP's penalty differentiates D's unscaled gradient")
+                    + " (fp16 underflows there); use trainer.precision=bf16 (no scaling needed) or fp32"]
         if self.optimizer.extragradient and self.trainer.unroll_steps:
             return ["trainer.unroll_steps unrolls D's base optimizer step, not an extragradient step: "
                     "use one of optimizer.extragradient and trainer.unroll_steps"]
@@ -579,6 +586,9 @@ def flatten(cfg: DictConfig) -> dict[str, Any]:
 # Keys that were renamed: set, the old one is a range error naming the new one (on the command
 # line, in a preset, anywhere); a recorded run's overrides and checkpoint config are read with the new.
 RENAMED = {"trainer.update": "trainer.order"}
+# Keys added since checkpoints were first written: a checkpoint's config without one was trained
+# as this value of it.
+ADDED = {"trainer.compile": "off", "trainer.precision": "fp32"}
 # Targets that moved: a checkpoint's config is read with the new name. A key ending in "." moves a
 # package (every target under it), any other key one target.
 MOVED = {"gan_runner.lens.": "gan_runner.stabilisers.lens.", "torch.optim.Adam": "gan_runner.adam.Adam"}
@@ -624,6 +634,12 @@ def dataset_kind(dataset: DictConfig) -> str:
         raise ConfigError("The dataset config extends no dataset schema: start it with `defaults: "
                           f"[/schema/dataset/<one of {', '.join(SCHEMAS['dataset'])}>@_here_]`.")
     return kind if isinstance(kind, str) else OmegaConf.to_object(dataset).kind  # a property: per option
+
+
+def task_objective(task: DictConfig) -> str | None:
+    """The value a run gives a sweeper (metrics.objective, else the data's primary one), None when
+    it measures nothing ranked."""
+    return objective(task.metrics.names, dataset_kind(task.dataset), task.metrics.objective)
 
 
 def compose(overrides: list[str], config_dir: str | None = None, config_name: str = "train",

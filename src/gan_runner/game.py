@@ -23,6 +23,7 @@ from torch.optim import Optimizer
 
 from .config import instantiate
 from .losses import Loss, d_loss, no_penalty
+from .precision import Precision
 from .stabilisers.ema import NoEMA, ema
 from .stabilisers.extragradient import extragradient_step, plain_step
 from .stabilisers.lens import NoLens
@@ -67,7 +68,7 @@ class GANObjective:
         return self._d(step, fake)
 
     def _g(self, step: int, fake: Callable[[], Tensor], known: Tensor | None = None) -> Tensor:
-        return self.loss.g(self.unroll.logits(fake, self.G, lambda: self.real(step), self.noise, known))
+        return self.loss.g(self.unroll.logits(fake, self.G, lambda: self.real(step), self.noise, known).float())
 
     def g_loss(self, step: int) -> tuple[Tensor, Stats]:
         loss = self._g(step, lambda: self.G(self.noise()))
@@ -92,12 +93,13 @@ class GANObjective:
 class Game:
     def __init__(self, G: nn.Module, D: nn.Module, opt_g: Optimizer, opt_d: Optimizer, objective: Objective, *,
                  d_steps: int = 1, simultaneous: bool = False, step_rule: Callable = plain_step,
-                 lookahead: NoLookahead | None = None, ema: NoEMA | None = None):
+                 lookahead: NoLookahead | None = None, ema: NoEMA | None = None, precision: Precision | None = None):
         self.G, self.D, self.opt_g, self.opt_d, self.objective = G, D, opt_g, opt_d, objective
         self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
         self.step_rule = step_rule
         self.lookahead = lookahead or NoLookahead([G, D])
         self.ema = ema or NoEMA(self.lookahead.slow[0])
+        self.precision = precision or Precision("fp32", self.g_params[0].device, opt_g, opt_d)
         # Algorithm 1's order: the D steps of their own, then G's step or the joint one
         self.d_only_steps = d_steps - simultaneous
         self.last_step = self.joint_step if simultaneous else self.g_step
@@ -105,27 +107,30 @@ class Game:
 
     def _backward(self, opt: Optimizer, loss: Tensor, params: list[Tensor] | None, retain: bool = False) -> None:
         opt.zero_grad(set_to_none=True)
-        loss.backward(inputs=params, retain_graph=retain)
+        self.precision.scaled(opt, loss).backward(inputs=params, retain_graph=retain)
 
     def d_step(self, step: int) -> None:
         def grads() -> None:
-            loss, self.stats = self.objective.d_loss(step)
+            with self.precision.forwards():
+                loss, self.stats = self.objective.d_loss(step)
             self._backward(self.opt_d, loss, None)  # D's alone: the objective takes G's samples without a graph
-        self.step_rule([self.opt_d], grads)
+        self.step_rule([self.opt_d], grads, self.precision.step)
 
     def g_step(self, step: int) -> None:
         def grads() -> None:
-            loss, stats = self.objective.g_loss(step)
+            with self.precision.forwards():
+                loss, stats = self.objective.g_loss(step)
             self.stats.update(stats)
             self._backward(self.opt_g, loss, self.g_params)
-        self.step_rule([self.opt_g], grads)
+        self.step_rule([self.opt_g], grads, self.precision.step)
 
     def joint_step(self, step: int) -> None:
         def grads() -> None:
-            loss_d, loss_g, self.stats = self.objective.joint_loss(step)
+            with self.precision.forwards():
+                loss_d, loss_g, self.stats = self.objective.joint_loss(step)
             self._backward(self.opt_d, loss_d, self.d_params, retain=True)
             self._backward(self.opt_g, loss_g, self.g_params)
-        self.step_rule([self.opt_d, self.opt_g], grads)
+        self.step_rule([self.opt_d, self.opt_g], grads, self.precision.step)
 
     def iteration(self, step: int) -> Stats:
         """Generator iteration `step` (from 1): Algorithm 1, then the stabilisers' hooks. Returns the
@@ -156,7 +161,7 @@ class Game:
     def state(self) -> dict:
         """Everything the checkpoint holds of the game: name -> object with state_dict()."""
         return {"G": self.G, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d,
-                "lookahead": self.lookahead, "ema": self.ema, **self.objective.state()}
+                "lookahead": self.lookahead, "ema": self.ema, **self.precision.state(), **self.objective.state()}
 
     def pictures(self, step: int) -> dict[str, dict[str, Tensor]]:
         return self.objective.pictures(step)
@@ -212,4 +217,5 @@ def gan_game(cfg: DictConfig, data, G: nn.Module, D: nn.Module, device: torch.de
     la = lookahead([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha)
     return Game(G, D, opt_g, opt_d, objective, d_steps=t.d_steps, simultaneous=t.order == "simultaneous",
                 step_rule=extragradient_step if cfg.optimizer.extragradient else plain_step,
-                lookahead=la, ema=ema(la.slow[0], t.ema))  # the EMA follows Lookahead's slow G when on
+                lookahead=la, ema=ema(la.slow[0], t.ema),  # the EMA follows Lookahead's slow G when on
+                precision=Precision(t.precision, device, opt_g, opt_d))

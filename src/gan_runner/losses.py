@@ -104,7 +104,8 @@ def wgan_gp(weight: float) -> Loss:
 
 def d_loss(loss: Loss, D: Critic, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """D's loss on a real and a fake batch (the loss's regulariser included), and D's outputs on each.
-    Two forwards: batch norm sees real and fake batches apart (as in the DCGAN reference code)."""
-    real_logits, fake_logits = D(real), D(fake)
+    Two forwards: batch norm sees real and fake batches apart (as in the DCGAN reference code); the
+    losses in fp32 whatever precision D's forward ran in (trainer.precision)."""
+    real_logits, fake_logits = D(real).float(), D(fake).float()
     return loss.d_real(real_logits) + loss.d_fake(fake_logits) + loss.penalty(D, real, fake), real_logits, fake_logits
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, open_dict
 
-from .config import dataset_kind, validate
+from .config import dataset_kind, task_objective, validate
 from .errors import ConfigError
-from .metrics import HIGHER_IS_BETTER, METRICS, NO_EMA, fitting, needed, objective, resolve, unfit
+from .metrics import HIGHER_IS_BETTER, METRICS, NO_EMA, fitting, needed, resolve, unfit
 from .run_dir import RunDir
 
 # the value shapes of the datasets (before dataset.resolution), for the memory estimate
@@ -77,7 +77,7 @@ def check_metrics(task: DictConfig) -> None:
 
 def check_direction(task: DictConfig, direction: str) -> None:
     """An optimising sweeper goes the way the task's objective (metrics.objective) is better."""
-    name = objective(task.metrics.names, dataset_kind(task.dataset), task.metrics.objective)
+    name = task_objective(task)
     if name is None:
         raise ConfigError(f"hydra.sweeper optimises the runs' objective, but metrics.names={list(task.metrics.names)} "
                           "measures nothing it could rank: pick metrics (metrics.names=[auto]) and metrics.objective.")

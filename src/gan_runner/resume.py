@@ -19,7 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from . import CONF_DIR
-from .config import MOVED, RENAMED, compose, flatten
+from .config import ADDED, MOVED, RENAMED, compose, flatten
 from .errors import ConfigError
 from .run_dir import RunDir, config_dirs, load_yaml, override_key, quoted
 
@@ -37,7 +37,8 @@ UNSAFE = ("_target_", "_args_", "_partial_", "_convert_", "_recursive_")
 
 def resume_conflicts(saved: DictConfig, new: DictConfig) -> list[str]:
     """The settings in which `new` differs from the config a checkpoint was trained with, beyond RESUMABLE."""
-    old, now = {RENAMED.get(k, k): _moved(v) for k, v in flatten(saved).items()}, flatten(new)
+    old = {**ADDED, **{RENAMED.get(k, k): _moved(v) for k, v in flatten(saved).items()}}
+    now = flatten(new)
     return [f"{k}: {old.get(k, '<absent>')} -> {now.get(k, '<absent>')}" for k in sorted(old.keys() | now.keys())
             if old.get(k) != now.get(k) and not k.startswith(RESUMABLE)]
 

@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
 from .files import write_json, write_text
-from .metrics import best, objective, worst
+from .metrics import best, worst
 
 # A run ends completed, diverged (a result, not a failure), interrupted (saved; it resumes) or
 # failed. A sweep's job may also be cancelled (never started) or, while the sweep runs, running.
@@ -120,10 +120,10 @@ def objective_value(task: DictConfig, results: dict | None) -> float | None:
     """What a run gives a sweeper (metrics.objective): the value at its final evaluation when it
     completed with it finite, else the worst (a diverged, failed or interrupted run: ±inf, never
     NaN); None when the run measures nothing ranked."""
-    from .config import dataset_kind  # the schema: not at import, Hydra imports the launcher plugin at start-up
+    from .config import task_objective  # the schema: not at import, Hydra imports the launcher plugin at start-up
 
     try:
-        name = objective(task.metrics.names, dataset_kind(task.dataset), task.metrics.objective)
+        name = task_objective(task)
     except ConfigError:  # a dataset config of no schema: the job was refused for it
         return None
     if name is None:

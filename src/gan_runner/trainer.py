@@ -117,7 +117,7 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     log = RunLogger(run, out.step, t.steps)
     log.config(cfg, out.step)
     log.message(f"device: {out.device['device']} ({out.device['name']}), {torch.get_num_threads()} threads"
-                + (f"; {compiled}" if compiled else ""))
+                + (f"; {compiled}" if compiled else "") + (f"; {t.precision} forwards" if t.precision != "fp32" else ""))
     log.message(f"metrics: {', '.join(evaluate.names)}" + "".join(f"; {k} {v:.4g}" for k, v in evaluate.info.items()))
     if meta:
         log.message(f"resumed from {run.checkpoint} at step {out.step}")

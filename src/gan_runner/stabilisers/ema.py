@@ -38,6 +38,15 @@ class EMA(NoEMA):
         super().__init__(followed)
         self.beta, self.average, self.started = beta, copy.deepcopy(followed), False
         self.n_averaged = torch.zeros((), dtype=torch.long, device=next(followed.parameters()).device)
+        # the tensors, paired once (the modules keep theirs: checkpoints load in place): floats by
+        # dtype for one foreach lerp each, the rest (batch norm's counts) apart
+        self.ours, self.theirs = (list(itertools.chain(m.parameters(), m.buffers())) for m in (self.average, followed))
+        self.floats: dict[torch.dtype, tuple[list, list]] = {}
+        for t, m in zip(self.ours, self.theirs):
+            if t.is_floating_point():
+                pair = self.floats.setdefault(t.dtype, ([], []))
+                pair[0].append(t), pair[1].append(m)
+        self.counts = [(t, m) for t, m in zip(self.ours, self.theirs) if not t.is_floating_point()]
 
     @property
     def evaluated(self) -> nn.Module:
@@ -51,18 +60,13 @@ class EMA(NoEMA):
 
     @torch.no_grad()
     def after_iteration(self, step: int) -> None:
-        ours, theirs = (list(itertools.chain(m.parameters(), m.buffers())) for m in (self.average, self.followed))
         if not self.started:
-            torch._foreach_copy_(ours, theirs)
+            torch._foreach_copy_(self.ours, self.theirs)
             self.started = True
         else:
-            floats = [i for i, t in enumerate(ours) if t.is_floating_point()]
-            by_dtype: dict[torch.dtype, list[int]] = {}
-            for i in floats:
-                by_dtype.setdefault(ours[i].dtype, []).append(i)
-            for index in by_dtype.values():
-                torch._foreach_lerp_([ours[i] for i in index], [theirs[i] for i in index], 1 - self.beta)
-            for t, m in ((t, m) for t, m in zip(ours, theirs) if not t.is_floating_point()):  # counts (BN's)
+            for ours, theirs in self.floats.values():
+                torch._foreach_lerp_(ours, theirs, 1 - self.beta)
+            for t, m in self.counts:
                 t.copy_(t * self.beta + m * (1 - self.beta))
         self.n_averaged += 1
 

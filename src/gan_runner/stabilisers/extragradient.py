@@ -1,5 +1,6 @@
 """How a set of players steps from a gradient computation (`closure`: zeroes their gradients and
-fills them at the current parameters, drawing its own fresh batch).
+fills them at the current parameters, drawing its own fresh batch) and `step` (one optimizer's step
+from them: `Optimizer.step`, or through a gradient scaler, precision.Precision.step).
 
 Extragradient (Korpelevich 1976; Gidel et al. 2019, Algorithm 2): extrapolate every player one
 optimizer step with gradients at θ, take gradients at the extrapolated point on a fresh batch, then
@@ -13,19 +14,22 @@ import torch
 from torch.optim import Optimizer
 
 
-def plain_step(optimizers: list[Optimizer], closure: Callable[[], object]) -> None:
+Step = Callable[[Optimizer], object]
+
+
+def plain_step(optimizers: list[Optimizer], closure: Callable[[], object], step: Step = Optimizer.step) -> None:
     closure()
     for opt in optimizers:
-        opt.step()
+        step(opt)
 
 
-def extragradient_step(optimizers: list[Optimizer], closure: Callable[[], object]) -> None:
+def extragradient_step(optimizers: list[Optimizer], closure: Callable[[], object], step: Step = Optimizer.step) -> None:
     params = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
     start = [p.detach().clone() for p in params]
-    plain_step(optimizers, closure)  # extrapolation: θ' = θ + step(∇ at θ)
+    plain_step(optimizers, closure, step)  # extrapolation: θ' = θ + step(∇ at θ)
     closure()  # gradients at θ'
     with torch.no_grad():
         for p, p0 in zip(params, start):
             p.copy_(p0)
     for opt in optimizers:
-        opt.step()  # θ + step(∇ at θ')
+        step(opt)  # θ + step(∇ at θ')

@@ -5,6 +5,9 @@ CUDA_VISIBLE_DEVICES set to its slot's GPU (so torch sees only that one) and, wh
 slot goes to the next job. Without `gpus` there are `n_jobs` CPU slots, and no GPU is visible to
 them. Either way each job gets an equal share of this process's cores as torch threads. (Hydra's
 joblib launcher reuses its workers, so it cannot pin a GPU; submitit_local puts every job on GPU 0.)
+While a slot's job runs, the process for the slot's next job is already started and has imported
+torch, Hydra and gan-runner (worker.py), so a slot that frees starts its next job at once; a job
+still gets a process of its own, fresh but for those imports.
 
 A job is the application itself (`sys.argv[0]`, e.g. gan-runner) run with the job's overrides and
 the sweep's own hydra overrides, in its sweep directory, its output in `launcher.log` there. A
@@ -19,6 +22,7 @@ launcher.log. The sweep's summary is kept up to date as jobs end (gan_runner.sum
 also sets the sweep's exit status).
 """
 
+import json
 import logging
 import os
 import signal
@@ -118,13 +122,32 @@ class GPUPoolLauncher(Launcher):
                 *(f"--config-dir={d}" for d in config_dirs(h)), *overrides, *hydra_overrides,
                 f"hydra.run.dir={quoted(job_dir)}", f"hydra.job.num={idx}", f"hydra.job.id={idx}"]
 
-    def _start(self, slot: str, idx: int, overrides: Sequence[str], job_dir: Path) -> subprocess.Popen:
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot,
-               **{var: str(self.threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+    def _env(self, slot: str) -> dict[str, str]:
+        return {**os.environ, "CUDA_VISIBLE_DEVICES": slot,
+                **{var: str(self.threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+
+    def _start(self, s: int, idx: int, overrides: Sequence[str], job_dir: Path) -> tuple[subprocess.Popen, bool]:
+        """The job's process on slot `s`: the slot's warm one where it is alive, else a fresh one.
+        Returns it and whether it was warm."""
         _describe(job_dir, overrides)
-        with open(RunDir(job_dir).launcher_log, "ab") as out:
-            return subprocess.Popen(self._command(idx, overrides, job_dir), env=env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)  # signals: only ours
+        command, log_file = self._command(idx, overrides, job_dir), RunDir(job_dir).launcher_log
+        warm = self.warm.pop(s, None)
+        if warm is not None and warm.poll() is None:
+            try:
+                warm.stdin.write(json.dumps({"argv": command[1:], "log": str(log_file)}).encode() + b"\n")
+                warm.stdin.close()
+                return warm, True
+            except OSError:  # it died just now: start afresh
+                warm.wait()
+        with open(log_file, "ab") as out:
+            return subprocess.Popen(command, env=self._env(self.slots[s]), stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True), False  # signals: only ours
+
+    def _warm_up(self, s: int) -> None:
+        """Start slot `s`'s next job's process now: it imports while the slot's job runs."""
+        self.warm[s] = subprocess.Popen([sys.executable, "-m", "hydra_plugins.gan_runner_gpu_pool.worker"],
+                                        env=self._env(self.slots[s]), stdin=subprocess.PIPE,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def _forward(self, signum: int, frame) -> None:
         self.stop = self.stop or signal.Signals(signum).name
@@ -140,6 +163,7 @@ class GPUPoolLauncher(Launcher):
         log.info(f"gpu_pool: {len(job_overrides)} jobs on {where}, {self.threads} threads each")
         pending = deque(enumerate(job_overrides, initial_job_idx))
         self.running: dict[int, _Running] = {}  # slot index -> its job
+        self.warm: dict[int, subprocess.Popen] = {}  # slot index -> the process waiting for its next job
         returns: dict[int, JobReturn] = {}
         previous = {s: signal.signal(s, self._forward) for s in FORWARDED}
         try:
@@ -158,6 +182,9 @@ class GPUPoolLauncher(Launcher):
             for job in self.running.values():  # only after an error here: do not leave them orphaned
                 job.process.terminate()
                 job.process.wait()
+            for warm in self.warm.values():  # no job came for them
+                warm.kill()
+                warm.wait()
         return [returns[i] for i in sorted(returns)]
 
     def _start_free_slots(self, pending: deque, returns: dict) -> None:
@@ -168,15 +195,21 @@ class GPUPoolLauncher(Launcher):
             sweep_config, job_dir = self._job(idx, overrides)
             start = time.time()
             try:
-                process = self._start(slot, idx, overrides, job_dir)
+                process, warm = self._start(s, idx, overrides, job_dir)
             except OSError as e:  # this job cannot start (a full disk, no processes left): the others may
                 report(RunDir(job_dir), FAILED, f"could not start: {e}", list(overrides))
-                returns[idx] = _job_return(sweep_config, overrides, job_dir, FAILED)
+                returns[idx] = _job_return(sweep_config, overrides, job_dir, FAILED, None)
                 continue
             self.running[s] = _Running(process, idx, overrides, sweep_config, job_dir, start)
             if self.stop:  # the signal came while it started
                 process.send_signal(_passed_on(self.stop))
-            log.info(f"\t#{idx} on slot {s} (pid {process.pid}): {' '.join(filter_overrides(overrides))}")
+            log.info(f"\t#{idx} on slot {s} (pid {process.pid}{', warm' if warm else ''}): "
+                     f"{' '.join(filter_overrides(overrides))}")
+            if pending and not self.stop:
+                try:
+                    self._warm_up(s)
+                except OSError as e:  # the slot's next job starts cold
+                    log.warning(f"gpu_pool: no warm process for slot {s}: {e}")
 
     def _collect(self, returns: dict, sweep_dir: Path) -> None:
         from gan_runner.summary import write_summary  # not at import: Hydra imports every plugin at start-up
@@ -197,7 +230,7 @@ class GPUPoolLauncher(Launcher):
             else:
                 status = FAILED if job.process.returncode and results["status"] != INTERRUPTED else results["status"]
             log.info(f"\t#{job.idx} {status} ({ended}, {time.time() - job.start:.1f} s)")
-            returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir, status)
+            returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir, status, results)
             try:
                 write_summary(sweep_dir, finished=False)
             except OSError as e:  # a summary is not worth the sweep; the next one may succeed
@@ -209,7 +242,7 @@ class GPUPoolLauncher(Launcher):
             sweep_config, job_dir = self._job(idx, overrides)
             _describe(job_dir, overrides)
             report(RunDir(job_dir), CANCELLED, f"not started: the sweep got {self.stop}", list(overrides))
-            returns[idx] = _job_return(sweep_config, overrides, job_dir, CANCELLED)
+            returns[idx] = _job_return(sweep_config, overrides, job_dir, CANCELLED, None)
 
 
 def _passed_on(received: int | str) -> signal.Signals:
@@ -251,13 +284,13 @@ def _describe(job_dir: Path, overrides: Sequence[str]) -> None:
         write_text(run.overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
 
 
-def _job_return(sweep_config: DictConfig, overrides: Sequence[str], job_dir: Path, status: str) -> JobReturn:
+def _job_return(sweep_config: DictConfig, overrides: Sequence[str], job_dir: Path, status: str,
+                results: Optional[dict]) -> JobReturn:
     """What the task would have returned in this process: the run's objective, for a sweeper (the
-    worst when the job did not complete, as its exit status or its report says)."""
+    worst when the job did not complete, as its exit status or its report says, or wrote no results)."""
     ret = JobReturn()
     ret.overrides, ret.working_dir, ret.task_name = list(overrides), str(job_dir), sweep_config.hydra.job.name
     ret.hydra_cfg, ret.cfg = sweep_config, sweep_config
-    results = read_results(RunDir(job_dir))
     # a failed job is reported by the sweep summary, not raised: Hydra would stop at it
     ret.status, ret.return_value = JobStatus.COMPLETED, objective_value(sweep_config, results and {**results, "status": status})
     return ret

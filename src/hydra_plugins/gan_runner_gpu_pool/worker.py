@@ -1,0 +1,36 @@
+"""A warm job process for gpu_pool. Started in its slot's environment (CUDA_VISIBLE_DEVICES, the
+thread count) while the slot's job still runs, it imports torch, Hydra and gan-runner, then waits for
+its job on stdin: one JSON line, the application's argv and the job's log file. The slot's next job
+then starts at once instead of after the seconds of start-up. Without a job (EOF: the sweep ended or
+was stopped) it exits quietly. Nothing heavy is imported at module level: Hydra imports every module
+of its plugin packages when it scans them."""
+
+import importlib
+import json
+import os
+import runpy
+import sys
+
+# what a gan-runner job imports before it trains (its lazy imports included), heaviest first
+PRELOADED = ("torch", "torchvision", "torch.utils.tensorboard", "hydra.main", "gan_runner.cli", "gan_runner.trainer",
+             "gan_runner.preflight", "gan_runner.metrics")
+
+
+def main() -> None:
+    for name in PRELOADED:
+        importlib.import_module(name)
+    line = sys.stdin.readline()
+    if not line:
+        return
+    job = json.loads(line)
+    log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    for fd in (1, 2):  # the job's output goes to its launcher.log, as a fresh process's would
+        os.dup2(log, fd)
+    os.close(log)
+    sys.stdin = open(os.devnull)
+    sys.argv, sys.path[0] = job["argv"], os.path.dirname(os.path.abspath(job["argv"][0]))
+    runpy.run_path(job["argv"][0], run_name="__main__")  # the application exits with the job's status
+
+
+if __name__ == "__main__":
+    main()
