@@ -19,6 +19,8 @@ Figures
 - compile: trainer.compile=default vs eager: the ring and DCGAN-MNIST steps (goal >= 1.4x on the ring),
            the whole default run including its compile, cold and with the cache a first job left (>= 1.2x).
 - compile_reproduction: the same, for one job of the lsgan_mixture quick reproduction (35,000 steps).
+- gpu:     on a CUDA machine only: DCGAN and SN-ResNet steps/s, eager vs compile vs bf16, and Inception
+           features/s (not part of a plain run: `--only gpu`).
 """
 
 import argparse
@@ -377,9 +379,66 @@ def bench_compile_reproduction() -> list[tuple[str, str, str]]:
              f"exit, 1 thread; the 10-job sweep on 2 slots ~{5 * eager / 60:.0f} vs ~{5 * compiled / 60:.0f} min")]
 
 
+def bench_gpu(device: str = "cuda", steps: int = 200, warmup: int = 20, images: int = 512) -> list[tuple[str, str, str]]:
+    """The issue-15 GPU figures, for a machine with one (≤ 8 minutes on an H100-class GPU): training
+    steps/s of the DCGAN and the SN-ResNet on CIFAR-10-sized data (32x32x3 from an image folder of
+    random pictures: the speed does not depend on what they show), batch 64 and 128, eager vs
+    trainer.compile=default vs trainer.precision=bf16 vs both; and Inception features/s
+    (metrics.fid.backend=torchscript, batches of 100). Steady state: `steps` iterations after `warmup`
+    (the compile is in the warm-up), timed between two synchronisations."""
+    import numpy as np
+    from PIL import Image
+
+    from gan_runner.game import compile_players, gan_game
+    from gan_runner.metrics.inception import TorchScriptInception
+
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "pictures"
+        folder.mkdir()
+        rng = np.random.default_rng(0)
+        for i in range(images):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        data = ["dataset=image_folder", f"dataset.root={folder}", "dataset.resolution=32", "metrics.names=[]",
+                f"metrics.cache_dir={tmp}/cache", f"trainer.device={device}"]
+
+        def steps_per_s(overrides: list[str]) -> float:
+            cfg = config(*data, *overrides)
+            torch.manual_seed(0)
+            d, G, D = build(cfg, dev)
+            game = gan_game(cfg, d, G, D, dev)
+            compile_players(game, cfg.trainer.compile)
+            for step in range(1, warmup + 1):
+                game.iteration(step)
+            sync()
+            return steps / timed(lambda: ([game.iteration(step) for step in range(warmup + 1, warmup + 1 + steps)],
+                                          sync()))
+
+        for model, batch in (("dcgan", 64), ("resnet", 128)):
+            arms = {"eager": [], "compiled": ["trainer.compile=default"], "bf16": ["trainer.precision=bf16"],
+                    "compiled + bf16": ["trainer.compile=default", "trainer.precision=bf16"]}
+            speed = {arm: steps_per_s([f"model={model}", f"trainer.batch_size={batch}", *o]) for arm, o in arms.items()}
+            rows += [(f"training steps/s, {model} 32x32x3, batch {batch}, {arm} / eager ({name})",
+                      f"{v / speed['eager']:.2f}x", f"{v:.1f} vs {speed['eager']:.1f} steps/s")
+                     for arm, v in speed.items() if arm != "eager"]
+            rows.append((f"training steps/s, {model} 32x32x3, batch {batch}, eager ({name})", f"{speed['eager']:.1f}", ""))
+        net = TorchScriptInception(None).to(dev).eval()
+        batch = torch.rand(100, 3, 32, 32, device=dev)
+        with torch.no_grad():
+            net.embed(batch)
+            sync()
+            seconds = timed(lambda: ([net.embed(batch) for _ in range(5)], sync()))
+        rows.append((f"Inception features, images/s (TorchScript, 299x299, {name})", f"{500 / seconds:.0f}",
+                     "batches of 100, fp32"))
+    return rows
+
+
 FIGURES = {"metrics": bench_metrics, "step": bench_step, "startup": bench_startup, "image_data": bench_image_data,
            "unrolled": bench_unrolled, "sweep": bench_sweep, "inception": bench_inception, "compile": bench_compile,
-           "compile_reproduction": bench_compile_reproduction}
+           "compile_reproduction": bench_compile_reproduction, "gpu": bench_gpu}
 
 
 def main() -> None:
@@ -388,7 +447,7 @@ def main() -> None:
     args = p.parse_args()
     print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} -->")
     print("| figure | value | detail |\n|---|---|---|")
-    for name in args.only or FIGURES:
+    for name in args.only or [f for f in FIGURES if f != "gpu"]:  # gpu: on a CUDA machine, asked for
         for row in FIGURES[name]():
             print("| " + " | ".join(row) + " |", flush=True)
 

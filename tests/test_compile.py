@@ -28,6 +28,30 @@ def test_exact_resume_with_compile_on(tmp_path):
     assert not any("_orig_mod" in k for k in whole["objects"]["G"])
 
 
+@pytest.mark.parametrize("twice", [[], ["loss=wgan_gp"]])
+def test_the_players_are_compiled_and_traced(twice):
+    """Both players compiled by default (D eager under the gradient penalty), and an iteration calls
+    them through their compiled code."""
+    import torch
+
+    from gan_runner.game import compile_players, gan_game, players
+
+    cfg, cpu = make_cfg("trainer.compile=default", *SHORT, *twice), torch.device("cpu")
+    data, G, D = players(cfg, cpu)
+    game = gan_game(cfg, data, G, D, cpu)
+    compile_players(game, "default")
+    assert G._compiled_call_impl is not None and (D._compiled_call_impl is None) == bool(twice)
+    calls = {"G": 0, "D": 0}
+    for name, net in (("G", G), ("D", D)):
+        if net._compiled_call_impl is not None:
+            def counted(*args, _compiled=net._compiled_call_impl, _name=name, **kwargs):
+                calls[_name] += 1
+                return _compiled(*args, **kwargs)
+            net._compiled_call_impl = counted
+    game.iteration(1)
+    assert calls == {"G": 2, "D": 0 if twice else 3}  # G for D's step and its own; D on real, fake, G's samples
+
+
 def test_the_compiled_code_is_cached_under_the_metrics_cache(tmp_path):
     """A fresh process (a sweep's job) puts torch.compile's cache in metrics.cache_dir/inductor, where
     the next job finds it."""

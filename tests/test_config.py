@@ -212,6 +212,8 @@ BAD_INPUTS = {  # overrides -> a phrase the one-paragraph message must contain
     "lsgan a == b": (["loss=lsgan", "loss.a=1"], "a and b must differ"),
     "extragradient while alternating": (["optimizer=extra_adam", "trainer.order=alternating"],
                                         "needs trainer.order=simultaneous"),
+    "bf16 in the bilinear game": (["dataset=bilinear", "model=bilinear", "~loss", "trainer.batch_size=100",
+                                   "trainer.precision=bf16"], "trainer.precision and trainer.compile do not apply"),
     "unknown precision": (["trainer.precision=fp8"], "trainer.precision='fp8': must be fp32, bf16 or fp16"),
     "fp16 with unrolling": (["trainer.precision=fp16", "trainer.unroll_steps=2"],
                             "the unrolled D's inner steps take their gradients unscaled"),

@@ -68,10 +68,14 @@ def test_fp16_scalers_are_per_player():
     assert precision.scaler_d.get_scale() == 2.0**15 and precision.scaler_g.get_scale() == 2.0**16
 
 
-def test_precision_from_the_command_line(tmp_path):
+@pytest.mark.parametrize("where", ["the command line", "a preset"])
+def test_precision_from_the_command_line_or_a_preset(tmp_path, where):
     from conftest import run_cli
 
-    proc = run_cli("trainer.precision=bf16", "trainer.steps=20", "trainer.batch_size=64", "trainer.device=cpu",
+    (tmp_path / "mine" / "experiment").mkdir(parents=True)
+    (tmp_path / "mine" / "experiment" / "half.yaml").write_text("# @package _global_\ntrainer:\n  precision: bf16\n")
+    chosen = ["trainer.precision=bf16"] if where == "the command line" else ["-cd", "mine", "+experiment=half"]
+    proc = run_cli(*chosen, "trainer.steps=20", "trainer.batch_size=64", "trainer.device=cpu",
                    "metrics.n_samples=500", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, check=True)
     assert "bf16 forwards" in proc.stdout + proc.stderr
     assert load_state(tmp_path / "run")["meta"]["config"]["trainer"]["precision"] == "bf16"

@@ -38,6 +38,11 @@ def test_the_ema_is_torchs_averaged_model_bit_for_bit():
     again = EMA(net, 0.9)
     again.load_state_dict(reference.state_dict())  # a checkpoint written by the AveragedModel version
     assert_same_tensors(again.state_dict(), reference.state_dict())
+    # a checkpoint saved before the first iteration (a stop at once): the next update is still the copy
+    fresh, unstarted = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True), EMA(net, 0.9)
+    unstarted.load_state_dict(EMA(net, 0.9).state_dict())
+    fresh.update_parameters(net), unstarted.after_iteration(1)
+    assert_same_tensors(fresh.state_dict(), unstarted.state_dict())
 
 
 def test_lambda_schedule():

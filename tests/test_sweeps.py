@@ -268,6 +268,26 @@ def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path, wh
     assert _processes_in(sweep) == {} and _warm_processes(tmp_path) == []  # no job left running, nor a warm one
 
 
+def test_a_stop_reaches_a_job_running_in_a_warm_process(tmp_path):
+    """Job 1 runs in the process that warmed up during job 0: a SIGTERM to the launcher reaches it
+    (it saves), job 2 is cancelled, and neither a job nor a warm process is left."""
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen([str(BIN / "gan-runner"), "-m", "trainer.steps=20,100000,100000", *ENDLESS[1:],
+                             "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={sweep}"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    jobs = [[f"trainer.steps={n}", *ENDLESS[1:]] for n in (20, 100000, 100000)]
+    log = job_dir(sweep, 1, *jobs[1]) / "train.log"
+    _wait_for("job 1 to train", lambda: log.exists() and "step 10/" in log.read_text())
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out
+    assert out.split("#1 on slot 0 (pid")[1].split(")")[0].endswith(", warm")
+    results = _results(sweep, jobs)
+    assert [results[i]["status"] for i in range(3)] == ["completed", "interrupted", "cancelled"]
+    assert results[1]["note"].startswith("SIGTERM: stopped after step")
+    assert _processes_in(sweep) == {} and _warm_processes(tmp_path) == []
+
+
 def test_jobs_get_the_sweeps_hydra_settings(tmp_path):
     sweep = tmp_path / "sweep"
     run_cli("-m", "trainer.seed=0,1", "trainer.steps=20", "hydra/launcher=gpu_pool", "hydra.job.name=ring",

@@ -464,6 +464,9 @@ class TrainConfig:
                     "(a minibatch draws distinct indices; the full batch is n)"]
         if game and (self.loss is not None or not isinstance(self.lens, NoLensConfig) or self.trainer.unroll_steps):
             return ["the bilinear game is its own objective: it takes ~loss (no loss), lens=none and no trainer.unroll_steps"]
+        if game and (self.trainer.precision != "fp32" or self.trainer.compile != "off"):
+            return ["the bilinear game's players are two vectors, not networks: trainer.precision and trainer.compile "
+                    "do not apply (its loss and distance would lose digits in bf16/fp16); leave them at fp32 and off"]
         if not game and self.loss is None:
             return ["loss is missing: pick one with loss=NAME"]
         data_range = tuple(getattr(self.dataset, "range", ())) or None

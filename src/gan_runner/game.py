@@ -22,7 +22,7 @@ from torch.nn.utils import get_total_norm
 from torch.optim import Optimizer
 
 from .config import instantiate
-from .losses import Loss, d_loss, no_penalty
+from .losses import Loss, d_loss, no_penalty, widened
 from .precision import Precision
 from .stabilisers.ema import NoEMA, ema
 from .stabilisers.extragradient import extragradient_step, plain_step
@@ -68,7 +68,7 @@ class GANObjective:
         return self._d(step, fake)
 
     def _g(self, step: int, fake: Callable[[], Tensor], known: Tensor | None = None) -> Tensor:
-        return self.loss.g(self.unroll.logits(fake, self.G, lambda: self.real(step), self.noise, known).float())
+        return self.loss.g(widened(self.unroll.logits(fake, self.G, lambda: self.real(step), self.noise, known)))
 
     def g_loss(self, step: int) -> tuple[Tensor, Stats]:
         loss = self._g(step, lambda: self.G(self.noise()))

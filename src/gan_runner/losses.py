@@ -102,10 +102,16 @@ def wgan_gp(weight: float) -> Loss:
     return Loss(negated_mean, mean, negated_mean, partial(gradient_penalty, weight=weight))
 
 
+def widened(logits: Tensor) -> Tensor:
+    """D's outputs as a loss takes them: from a half-precision forward (trainer.precision) in fp32;
+    fp32 and fp64 as they are."""
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
 def d_loss(loss: Loss, D: Critic, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """D's loss on a real and a fake batch (the loss's regulariser included), and D's outputs on each.
     Two forwards: batch norm sees real and fake batches apart (as in the DCGAN reference code); the
     losses in fp32 whatever precision D's forward ran in (trainer.precision)."""
-    real_logits, fake_logits = D(real).float(), D(fake).float()
+    real_logits, fake_logits = widened(D(real)), widened(D(fake))
     return loss.d_real(real_logits) + loss.d_fake(fake_logits) + loss.penalty(D, real, fake), real_logits, fake_logits
 

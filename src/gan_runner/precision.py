@@ -1,6 +1,7 @@
 """trainer.precision: mixed precision (Micikevicius et al. 2018) for the players' forwards.
 
-The forwards of G and D in each player's loss run under `torch.autocast` in bf16 or fp16; the
+The forwards of G and D in each player's loss run under `torch.autocast` in bf16 or fp16 (with
+what feeds D there: the lens's view of the real batch, the unrolled D, the gradient penalty's D); the
 weights, the optimizers, the losses (D's outputs are cast to fp32 before any loss sees them), the
 lens's own step and every metric stay in fp32. fp16's narrow range needs a gradient scaler; each
 player has its own, since their losses' scales differ, and the checkpoint holds both. Off (fp32,
@@ -32,7 +33,8 @@ class Precision:
 
     def step(self, opt: Optimizer) -> None:
         """The optimizer's step; with fp16 from unscaled gradients, skipped where any is not finite
-        (the scaler then shrinks, as torch.amp does it: a host read per step)."""
+        (the scaler then shrinks, as torch.amp does it: a host read per step). Each step updates the
+        scale: extragradient's two per iteration count twice toward its growth interval."""
         scaler = self._scalers[opt]
         scaler.step(opt)
         scaler.update()

@@ -49,7 +49,10 @@ def check_run(task: DictConfig, run: RunDir) -> None:
     from .game import players
     from .resume import check_resumable
 
-    resolve_device(task.trainer.device)
+    device = resolve_device(task.trainer.device)
+    if task.trainer.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"trainer.precision=bf16, but {torch.cuda.get_device_name(device)} has no bfloat16 "
+                          "arithmetic: use trainer.precision=fp16 (with its gradient scalers) or fp32.")
     check_weights(task)
     check_resumable(run, task)
     players(task, torch.device("cpu"))  # the data is there, the model fits it (loads are cached)

@@ -24,10 +24,10 @@ from .errors import ConfigError
 from .run_dir import RunDir, config_dirs, load_yaml, override_key, quoted
 
 # What may differ when a run continues from its checkpoint: how long it trains, how often it
-# reports, where it runs, how it is measured and judged (a preset's claim), and the learning rates
-# (applied on resume).
+# reports, where and how fast it runs (compiled or not: the same arithmetic, up to rounding), how it
+# is measured and judged (a preset's claim), and the learning rates (applied on resume).
 RESUMABLE = ("trainer.steps", "trainer.log_every", "trainer.sample_every", "trainer.eval_every",
-             "trainer.ckpt_every", "trainer.device", "metrics.", "resume", "claim.", "optimizer.g.lr", "optimizer.d.lr")
+             "trainer.ckpt_every", "trainer.device", "trainer.compile", "metrics.", "resume", "claim.", "optimizer.g.lr", "optimizer.d.lr")
 # Hydra's own command-line options (hydra._internal.utils.get_args_parser), rebuilt for resume
 HYDRA_VALUE_FLAGS = ("cfg", "package", "config_path", "config_name", "config_dir", "info", "experimental_rerun")
 HYDRA_SWITCHES = ("help", "hydra_help", "resolve", "run", "multirun", "shell_completion")

@@ -75,7 +75,7 @@ class EMA(NoEMA):
 
     def load_state_dict(self, state: dict) -> None:
         self.n_averaged.copy_(state["n_averaged"])
-        self.started = True  # a checkpoint is written after an iteration
+        self.started = bool(state["n_averaged"])  # a stop before the first iteration saves a count of 0
         self.average.load_state_dict({k.removeprefix("module."): v for k, v in state.items() if k != "n_averaged"})
 
 

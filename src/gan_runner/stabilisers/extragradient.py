@@ -1,6 +1,6 @@
 """How a set of players steps from a gradient computation (`closure`: zeroes their gradients and
 fills them at the current parameters, drawing its own fresh batch) and `step` (one optimizer's step
-from them: `Optimizer.step`, or through a gradient scaler, precision.Precision.step).
+from them: precision.Precision.step, the optimizer's own or through a gradient scaler).
 
 Extragradient (Korpelevich 1976; Gidel et al. 2019, Algorithm 2): extrapolate every player one
 optimizer step with gradients at θ, take gradients at the extrapolated point on a fresh batch, then
@@ -17,13 +17,13 @@ from torch.optim import Optimizer
 Step = Callable[[Optimizer], object]
 
 
-def plain_step(optimizers: list[Optimizer], closure: Callable[[], object], step: Step = Optimizer.step) -> None:
+def plain_step(optimizers: list[Optimizer], closure: Callable[[], object], step: Step) -> None:
     closure()
     for opt in optimizers:
         step(opt)
 
 
-def extragradient_step(optimizers: list[Optimizer], closure: Callable[[], object], step: Step = Optimizer.step) -> None:
+def extragradient_step(optimizers: list[Optimizer], closure: Callable[[], object], step: Step) -> None:
     params = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
     start = [p.detach().clone() for p in params]
     plain_step(optimizers, closure, step)  # extrapolation: θ' = θ + step(∇ at θ)

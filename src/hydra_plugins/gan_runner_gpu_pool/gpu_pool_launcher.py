@@ -205,7 +205,7 @@ class GPUPoolLauncher(Launcher):
                 process.send_signal(_passed_on(self.stop))
             log.info(f"\t#{idx} on slot {s} (pid {process.pid}{', warm' if warm else ''}): "
                      f"{' '.join(filter_overrides(overrides))}")
-            if pending and not self.stop:
+            if len(pending) > len(self.warm) and not self.stop:  # one warm process per job still to start
                 try:
                     self._warm_up(s)
                 except OSError as e:  # the slot's next job starts cold

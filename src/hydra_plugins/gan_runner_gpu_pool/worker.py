@@ -17,18 +17,24 @@ PRELOADED = ("torch", "torchvision", "torch.utils.tensorboard", "hydra.main", "g
 
 
 def main() -> None:
+    if not sys.flags.safe_path:  # `-m` put the working directory first; a script's process has its own
+        del sys.path[0]
     for name in PRELOADED:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except Exception:  # the job imports it again, and its launcher.log then says why it fails
+            pass
     line = sys.stdin.readline()
     if not line:
         return
     job = json.loads(line)
-    log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)  # failing: exit 1, no results
     for fd in (1, 2):  # the job's output goes to its launcher.log, as a fresh process's would
         os.dup2(log, fd)
     os.close(log)
     sys.stdin = open(os.devnull)
-    sys.argv, sys.path[0] = job["argv"], os.path.dirname(os.path.abspath(job["argv"][0]))
+    sys.argv = job["argv"]
+    sys.path.insert(0, os.path.dirname(os.path.realpath(job["argv"][0])))  # as `python SCRIPT` has it
     runpy.run_path(job["argv"][0], run_name="__main__")  # the application exits with the job's status
 
 
