@@ -54,20 +54,26 @@ def test_the_players_are_compiled_and_traced(twice):
 
 def test_the_compiled_code_is_cached_under_the_metrics_cache(tmp_path):
     """A fresh process (a sweep's job) puts torch.compile's cache in metrics.cache_dir/inductor, where
-    the next job finds it."""
+    the next job finds it; trainer.compile set by a user's preset."""
     cache = tmp_path / "cache"
-    run_cli("trainer.compile=default", *SHORT, "trainer.steps=3", f"metrics.cache_dir={cache}",
+    (tmp_path / "mine" / "experiment").mkdir(parents=True)
+    (tmp_path / "mine" / "experiment" / "compiled.yaml").write_text("# @package _global_\ntrainer:\n  compile: default\n")
+    run_cli("-cd", "mine", "+experiment=compiled", *SHORT, "trainer.steps=3", f"metrics.cache_dir={cache}",
             f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, check=True,
             env={k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"})
     assert any((cache / "inductor").rglob("*.py"))
+    assert load_state(tmp_path / "run")["meta"]["config"]["trainer"]["compile"] == "default"
 
 
-@pytest.mark.parametrize("twice", [["loss=wgan_gp"], ["trainer.unroll_steps=2", "trainer.unroll_second_order=false"]])
+@pytest.mark.parametrize("twice", [["loss=wgan_gp"], ["trainer.unroll_steps=2", "trainer.unroll_second_order=false"],
+                                   ["model.spectral_norm=true"]])
 def test_d_stays_eager_where_the_game_differentiates_through_it_twice(tmp_path, twice, caplog):
+    """... or where spectral norm updates its vectors in place on each of D's two forwards per step
+    (compiled, the second forward broke the first's backward: a version error at step 1)."""
     caplog.set_level("INFO", logger="gan_runner")
     out = train(make_cfg("trainer.compile=default", *SHORT, "trainer.steps=4", *twice), tmp_path)
     assert out.status == "completed"
-    assert "torch.compile (default): G; D eager (differentiated twice, or unrolled)" in caplog.text
+    assert "torch.compile (default): G; D eager (differentiated twice, unrolled, or spectrally normalised)" in caplog.text
 
 
 def test_an_unknown_mode_and_second_order_unrolling_are_refused():

@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
-from torch.nn.utils import get_total_norm
+from torch.nn.utils import get_total_norm, parametrize
 from torch.optim import Optimizer
 
 from .config import instantiate
@@ -178,17 +178,20 @@ def compile_players(game: Game, mode: str) -> str:
     """trainer.compile: torch.compile G and D in place (their state_dict keys unchanged), once the game
     holds its copies of them (the EMA and Lookahead's slow weights stay eager: they are evaluated,
     not trained). D stays eager where the game differentiates through it twice or calls it with
-    other weights (unrolling, WGAN-GP's penalty): compiled graphs have no double backward. Returns
-    what was compiled, for the log."""
+    other weights (unrolling, WGAN-GP's penalty): compiled graphs have no double backward; and with
+    spectral norm, whose power iteration updates its vectors in place on every forward: D's second
+    forward of a step (real, then fake) would overwrite what the compiled first one saved for its
+    backward. Returns what was compiled, for the log."""
     if mode == "off" or not isinstance(game.objective, GANObjective):  # the bilinear game's players are points
         return ""
     objective, compiled = game.objective, [game.G]
-    if type(objective.unroll) is NoUnroll and objective.loss.penalty is no_penalty:  # not unrolled, no penalty
+    if (type(objective.unroll) is NoUnroll and objective.loss.penalty is no_penalty  # not unrolled, no penalty
+            and not any(parametrize.is_parametrized(m) for m in game.D.modules())):  # no spectral norm
         compiled.append(game.D)
     for net in compiled:
         net.compile(mode=None if mode == "default" else mode)
     return f"torch.compile ({mode}): {' and '.join('G' if n is game.G else 'D' for n in compiled)}" + (
-        "" if len(compiled) == 2 else "; D eager (differentiated twice, or unrolled)")
+        "" if len(compiled) == 2 else "; D eager (differentiated twice, unrolled, or spectrally normalised)")
 
 
 def dataset(cfg: DictConfig, device: torch.device):
