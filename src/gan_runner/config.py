@@ -591,7 +591,7 @@ def flatten(cfg: DictConfig) -> dict[str, Any]:
 RENAMED = {"trainer.update": "trainer.order"}
 # Keys added since checkpoints were first written: a checkpoint's config without one was trained
 # as this value of it.
-ADDED = {"trainer.compile": "off", "trainer.precision": "fp32"}
+ADDED = {"trainer.precision": "fp32"}  # (trainer.compile, added too, may change on resume)
 # Targets that moved: a checkpoint's config is read with the new name. A key ending in "." moves a
 # package (every target under it), any other key one target.
 MOVED = {"gan_runner.lens.": "gan_runner.stabilisers.lens.", "torch.optim.Adam": "gan_runner.adam.Adam"}

@@ -182,7 +182,7 @@ def compile_players(game: Game, mode: str) -> str:
     spectral norm, whose power iteration updates its vectors in place on every forward: D's second
     forward of a step (real, then fake) would overwrite what the compiled first one saved for its
     backward. Returns what was compiled, for the log."""
-    if mode == "off" or not isinstance(game.objective, GANObjective):  # the bilinear game's players are points
+    if mode == "off":  # (the bilinear game, whose players are points, refuses it in config.py)
         return ""
     objective, compiled = game.objective, [game.G]
     if (type(objective.unroll) is NoUnroll and objective.loss.penalty is no_penalty  # not unrolled, no penalty

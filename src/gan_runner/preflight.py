@@ -49,10 +49,7 @@ def check_run(task: DictConfig, run: RunDir) -> None:
     from .game import players
     from .resume import check_resumable
 
-    device = resolve_device(task.trainer.device)
-    if task.trainer.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError(f"trainer.precision=bf16, but {torch.cuda.get_device_name(device)} has no bfloat16 "
-                          "arithmetic: use trainer.precision=fp16 (with its gradient scalers) or fp32.")
+    check_precision(task.trainer.precision, resolve_device(task.trainer.device))
     check_weights(task)
     check_resumable(run, task)
     players(task, torch.device("cpu"))  # the data is there, the model fits it (loads are cached)
@@ -130,6 +127,17 @@ def _memory_bytes() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return 2**62  # unknown: no limit from here
+
+
+def check_precision(precision: str, device) -> None:
+    """bf16 needs a GPU with bfloat16 arithmetic (compute capability 8, Ampere, or later); torch's
+    is_bf16_supported() also says yes where it is only emulated."""
+    import torch
+
+    if precision == "bf16" and device.type == "cuda" and torch.cuda.get_device_capability(device)[0] < 8:
+        raise ConfigError(f"trainer.precision=bf16, but {torch.cuda.get_device_name(device)} (compute capability "
+                          f"{'.'.join(map(str, torch.cuda.get_device_capability(device)))}) has no bfloat16 arithmetic: "
+                          "use trainer.precision=fp16 (with its gradient scalers) or fp32.")
 
 
 def check_device_without_torch(device: str) -> None:

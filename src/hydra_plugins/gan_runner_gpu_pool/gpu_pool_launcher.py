@@ -143,6 +143,12 @@ class GPUPoolLauncher(Launcher):
             return subprocess.Popen(command, env=self._env(self.slots[s]), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True), False  # signals: only ours
 
+    def _drop_warm(self) -> None:
+        for warm in self.warm.values():  # no job will come for them
+            warm.kill()
+            warm.wait()
+        self.warm.clear()
+
     def _warm_up(self, s: int) -> None:
         """Start slot `s`'s next job's process now: it imports while the slot's job runs."""
         self.warm[s] = subprocess.Popen([sys.executable, "-m", "hydra_plugins.gan_runner_gpu_pool.worker"],
@@ -182,9 +188,7 @@ class GPUPoolLauncher(Launcher):
             for job in self.running.values():  # only after an error here: do not leave them orphaned
                 job.process.terminate()
                 job.process.wait()
-            for warm in self.warm.values():  # no job came for them
-                warm.kill()
-                warm.wait()
+            self._drop_warm()
         return [returns[i] for i in sorted(returns)]
 
     def _start_free_slots(self, pending: deque, returns: dict) -> None:
@@ -205,7 +209,9 @@ class GPUPoolLauncher(Launcher):
                 process.send_signal(_passed_on(self.stop))
             log.info(f"\t#{idx} on slot {s} (pid {process.pid}{', warm' if warm else ''}): "
                      f"{' '.join(filter_overrides(overrides))}")
-            if len(pending) > len(self.warm) and not self.stop:  # one warm process per job still to start
+            if not pending:  # the last job has started: the warm processes left would wait for nothing
+                self._drop_warm()
+            elif not self.stop:  # whichever slot frees first finds its next job's process ready
                 try:
                     self._warm_up(s)
                 except OSError as e:  # the slot's next job starts cold

@@ -17,7 +17,8 @@ PRELOADED = ("torch", "torchvision", "torch.utils.tensorboard", "hydra.main", "g
 
 
 def main() -> None:
-    if not sys.flags.safe_path:  # `-m` put the working directory first; a script's process has its own
+    safe_path = getattr(sys.flags, "safe_path", False)  # Python >= 3.11: -P, PYTHONSAFEPATH
+    if not safe_path:  # `-m` put the working directory first; a script's process has its own directory
         del sys.path[0]
     for name in PRELOADED:
         try:
@@ -34,7 +35,8 @@ def main() -> None:
     os.close(log)
     sys.stdin = open(os.devnull)
     sys.argv = job["argv"]
-    sys.path.insert(0, os.path.dirname(os.path.realpath(job["argv"][0])))  # as `python SCRIPT` has it
+    if not safe_path:
+        sys.path.insert(0, os.path.dirname(os.path.realpath(job["argv"][0])))  # as `python SCRIPT` has it
     runpy.run_path(job["argv"][0], run_name="__main__")  # the application exits with the job's status
 
 
