@@ -300,7 +300,7 @@ def bench_sweep(steps: int = 5000, reps: int = 3) -> list[tuple[str, str, str]]:
 
         runs = [(sweep(f"basic{r}", "hydra/launcher=basic"),
                  sweep(f"pool{r}", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=2")) for r in range(reps)]
-        basic_1 = sweep("basic1", "hydra/launcher=basic", threads="1")
+        basic_1 = sweep("basic_one_thread", "hydra/launcher=basic", threads="1")
     cores, ratios = os.cpu_count(), sorted(b / p for b, p in runs)
     basic, pool = (statistics.median(r[i] for r in runs) for i in (0, 1))
     return [(f"4-job sweep ({steps} steps each), basic launcher / gpu_pool with 2 CPU slots", f"{statistics.median(ratios):.2f}x",
