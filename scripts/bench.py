@@ -311,6 +311,14 @@ def bench_sweep(steps: int = 5000, reps: int = 3) -> list[tuple[str, str, str]]:
              f"basic {basic_1:.1f} s; the pool's gain from running two jobs at once (ideal 2x)")]
 
 
+def one_thread_run(tmp: str, *overrides: str) -> float:
+    """Seconds of a whole `gan-runner` process, start to exit, on one torch thread, with the compile
+    cache under `tmp` (shared by the runs given the same `tmp`: a sweep's later jobs)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCHINDUCTOR_CACHE_DIR": f"{tmp}/inductor"}
+    return timed(lambda: subprocess.run([str(BIN / "gan-runner"), f"hydra.run.dir={tmp}/run-{time.time()}", *overrides],
+                                        check=True, capture_output=True, env=env))
+
+
 def bench_compile(steps: int = 1000, reps: int = 3) -> list[tuple[str, str, str]]:
     """trainer.compile=default against eager, 1 torch thread: the runner's game iteration in steady
     state (after 20 warm-up iterations, so compiling is not in it), on the default ring and for the
@@ -351,12 +359,7 @@ def bench_compile(steps: int = 1000, reps: int = 3) -> list[tuple[str, str, str]
                      f"{statistics.median(f / b for f, b in bf16):.2f}x",
                      f"{1e3 * statistics.median(f for f, _ in bf16):.2f} vs {1e3 * statistics.median(b for _, b in bf16):.2f} "
                      f"ms/step, 1 thread, median of {reps}; on a CPU autocast only adds casts: bf16 is a GPU option"))
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCHINDUCTOR_CACHE_DIR": f"{tmp}/inductor"}
-
-        def whole(*extra: str) -> float:
-            return timed(lambda: subprocess.run([str(BIN / "gan-runner"), f"hydra.run.dir={tmp}/run-{time.time()}", *extra],
-                                                check=True, capture_output=True, env=env))
-        eager, cold, warm = whole(), whole("trainer.compile=default"), whole("trainer.compile=default")
+        eager, cold, warm = (one_thread_run(tmp, *a) for a in ([], ["trainer.compile=default"], ["trainer.compile=default"]))
     rows.append(("whole default run (25,000 steps, process start to exit), eager / compiled", f"{eager / cold:.2f}x",
                  f"{eager:.0f} s vs {cold:.0f} s with a cold compile cache, {warm:.0f} s with the cache the first "
                  f"left ({eager / warm:.2f}x; the compile a sweep's next job skips: {cold - warm:.0f} s); 1 thread; "
@@ -370,13 +373,8 @@ def bench_compile_reproduction() -> list[tuple[str, str, str]]:
     start to exit on 1 thread, the compiled one with a cold code cache. The sweep is 10 such jobs
     (5 seeds of 2 losses), each compiling afresh unless the cache is warm."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCHINDUCTOR_CACHE_DIR": f"{tmp}/inductor"}
-
-        def job(*extra: str) -> float:
-            return timed(lambda: subprocess.run([str(BIN / "gan-runner"), "+experiment=lsgan_mixture", "trainer.seed=0",
-                                                 "trainer.device=cpu", f"hydra.run.dir={tmp}/run-{time.time()}", *extra],
-                                                check=True, capture_output=True, env=env))
-        eager, compiled = job(), job("trainer.compile=default")
+        job = ["+experiment=lsgan_mixture", "trainer.seed=0", "trainer.device=cpu"]
+        eager, compiled = one_thread_run(tmp, *job), one_thread_run(tmp, *job, "trainer.compile=default")
     return [("lsgan_mixture quick reproduction, one of its 10 jobs (35,000 steps), eager / compiled",
              f"{eager / compiled:.2f}x", f"{eager:.0f} s vs {compiled:.0f} s (cold compile cache), process start to "
              f"exit, 1 thread; the 10-job sweep on 2 slots ~{5 * eager / 60:.0f} vs ~{5 * compiled / 60:.0f} min")]

@@ -134,10 +134,13 @@ def check_precision(precision: str, device) -> None:
     is_bf16_supported() also says yes where it is only emulated."""
     import torch
 
-    if precision == "bf16" and device.type == "cuda" and torch.cuda.get_device_capability(device)[0] < 8:
+    if precision != "bf16" or device.type != "cuda":
+        return
+    major, minor = torch.cuda.get_device_capability(device)
+    if major < 8:
         raise ConfigError(f"trainer.precision=bf16, but {torch.cuda.get_device_name(device)} (compute capability "
-                          f"{'.'.join(map(str, torch.cuda.get_device_capability(device)))}) has no bfloat16 arithmetic: "
-                          "use trainer.precision=fp16 (with its gradient scalers) or fp32.")
+                          f"{major}.{minor}) has no bfloat16 arithmetic: use trainer.precision=fp16 (with its "
+                          "gradient scalers) or fp32.")
 
 
 def check_device_without_torch(device: str) -> None:
