@@ -36,6 +36,6 @@ slurm-down:
 
 clean:
 	find outputs -mindepth 1 -maxdepth 1 -type d ! -name reproduce -exec rm -rf {} +
-	find outputs/reproduce -mindepth 3 -maxdepth 3 ! -name REPORT.md ! -name figure.png -exec rm -rf {} + 2>/dev/null || true
+	git clean -fdXq outputs/reproduce 2>/dev/null || true  # what git ignores there: checkpoints, events, full logs
 	rm -rf .pytest_cache src/*.egg-info
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

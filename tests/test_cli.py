@@ -142,7 +142,7 @@ def test_resume_takes_hydras_flags_and_the_runs_own_config_dir(preset_run, befor
 def test_eval_of_a_run_composed_from_a_users_config_dir(preset_run, tmp_path):
     _, run = preset_run
     proc = run_cli(str(run), "metrics.n_samples=100", cwd=tmp_path, tool="gan-runner-eval", check=True)
-    assert set(json.loads(proc.stdout)["metrics"]) == {"modes", "high_quality", "kl"}
+    assert set(json.loads(proc.stdout)["metrics"]) == {"modes", "high_quality", "kl", "modes_near", "clumps"}
 
 
 def test_the_device_is_recorded(run_dir):

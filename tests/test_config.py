@@ -37,6 +37,7 @@ PARTNERS = {
     ("dataset", "image_folder"): ["dataset.root={root}/folder", "dataset.resolution=32"],
     ("model", "dcgan"): ["dataset=mnist", "dataset.root={root}"],
     ("model", "dcgan28"): ["dataset=mnist", "dataset.root={root}"],
+    ("model", "stacked_dcgan"): ["dataset=mnist", "dataset.root={root}"],
     ("model", "goodfellow_mlp"): ["dataset=mnist", "dataset.root={root}"],
     ("model", "resnet"): ["dataset=cifar10", "dataset.root={root}"],
     ("dataset", "bilinear"): ["model=bilinear", "~loss", "trainer.batch_size=100"],
@@ -95,10 +96,10 @@ def refusal(dataset: str, group: str, option: str) -> str | None:
         return None if (dataset, group, option) == ("bilinear", "model", "bilinear") else "played by model=bilinear"
     if group != "model":
         return None
-    if option in ("dcgan", "dcgan28", "goodfellow_mlp", "resnet") and dataset in ("ring", "grid"):
+    if option in ("dcgan", "dcgan28", "stacked_dcgan", "goodfellow_mlp", "resnet") and dataset in ("ring", "grid"):
         return "makes images, but the dataset is 2-D points"
-    if option == "dcgan28" and dataset in ("cifar10", "svhn", "image_folder"):
-        return "model=dcgan28 takes 28×28 images"
+    if option in ("dcgan28", "stacked_dcgan") and dataset in ("cifar10", "svhn", "image_folder"):
+        return f"model={option} takes 28×28 images"
     if option == "resnet" and dataset in ("mnist", "fashion_mnist", "stacked_mnist"):
         return "the data is 28x28: set dataset.resolution=32"
     return None

@@ -14,7 +14,7 @@ RING = ring(n_modes=8, radius=2.0, sigma=0.02)
 def test_perfect_samples_cover_all_modes_with_zero_kl():
     x = RING.centers.repeat(100, 1)
     m = mode_metrics(x, RING.centers, RING.sigma, min_fraction=0.01)
-    assert m == {"modes": 8, "high_quality": 100.0, "kl": pytest.approx(0.0, abs=1e-12)}
+    assert m == {"modes": 8, "high_quality": 100.0, "kl": pytest.approx(0.0, abs=1e-12), "modes_near": 8, "clumps": 8}
 
 
 def test_half_the_modes():
@@ -32,7 +32,7 @@ def test_collapse_to_one_mode():
 def test_kl_counts_only_high_quality_samples():
     # a blob at the centre is equally near every ring mode but good for none: worst KL, not best
     m = mode_metrics(torch.zeros(100, 2) + 0.01 * torch.randn(100, 2), RING.centers, RING.sigma, 0.01)
-    assert m == {"modes": 0, "high_quality": 0.0, "kl": pytest.approx(math.log(8))}
+    assert (m["modes"], m["high_quality"], m["modes_near"]) == (0, 0.0, 0) and m["kl"] == pytest.approx(math.log(8))
     # half the samples good and spread evenly over all modes, half far off: KL 0
     x = torch.cat([RING.centers.repeat(10, 1), torch.full((80, 2), 10.0)])
     m = mode_metrics(x, RING.centers, RING.sigma, 0.01)

@@ -14,8 +14,11 @@ import yaml
 from conftest import BIN, numbered_jobs, run_cli
 from gan_runner.config import compose, validate
 from gan_runner.data.digits import write as write_digits
-from gan_runner import reproduce
-from gan_runner.reproduce import FAILS, HOLDS, TOO_FEW, claim_of, presets, records, report, table, verdict
+from gan_runner.reproduce import sweep
+from gan_runner.reproduce.report import report, table
+from gan_runner.reproduce.sweep import claim_of, presets, records
+from gan_runner.reproduce.verdict import (FAILS, HOLDS, NOT_HERE, NOT_TRAINED, TOO_FEW, UNDECIDABLE, WITHIN_SPREAD,
+                                         verdict)
 
 PRESETS = presets()
 QUICK = [name for name in PRESETS if "quick" in claim_of(name)["scales"]]
@@ -28,7 +31,7 @@ def test_the_seed_claims_are_presets():
 
 def sweep_points(name: str, scale: str) -> dict[str, list[str]]:
     """The preset's sweep at a scale: each swept key and its values (the scale's overrides win)."""
-    return reproduce.sweep_points(name, claim_of(name)["scales"][scale]["overrides"])
+    return sweep.sweep_points(name, claim_of(name)["scales"][scale]["overrides"])
 
 
 @pytest.mark.parametrize("name,scale", [(n, s) for n in PRESETS for s in claim_of(n)["scales"]])
@@ -128,7 +131,7 @@ def good(k: int) -> list[dict]:
 
 def test_a_claim_that_holds(tmp_path):
     runs = records(make_sweep(tmp_path, [(k, s, "completed", good(k)) for k in (0, 10) for s in range(3)]))
-    result, checks = verdict(CLAIM, runs)
+    result, checks, _ = verdict(CLAIM, runs)
     assert result == HOLDS and [c["passed"] for c in checks] == [3, 3]
     text = table(CLAIM, runs)
     assert "| K=10 | 8 | 8 ± 0 (n=3) | 0.01 ± 0 (n=3) |" in text
@@ -140,7 +143,7 @@ def test_a_claim_that_fails_on_one_run_or_one_snapshot(tmp_path):
     runs = records(make_sweep(tmp_path, [(0, 0, "completed", hop), (0, 1, "completed", good(0)),
                                          (0, 2, "completed", good(0))]
                               + [(10, s, "completed", good(10)) for s in range(3)]))
-    result, checks = verdict(CLAIM, runs)
+    result, checks, _ = verdict(CLAIM, runs)
     assert result == FAILS and checks[0]["verdict"] == FAILS and checks[0]["passed"] == 2
 
 
@@ -148,10 +151,10 @@ def test_diverged_runs_fail_unless_the_condition_counts_them_and_too_few_runs(tm
     jobs = [(0, s, "completed", good(0)) for s in range(3)] + [(10, 0, "completed", good(10)),
                                                               (10, 1, "diverged", good(10)[:1]), (10, 2, None, [])]
     runs = records(make_sweep(tmp_path, jobs))
-    result, checks = verdict(CLAIM, runs)
+    result, checks, _ = verdict(CLAIM, runs)
     assert result == FAILS and (checks[1]["finished"], checks[1]["passed"]) == (2, 1)
     lenient = {**CLAIM, "rule": [CLAIM["rule"][0], {**CLAIM["rule"][1], "diverged": True}]}
-    result, checks = verdict(lenient, runs)
+    result, checks, _ = verdict(lenient, runs)
     assert result == TOO_FEW and checks[1]["verdict"] == TOO_FEW  # 2 finished runs < min_runs 3
     assert "1 diverged" in table(CLAIM, runs) and "1 running" in table(CLAIM, runs)
 
@@ -163,10 +166,10 @@ def test_comparisons_areas_and_first_evaluations(tmp_path):
     runs = records(make_sweep(tmp_path, [(k, s, "completed", curve[k]) for k in (0, 10) for s in range(3)]))
     lower_kl = {"where": {"trainer.unroll_steps": "10"}, "than": {"trainer.unroll_steps": "0"}, "metric": "kl",
                 "test": "< 1", "over": "final"}
-    result, checks = verdict({**CLAIM, "rule": [lower_kl]}, runs)
+    result, checks, _ = verdict({**CLAIM, "rule": [lower_kl]}, runs)
     assert result == HOLDS and checks[0]["ratio"] == pytest.approx(0.5) and checks[0]["n"] == [3, 3]
     area = {**lower_kl, "over": "area"}  # areas over steps 50..100: K=10 (1 + 0.5)/2 = 0.75, K=0 (3 + 1)/2 = 2
-    result, checks = verdict({**CLAIM, "rule": [area]}, runs)
+    result, checks, _ = verdict({**CLAIM, "rule": [area]}, runs)
     assert result == HOLDS and checks[0]["means"] == [pytest.approx(0.75), pytest.approx(2.0)]
     assert verdict({**CLAIM, "rule": [{**lower_kl, "test": "< 0.4"}]}, runs)[0] == FAILS
     first = {"where": {"trainer.unroll_steps": "0"}, "metric": "kl", "test": ">= 3", "over": "first", "runs": "all"}
@@ -178,7 +181,7 @@ def test_comparisons_areas_and_first_evaluations(tmp_path):
     # a diverged run of the claimed-better side contradicts it; of the other side it only leaves fewer runs
     diverging = records(make_sweep(tmp_path / "diverged", [(0, s, "completed", curve[0]) for s in range(3)]
                                    + [(10, s, "completed", curve[10]) for s in range(3)] + [(10, 3, "diverged", [])]))
-    result, checks = verdict({**CLAIM, "rule": [lower_kl]}, diverging)
+    result, checks, _ = verdict({**CLAIM, "rule": [lower_kl]}, diverging)
     assert result == FAILS and checks[0]["diverged"] == [1, 0]
     assert verdict({**CLAIM, "rule": [{**lower_kl, "diverged": True}]}, diverging)[0] == HOLDS
     other = records(make_sweep(tmp_path / "other", [(0, s, "completed", curve[0]) for s in range(4)]
@@ -198,6 +201,68 @@ def test_most_and_none(tmp_path):
     assert verdict(rule("most"), runs)[0] == HOLDS
     assert verdict(rule("all"), runs)[0] == FAILS
     assert verdict(rule("none"), runs)[0] == FAILS
+
+
+def test_a_run_that_did_not_train_leaves_the_claim_undecided(tmp_path):
+    """A precondition every finished run of its `where` must meet (e.g. D off chance) before the rule
+    is read: one run that fails it makes the verdict "did not train", never "holds", even when every
+    condition passes; the report names the run and its value."""
+    history = {0: [{"modes": 1, "kl": 2.0, "train_loss_d": 1.2}], 10: [{"modes": 8, "kl": 0.1, "train_loss_d": 1.2}]}
+    jobs = [(k, s, "completed", history[k]) for k in (0, 10) for s in range(3)]
+    jobs[4] = (10, 1, "completed", [{"modes": 8, "kl": 0.1, "train_loss_d": 1.39}])  # D at chance
+    out = make_sweep(tmp_path, jobs)
+    chance = {"metric": "train_loss_d", "test": "< 1.386", "why": "D ends at chance"}
+    claim = {**CLAIM, "preconditions": [chance]}
+    result, checks, failed = verdict(claim, records(out))
+    assert result == NOT_TRAINED and {c["verdict"] for c in checks} == {HOLDS}
+    assert [(Path(r["dir"]).name, v) for r, _, v in failed] == [("4", [1.39])]
+    assert verdict({**claim, "preconditions": [{**chance, "where": {"trainer.unroll_steps": "0"}}]}, records(out))[0] == HOLDS
+    assert verdict(CLAIM, records(out))[0] == HOLDS
+    text, result = report(out, claim)
+    assert result == NOT_TRAINED and "**did not train** (D ends at chance): 4 (1.39)" in text
+    assert "**Verdict: not decided: the setup did not train.**" in text
+    # a scale that cannot decide says so, with the command that would, once its runs trained
+    cannot = {**claim, "preconditions": [], "scales": {"quick": {"overrides": [], "decides": False,
+                                                                  "why_not": "the budget is a GPU's",
+                                                                  "decide_with": "gan-runner-reproduce x --scale paper"}}}
+    (out / "reproduce.json").write_text(json.dumps([{"command": "c", "scale": "quick", "started": 0, "ended": 1}]))
+    text, result = report(out, cannot)
+    assert result == NOT_HERE and "not decided here: the budget is a GPU's. Decide it with `gan-runner-reproduce x" in text
+    assert verdict(claim, records(out), cannot["scales"]["quick"])[0] == NOT_TRAINED  # it did not train: first
+
+
+def test_lowest_and_highest_values_up_to_a_step(tmp_path):
+    """`over: min` / `max` read a run's lowest or highest value, of its evaluations at or before `until`."""
+    curve = [{"kl": 0.5}, {"kl": 0.05}, {"kl": 0.5}]  # steps 50, 100, 150
+    runs = records(make_sweep(tmp_path, [(0, s, "completed", curve) for s in range(3)]))
+    low = {"where": {"trainer.unroll_steps": "0"}, "metric": "kl", "test": "< 0.1", "over": "min"}
+    assert verdict({**CLAIM, "rule": [low]}, runs)[0] == HOLDS
+    assert verdict({**CLAIM, "rule": [{**low, "until": 50}]}, runs)[0] == FAILS
+    assert verdict({**CLAIM, "rule": [{**low, "over": "max", "test": ">= 0.5", "until": 100}]}, runs)[0] == HOLDS
+
+
+def test_comparisons_within_the_seed_spread_and_beyond_the_runs(tmp_path):
+    """`alpha`: the ratio must pass and a one-sided Welch t-test be significant, else "within the seed
+    spread" with the runs a side the measured difference needs; `paper_ratio`: "not decidable here"
+    when a difference of the paper's size needs more runs a side than the sweep has."""
+    def sweep(name, better, worse):
+        return records(make_sweep(tmp_path / name, [(10, s, "completed", [{"kl": v}]) for s, v in enumerate(better)]
+                                  + [(0, s, "completed", [{"kl": v}]) for s, v in enumerate(worse)]))
+    lower = {"where": {"trainer.unroll_steps": "10"}, "than": {"trainer.unroll_steps": "0"}, "metric": "kl",
+             "test": "< 1", "alpha": 0.05}
+    clear = sweep("clear", [1.0, 1.1, 0.9], [2.0, 2.1, 1.9])
+    result, checks, _ = verdict({**CLAIM, "rule": [lower]}, clear)
+    assert result == HOLDS and checks[0]["p"] < 0.01
+    noisy = sweep("noisy", [1.0, 2.0, 0.5], [1.5, 0.8, 2.5])
+    result, checks, _ = verdict({**CLAIM, "rule": [lower]}, noisy)
+    assert result == WITHIN_SPREAD and checks[0]["p"] > 0.05 and checks[0]["needed"]["measured"] > 3
+    assert verdict({**CLAIM, "rule": [{**lower, "alpha": None}]}, noisy)[0] == HOLDS  # the mean alone
+    # the paper's 6% at a 10% spread needs ≈ 2·(2.8·0.1/0.06)² ≈ 44 runs a side: 3 cannot decide it
+    result, checks, _ = verdict({**CLAIM, "rule": [{**lower, "paper_ratio": 0.94}]}, sweep("small", [1.0, 1.1, 0.9], [1.0, 1.1, 0.9]))
+    assert result == UNDECIDABLE and 30 < checks[0]["needed"]["paper"] < 60
+    # a failed condition decides the claim even while another is undecided
+    failing = {**lower, "than": {"trainer.unroll_steps": "10"}, "where": {"trainer.unroll_steps": "0"}}
+    assert verdict({**CLAIM, "rule": [{**lower, "paper_ratio": 0.94}, failing]}, clear)[0] == FAILS
 
 
 def test_report_on_a_partial_sweep_writes_report_and_figure(tmp_path):
@@ -292,3 +357,24 @@ def test_an_interrupted_reproduction_continues_to_the_same_table(tmp_path):
         return [line for line in text.splitlines() if line.startswith("|") or line.startswith("- ")]
     assert tabulated(again.stdout) == tabulated(reference.stdout)
     assert report(out)[1] == HOLDS
+
+    # what git keeps of it (.gitignore: results.json, .hydra/, samples/, log.tail; the sweep's
+    # multirun.yaml and reproduce.json), copied to another machine: it reports and continues from that alone
+    shared = tmp_path / "elsewhere" / "outputs" / "reproduce" / "tiny" / "quick"
+    kept = ["multirun.yaml", "reproduce.json", *(str(f.relative_to(out)) for pattern in
+            ("*/results.json", "*/log.tail", "*/.hydra/*", "*/samples/*") for f in out.glob(pattern))]
+    assert {"0_loss=nonsaturating,trainer.seed=0/log.tail", "0_loss=nonsaturating,trainer.seed=0/.hydra/config.yaml"} <= set(kept)
+    for name in kept:
+        (shared / name).parent.mkdir(parents=True, exist_ok=True)
+        (shared / name).write_bytes((out / name).read_bytes())
+    assert not list(shared.rglob("*.pt")) and not list(shared.rglob("events.*"))
+    on_records = run_cli("tiny", "--config-dir", str(conf), "--report", str(shared), cwd=tmp_path,
+                         tool="gan-runner-reproduce", check=True)
+    assert tabulated(on_records.stdout) == tabulated(reference.stdout) and (shared / "figure.png").exists()
+    (shared / "1_loss=nonsaturating,trainer.seed=1" / "results.json").unlink()  # one job not finished there
+    continued = run_cli(*cmd[1:], cwd=tmp_path / "elsewhere", tool="gan-runner-reproduce", check=True)
+    assert continued.stdout.count("kept: ") == 3 and tabulated(continued.stdout) == tabulated(reference.stdout)
+    for job in out.glob("*/results.json"):  # the finished ones stand as they were; the other trained again
+        again_there = json.loads((shared / job.parent.name / "results.json").read_text())
+        assert (again_there["ended"] == json.loads(job.read_text())["ended"]) == (not job.parent.name.startswith("1_"))
+        assert again_there["status"] == "completed"

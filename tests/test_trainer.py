@@ -24,7 +24,8 @@ def test_a_short_ring_run_writes_events_samples_results_and_checkpoint(tmp_path)
 
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "completed" and results["step"] == results["steps"] == 40
-    assert set(results["final"]) == {"modes", "high_quality", "kl"}
+    assert set(results["final"]) == {"modes", "high_quality", "kl", "modes_near", "clumps",  # the modes metric's
+                                     "train_loss_d", "train_loss_g", "train_d_real", "train_d_fake"}  # since the last log
     assert [h["step"] for h in results["history"]] == [20, 40]
     best = max(results["history"], key=lambda h: (h["modes"], h["high_quality"], -h["kl"]))
     assert results["best"] == {"step": best["step"], "by": ["modes", "high_quality", "kl"],
@@ -49,7 +50,7 @@ def test_a_short_ring_run_writes_events_samples_results_and_checkpoint(tmp_path)
     assert start["trainer.steps"].number_value == 40 and not any(k.endswith("_target_") for k in start)
     assert start["trainer.order"].string_value == "alternating"
     metric_tags = {m.name.tag for m in hp["_hparams_/experiment"].experiment.metric_infos}
-    assert metric_tags == {"metrics/modes", "metrics/high_quality", "metrics/kl"}
+    assert metric_tags == {"metrics/modes", "metrics/high_quality", "metrics/kl", "metrics/modes_near", "metrics/clumps"}
 
 
 def test_tensorboard_names_a_sweeps_runs_by_their_overrides_and_their_groups_by_choice(tmp_path):

@@ -26,7 +26,7 @@ class Point(nn.Module):
 
 
 def players(data_shape: tuple[int, ...], z_dim: int, output: str, init: str, init_gain: float,
-            spectral_norm: bool) -> tuple[Point, Point]:
+            spectral_norm: bool, d_init_gain: float | None = None) -> tuple[Point, Point]:
     (d,) = data_shape
     return Point(d), Point(d)
 

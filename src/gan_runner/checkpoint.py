@@ -81,11 +81,11 @@ def load(path: Path, objects: dict[str, Stateful], device: torch.device) -> dict
 def evaluated_generator(path: Path, model_cfg, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The generator a checkpoint's run evaluates (its EMA, or Lookahead's slow G, when on), built
     from `model_cfg` for the run's data shape, in eval mode on `device`; and the checkpoint's meta."""
-    from .config import instantiate
+    from .models import build
 
     meta = read(path)["meta"]
     try:
-        g, _ = instantiate(model_cfg, data_shape=tuple(meta["data_shape"]))
+        g, _ = build(model_cfg, tuple(meta["data_shape"]))
         g.load_state_dict(meta["evaluated_G"])
     except (RuntimeError, KeyError, TypeError, ValueError) as e:  # Hydra's wrapper included: a RuntimeError
         raise ConfigError(f"The generator in {path} does not fit the model config "

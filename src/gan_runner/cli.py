@@ -24,10 +24,13 @@ def _task(cfg) -> float | None:
     from . import trainer  # torch loads here, after Hydra has parsed the command line
     from .errors import ConfigError
     from .preflight import check_run
-    from .run_dir import FAILED, INTERRUPTED, RunDir, objective_value, quoted, read_results, record, report
+    from .run_dir import FAILED, INTERRUPTED, RunDir, finished, objective_value, quoted, read_results, record, report
 
     hc = HydraConfig.get()
     run, sweep = RunDir(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
+    if sweep and finished(run, cfg):  # a sweep continued (from its records alone, too): the job stands
+        say(f"kept: {run.path} finished at step {cfg.trainer.steps} with these settings (its results.json)")
+        return objective_value(cfg, read_results(run))
     try:
         if sweep:  # a single run was checked before its directory existed (Preflight)
             if not run.overrides.exists():
@@ -187,7 +190,7 @@ def table() -> None:
 @entry_point
 def reproduce() -> None:
     """`gan-runner-reproduce NAME [--scale quick|paper] [overrides]`, `--report DIR`, `--list` (reproduce.py)."""
-    from .reproduce import main
+    from .reproduce.command import main
 
     sys.exit(main(sys.argv[1:]))
 
@@ -243,6 +246,7 @@ def sample() -> None:
     from .config import instantiate
     from .data.images import Images
     from .device import resolve_device
+    from .models import noise
 
     try:
         cfg = read_config(run, "sample")  # resolved, and naming only gan-runner's own targets
@@ -252,7 +256,7 @@ def sample() -> None:
         data = Images(shape, cfg.dataset.range) if "range" in cfg.dataset else instantiate(cfg.dataset)
     except (ConfigError, RuntimeError) as e:  # RuntimeError: a device string torch cannot parse
         p.error(str(e))
-    z = torch.randn(a.num, cfg.model.z_dim, generator=torch.Generator().manual_seed(a.seed))
+    z = noise(a.num, cfg.model.z_dim, cfg.model.get("noise", "normal"), generator=torch.Generator().manual_seed(a.seed))
     with torch.no_grad():
         x = torch.cat([g(chunk.to(device)).cpu() for chunk in z.split(256)])
     a.out.parent.mkdir(parents=True, exist_ok=True)

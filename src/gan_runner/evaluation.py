@@ -27,6 +27,8 @@ from .metrics.inception_score import inception_score
 from .metrics.modes import mode_metrics, stacked_modes
 from .metrics.parzen import parzen
 from .metrics.saturation import saturation
+from .metrics.spread import spread
+from .models import noise
 
 class Evaluator:
     def __init__(self, cfg: DictConfig, data, device: torch.device):
@@ -36,13 +38,16 @@ class Evaluator:
         self.cfg, self.dataset_cfg, self.data, self.device = m, cfg.dataset, data, device
         n = max(m.n_samples, m.stacked_n_samples if "stacked_modes" in self.names else 0)
         gen = torch.Generator(device).manual_seed(cfg.trainer.seed)
-        self.z = torch.randn(n, cfg.model.z_dim, generator=gen, device=device)
+        self.z = noise(n, cfg.model.z_dim, cfg.model.noise, device, gen)
         self.cache_dir = Path(m.cache_dir).expanduser()
         self.networks: dict[str, nn.Module] = {}  # "classifier" / "inception": .embed([0, 1] images) -> features, logits
         self.reference: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # network -> real mean, covariance
         self.info: dict[str, float] = {}  # e.g. the classifier's test accuracy, for the log
+        self.floor: dict = {}  # the data's own baselines, computed at the first evaluation that reports them
         for network in sorted({"classifier", "inception"} & needed(self.names, kind)):
             self._prepare(network, cfg.dataset)
+        if "spread" in self.names:
+            self.info["data_spread"] = self.data_spread = spread(self._real(m.n_samples))
 
     def _prepare(self, kind: str, dataset_cfg: DictConfig) -> None:
         if kind == "classifier":
@@ -87,11 +92,14 @@ class Evaluator:
         """G's output on the first `n` (default: metrics.n_samples) fixed noise vectors, in chunks
         of fid.batch_size: the images are never all in memory at once."""
         was_training = g.training
-        g.eval()  # no batch-norm statistics updated by evaluation
+        g.train(self.cfg.g_mode == "train")
+        kept = [(b, b.clone()) for b in g.buffers()]  # batch norm's statistics: training's, not evaluation's
         try:
             yield from (g(z) for z in self.z[:n or self.cfg.n_samples].split(self.cfg.fid.batch_size))
         finally:
             g.train(was_training)
+            for b, saved in kept:
+                b.copy_(saved)
 
     def samples(self, g: nn.Module, n: int | None = None) -> Tensor:
         return torch.cat(list(self.generated(g, n)))
@@ -128,11 +136,40 @@ class Evaluator:
             self._extracted = {k: tuple(np.concatenate(a) for a in zip(*parts[k])) for k in networks}
         return self._extracted[network]
 
+    def _real(self, n: int) -> Tensor:
+        """The first n training samples (images: in [0, 1]); a mixture's drawn from its own generator."""
+        if hasattr(self.data, "batches"):
+            return torch.cat([b.float().div_(255) for b in self.data.batches(self.cfg.fid.batch_size, n)])
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(0)
+            return self.data.sample(n)
+
+    def spread(self, g: nn.Module, needs: str) -> dict[str, float]:
+        x = self.samples(g)
+        value = spread(self.unit(x) if hasattr(self.data, "batches") else x)
+        return {"spread": value, "spread_ratio": value / self.data_spread}
+
     def modes(self, g: nn.Module, needs: str) -> dict[str, float]:
-        return mode_metrics(self.samples(g), self.data.centers, self.data.sigma, self.cfg.min_fraction)
+        return mode_metrics(self.samples(g), self.data.centers, self.data.sigma, self.cfg.min_fraction, self.cfg.near)
 
     def fid(self, g: nn.Module, network: str) -> dict[str, float]:
-        return {f"fid_{network}": frechet_distance(*statistics(self._extract(g, network)[0]), *self.reference[network])}
+        if network not in self.floor:
+            self.floor[network] = self._floor(network)
+        return {f"fid_{network}": frechet_distance(*statistics(self._extract(g, network)[0]), *self.reference[network]),
+                **({f"fid_{network}_floor": self.floor[network]} if self.floor[network] is not None else {})}
+
+    def _floor(self, network: str) -> float | None:
+        """The FID of the first n_samples real test images (as many as there are, when fewer), the
+        same protocol as G's: what no generator can beat at this sample count. None without a test
+        split (an image folder)."""
+        from .metrics.classifier import labelled_splits
+
+        if dataset_kind(self.dataset_cfg) not in ("digits", "photos"):
+            return None
+        _, test, _ = labelled_splits(self.dataset_cfg, self.device)
+        feats = np.concatenate([self._features(network, b.float().div_(255))[0]
+                                for b in test.batches(self.cfg.fid.batch_size, self.cfg.n_samples)])
+        return frechet_distance(*statistics(feats), *self.reference[network])
 
     def inception_score(self, g: nn.Module, network: str) -> dict[str, float]:
         score, std = inception_score(self._extract(g, network)[1])
@@ -158,7 +195,12 @@ class Evaluator:
         split, so σ is picked on the first 1000 test images and scored on the rest."""
         from .metrics.classifier import labelled_splits
 
-        _, test, _ = labelled_splits(self.dataset_cfg, self.device)
+        train, test, _ = labelled_splits(self.dataset_cfg, self.device)
         images = torch.cat([b.float() / 255 for b in test.batches(1000)]).cpu()
         n_val = min(1000, len(images) // 2)
-        return parzen(self.unit(self.samples(g)).cpu(), images[:n_val], images[n_val:])
+        if "parzen" not in self.floor:  # the baselines: the training images, and their mean image alone
+            real = torch.cat([b.float() / 255 for b in train.batches(1000, self.cfg.n_samples)]).cpu()
+            self.floor["parzen"] = {"parzen_real": parzen(real, images[:n_val], images[n_val:])["parzen"],
+                                    "parzen_mean_image": parzen(real.mean(0, keepdim=True), images[:n_val],
+                                                                images[n_val:])["parzen"]}
+        return {**parzen(self.unit(self.samples(g)).cpu(), images[:n_val], images[n_val:]), **self.floor["parzen"]}

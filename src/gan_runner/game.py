@@ -23,6 +23,8 @@ from torch.optim import Optimizer
 
 from .config import instantiate
 from .losses import Loss, d_loss, no_penalty, widened
+from .models import build, noise
+from .models.weights import bias_from_marginals
 from .precision import Precision
 from .stabilisers.ema import NoEMA, ema
 from .stabilisers.extragradient import extragradient_step, plain_step
@@ -46,13 +48,14 @@ class Objective(Protocol):
 
 class GANObjective:
     def __init__(self, G: nn.Module, D: nn.Module, loss: Loss, data, z_dim: int, batch_size: int,
-                 lens: NoLens, unroll: NoUnroll):
+                 lens: NoLens, unroll: NoUnroll, noise_kind: str = "normal"):
         self.G, self.D, self.loss, self.data = G, D, loss, data
         self.z_dim, self.batch_size, self.lens, self.unroll = z_dim, batch_size, lens, unroll
+        self.noise_kind = noise_kind  # model.noise
         self.device = next(G.parameters()).device
 
     def noise(self) -> Tensor:
-        return torch.randn(self.batch_size, self.z_dim, device=self.device)
+        return noise(self.batch_size, self.z_dim, self.noise_kind, self.device)
 
     def real(self, step: int) -> Tensor:
         """A fresh real batch, as D sees it (through the lens while it is on)."""
@@ -93,12 +96,16 @@ class GANObjective:
 class Game:
     def __init__(self, G: nn.Module, D: nn.Module, opt_g: Optimizer, opt_d: Optimizer, objective: Objective, *,
                  d_steps: int = 1, simultaneous: bool = False, step_rule: Callable = plain_step,
-                 lookahead: NoLookahead | None = None, ema: NoEMA | None = None, precision: Precision | None = None):
+                 lookahead: NoLookahead | None = None, ema: NoEMA | None = None, precision: Precision | None = None,
+                 ema_first: bool = False):
         self.G, self.D, self.opt_g, self.opt_d, self.objective = G, D, opt_g, opt_d, objective
         self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
         self.step_rule = step_rule
         self.lookahead = lookahead or NoLookahead([G, D])
         self.ema = ema or NoEMA(self.lookahead.slow[0])
+        # after each iteration: Lookahead's backtrack, then the EMA of the slow G; an EMA of the fast G
+        # reads it before the backtrack (the Lookahead-Minmax MNIST notebook's order)
+        self.stabilisers = [self.ema, self.lookahead] if ema_first else [self.lookahead, self.ema]
         self.precision = precision or Precision("fp32", self.g_params[0].device, opt_g, opt_d)
         # Algorithm 1's order: the D steps of their own, then G's step or the joint one
         self.d_only_steps = d_steps - simultaneous
@@ -139,8 +146,8 @@ class Game:
             self.d_step(step)
         self.last_step(step)
         stats = {**self.stats, **self.objective.after_iteration(step)}
-        self.lookahead.after_iteration(step)
-        self.ema.after_iteration(step)
+        for stabiliser in self.stabilisers:
+            stabiliser.after_iteration(step)
         return stats
 
     def grad_norms(self) -> Stats:
@@ -201,7 +208,10 @@ def dataset(cfg: DictConfig, device: torch.device):
 def players(cfg: DictConfig, device: torch.device):
     """The dataset and both players, as configured."""
     data = dataset(cfg, device)
-    g, d = instantiate(cfg.model, data_shape=data.shape)
+    g, d = build(cfg.model, data.shape)
+    if cfg.model.init == "goodfellow":  # G's output bias from the training images' mean pixels
+        mean = sum(b.double().sum(0) for b in data.batches(4096)) / len(data) / 255
+        bias_from_marginals(g, mean.float().cpu(), cfg.model.output)
     return data, g.to(device), d.to(device)
 
 
@@ -216,9 +226,9 @@ def gan_game(cfg: DictConfig, data, G: nn.Module, D: nn.Module, device: torch.de
         loss = instantiate(cfg.loss)
         lens = instantiate(cfg.lens, data_shape=data.shape, loss=loss, device=device, _convert_="all")
         unroll = unroller(D, opt_d, loss, t.unroll_steps, t.unroll_second_order, t.unroll_fresh_batches)
-        objective = GANObjective(G, D, loss, data, cfg.model.z_dim, t.batch_size, lens, unroll)
-    la = lookahead([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha)
+        objective = GANObjective(G, D, loss, data, cfg.model.z_dim, t.batch_size, lens, unroll, cfg.model.noise)
+    la = lookahead([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha, cfg.optimizer.lookahead.lazy)
     return Game(G, D, opt_g, opt_d, objective, d_steps=t.d_steps, simultaneous=t.order == "simultaneous",
                 step_rule=extragradient_step if cfg.optimizer.extragradient else plain_step,
-                lookahead=la, ema=ema(la.slow[0], t.ema),  # the EMA follows Lookahead's slow G when on
+                lookahead=la, ema=ema(la.slow[0] if t.ema_follows == "slow" else G, t.ema), ema_first=t.ema_follows == "fast",
                 precision=Precision(t.precision, device, opt_g, opt_d))

@@ -37,8 +37,8 @@ UNSAFE = ("_target_", "_args_", "_partial_", "_convert_", "_recursive_")
 
 def resume_conflicts(saved: DictConfig, new: DictConfig) -> list[str]:
     """The settings in which `new` differs from the config a checkpoint was trained with, beyond RESUMABLE."""
-    old = {**ADDED, **{RENAMED.get(k, k): _moved(v) for k, v in flatten(saved).items()}}
     now = flatten(new)
+    old = {**{k: v for k, v in ADDED.items() if k in now}, **{RENAMED.get(k, k): _moved(v) for k, v in flatten(saved).items()}}
     return [f"{k}: {old.get(k, '<absent>')} -> {now.get(k, '<absent>')}" for k in sorted(old.keys() | now.keys())
             if old.get(k) != now.get(k) and not k.startswith(RESUMABLE)]
 

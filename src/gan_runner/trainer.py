@@ -16,7 +16,7 @@ from .device import describe, resolve_device
 from .errors import ConfigError
 from .evaluation import Evaluator
 from .game import compile_cache, compile_players, gan_game, players
-from .metrics import best
+from .metrics import TRAINING, best
 from .resume import restore
 from .run_dir import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunDir, remove_stale_temp_files, write_results
 from .runlog import RunLogger, captioned
@@ -33,6 +33,7 @@ class Outcome:
     started: float = field(default_factory=time.time)  # this attempt's start, seconds since the epoch
     device: dict = field(default_factory=dict)  # device.describe
     best_saved: int | None = None  # the step checkpoints/best.pt holds
+    info: dict = field(default_factory=dict)  # what the metrics were prepared with (the classifier's accuracy, ...)
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Outcome:
@@ -58,7 +59,7 @@ def _report(run: RunDir, out: Outcome, steps: int, overrides: list[str]) -> None
             **{k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_RESTART_COUNT")}}
     write_results(run, out.status, note=out.note, overrides=list(overrides), step=out.step, steps=steps,
                   wall_time=out.wall_time, history=out.history, started=out.started, host=host, device=out.device,
-                  best_saved=out.best_saved)
+                  best_saved=out.best_saved, info=out.info)
 
 
 class Health:
@@ -86,6 +87,34 @@ class Health:
                 f"{self.checked})")
 
 
+class Window:
+    """The mean of each training statistic over the iterations since the last log line or evaluation,
+    summed on the device (no host sync), read at an evaluation into its history entry as
+    `train_<stat>` (e.g. train_loss_d: D's loss; train_lens_rec: ‖x − L(x)‖²): what a claim's
+    preconditions read to tell a run that trained from one that did not (D at chance, a lens that
+    never moved)."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, stats: dict) -> None:
+        for k, v in stats.items():
+            v = v.detach().float().mean()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        names = list(self.sums)
+        values = torch.stack([self.sums[k].cpu() for k in names]).tolist() if names else []
+        out = {f"train_{k.lower().replace('/', '_')}": v / self.counts[k] for k, v in zip(names, values)}
+        self.reset()
+        return out
+
+    def reset(self) -> None:
+        self.sums, self.counts = {}, {}
+
+
 def due(t, step: int) -> set[str]:
     """What is due after `step`: intervals in generator iterations, everything at the end, 0 = only then."""
     final = step == t.steps
@@ -107,13 +136,14 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     # run's RNG: a cold and a warm cache give the same run
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         evaluate = Evaluator(cfg, data, device)
+    out.info = evaluate.info
     meta = restore(run, state, cfg, device)
     if meta:
         out.step, out.wall_time, out.history = meta["step"], meta["wall_time"], meta["history"]
         out.best_saved = checkpoint.saved_step(run.best_checkpoint)
     else:  # an attempt that never saved last.pt: its best is not this run's, nor served as one
         run.best_checkpoint.unlink(missing_ok=True)
-    start, health = out.step, Health([G, D], [game.opt_g, game.opt_d], out.step)
+    start, health, window = out.step, Health([G, D], [game.opt_g, game.opt_d], out.step), Window()
     log = RunLogger(run, out.step, t.steps)
     log.config(cfg, out.step)
     log.message(f"device: {out.device['device']} ({out.device['name']}), {torch.get_num_threads()} threads"
@@ -147,6 +177,7 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
                 break
             stats = game.iteration(step)
             health.track(stats)
+            window.add(stats)
             out.step = step
             now = due(t, step)
             if now and unhealthy(step):
@@ -161,17 +192,20 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
                 if "eval" in now:
                     metrics = {f"{k}{suffix}": v for suffix, g in game.evaluations.items()
                                for k, v in evaluate.metrics(g, game, players=not suffix).items()}
-                    out.history.append({"step": step, **metrics})
                     log.metrics(step, metrics)
+                    out.history.append({"step": step, **metrics, **window.means()})
                     top = best(out.history)
                     if top["by"] and top["step"] == step:  # a new best evaluation: gan-runner-sample/-eval --best
                         save(run.best_checkpoint)
                         out.best_saved = step
                 if "ckpt" in now:
                     save()
+            if "log" in now and "eval" not in now:
+                window.reset()  # an evaluation reads the iterations since the last log line
         else:
             out.status = COMPLETED
 
         out.wall_time += time.perf_counter() - t0
         if out.status in (COMPLETED, DIVERGED) and out.step > start:
-            log.hparams(cfg, out.status, {k: v for k, v in out.history[-1].items() if k != "step"} if out.history else {})
+            log.hparams(cfg, out.status, {k: v for k, v in out.history[-1].items()
+                                          if k != "step" and k not in TRAINING} if out.history else {})

@@ -22,18 +22,29 @@ class GaussianMixture:
         return self.centers[mode] + self.sigma * noise
 
     def show(self, samples: Tensor, title: str = "") -> np.ndarray:
-        """A scatter of 2-D samples (blue) over the mode centres (red crosses), HxWx3 uint8."""
+        """The 2-D samples as a scatter (blue) over the mode centres (red crosses), and beside it their
+        kernel density estimate (Gaussian kernels, Scott's bandwidth), as the LSGAN and Unrolled-GAN
+        figures show them; HxWx3 uint8."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # slow to import: on first use
         from matplotlib.figure import Figure
+        from scipy.stats import gaussian_kde
 
-        fig = Figure(figsize=(5, 5), dpi=100)
-        ax = fig.add_subplot()
-        xy, c = samples.detach().flatten(1)[:, :2].cpu().numpy(), self.centers.cpu().numpy()
-        ax.scatter(xy[:, 0], xy[:, 1], s=2, alpha=0.3, linewidths=0, label="G(z)")
-        ax.scatter(c[:, 0], c[:, 1], s=40, marker="x", c="red", label="modes")
+        fig = Figure(figsize=(10, 5), dpi=100)
+        scatter, density = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+        xy, c = samples.detach().flatten(1)[:, :2].double().cpu().numpy(), self.centers.cpu().numpy()
         lim = 1.5 * abs(c).max() + 0.5
-        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title)
-        ax.legend(loc="upper right", fontsize="small")
+        scatter.scatter(xy[:, 0], xy[:, 1], s=2, alpha=0.3, linewidths=0, label="G(z)")
+        grid = np.linspace(-lim, lim, 120)
+        try:
+            kde = gaussian_kde(xy[:2500].T)
+            gx, gy = np.meshgrid(grid, grid)
+            density.contourf(gx, gy, kde(np.stack([gx.ravel(), gy.ravel()])).reshape(gx.shape), levels=30, cmap="Greens")
+        except (np.linalg.LinAlgError, ValueError):  # all samples on one point or one line: no density
+            density.text(0, 0, "no density (samples on a point or a line)", ha="center", fontsize=9)
+        for ax, name in ((scatter, title), (density, "density (KDE)")):
+            ax.scatter(c[:, 0], c[:, 1], s=40, marker="x", c="red", label="modes")
+            ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=name)
+        scatter.legend(loc="upper right", fontsize="small")
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -50,11 +50,12 @@ class Discriminator(nn.Module):
 
 
 def build(data_shape: tuple[int, ...], z_dim: int, width: int, d_batchnorm: bool, output: str, init: str,
-          init_gain: float, spectral_norm: bool) -> tuple[Generator, Discriminator]:
+          init_gain: float, spectral_norm: bool,
+          d_init_gain: float | None = None) -> tuple[Generator, Discriminator]:
     channels, height, width_px = data_shape
     if height != width_px or height not in LAYOUT:
         raise ConfigError(f"model=dcgan takes square images of {', '.join(map(str, LAYOUT))} pixels, not "
                           f"{height}x{width_px}: set dataset.resolution to one of those.")
     g = Generator(z_dim, channels, height, width, output)
     d = Discriminator(channels, height, width, d_batchnorm)
-    return finish(g, d, init, init_gain, spectral_norm)
+    return finish(g, d, init, init_gain, spectral_norm, d_init_gain)

@@ -51,10 +51,11 @@ class Discriminator(nn.Module):
 
 
 def build(data_shape: tuple[int, ...], z_dim: int, g_width: int, d_width: int, d_batchnorm: bool, output: str,
-          init: str, init_gain: float, spectral_norm: bool) -> tuple[Generator, Discriminator]:
+          init: str, init_gain: float, spectral_norm: bool,
+          d_init_gain: float | None = None) -> tuple[Generator, Discriminator]:
     channels, height, width_px = data_shape
     if (height, width_px) != (28, 28):
         raise ConfigError(f"model=dcgan28 takes 28×28 images, not {height}×{width_px}: use model=dcgan for 32 or "
                           "64 px, or dataset.resolution=28.")
     return finish(Generator(z_dim, channels, g_width, output), Discriminator(channels, d_width, d_batchnorm), init,
-                  init_gain, spectral_norm)
+                  init_gain, spectral_norm, d_init_gain)

@@ -30,7 +30,8 @@ class Discriminator(nn.Module):
 
 def build(data_shape: tuple[int, ...], z_dim: int, g_hidden: list[int], d_units: int, d_pieces: int, d_layers: int,
           d_input_dropout: float, d_dropout: float, output: str, init: str, init_gain: float,
-          spectral_norm: bool) -> tuple[Generator, Discriminator]:
+          spectral_norm: bool,
+          d_init_gain: float | None = None) -> tuple[Generator, Discriminator]:
     g = Generator(z_dim, list(g_hidden), "relu", tuple(data_shape), output)
     d = Discriminator(tuple(data_shape), d_units, d_pieces, d_layers, d_input_dropout, d_dropout)
-    return finish(g, d, init, init_gain, spectral_norm)
+    return finish(g, d, init, init_gain, spectral_norm, d_init_gain)

@@ -39,7 +39,8 @@ class Discriminator(nn.Module):
 
 
 def build(data_shape: tuple[int, ...], z_dim: int, generator, discriminator, d_input_scale: float, output: str,
-          init: str, init_gain: float, spectral_norm: bool) -> tuple[Generator, Discriminator]:
+          init: str, init_gain: float, spectral_norm: bool,
+          d_init_gain: float | None = None) -> tuple[Generator, Discriminator]:
     g = Generator(z_dim, list(generator.hidden), generator.activation, tuple(data_shape), output)
     d = Discriminator(tuple(data_shape), list(discriminator.hidden), discriminator.activation, d_input_scale)
-    return finish(g, d, init, init_gain, spectral_norm)
+    return finish(g, d, init, init_gain, spectral_norm, d_init_gain)

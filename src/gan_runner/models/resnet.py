@@ -94,10 +94,11 @@ class Discriminator(nn.Module):
 
 
 def build(data_shape: tuple[int, ...], z_dim: int, g_channels: int, d_channels: int, output: str, init: str,
-          init_gain: float, spectral_norm: bool) -> tuple[Generator, Discriminator]:
+          init_gain: float, spectral_norm: bool,
+          d_init_gain: float | None = None) -> tuple[Generator, Discriminator]:
     channels, height, width = data_shape
     if (height, width) != (32, 32):
         raise ConfigError(f"model=resnet is the 32x32 SN-GAN ResNet; the data is {height}x{width}: "
                           "set dataset.resolution=32.")
     g, d = Generator(z_dim, channels, g_channels, output), Discriminator(channels, d_channels)
-    return finish(g, d, init, init_gain, spectral_norm)
+    return finish(g, d, init, init_gain, spectral_norm, d_init_gain)

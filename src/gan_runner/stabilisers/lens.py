@@ -1,7 +1,7 @@
 """Tempered Adversarial Networks (Sajjadi et al. 2018): a lens L between the real data and D.
 
 D sees L(x) for real data and G(z) for fake. The lens minimises λ·L_adv + w·L_rec, with
-L_rec = E‖x − L(x)‖² and L_adv the negative of D's loss on the lensed real batch: the lens works
+L_rec = E‖x − L(x)‖² (summed over a sample's values, or their mean: `rec_reduction`) and L_adv the negative of D's loss on the lensed real batch: the lens works
 against D, pulling real data towards what D calls fake, so D's task starts easy and hardens as
 λ(t) = 1 − sin(tπ / 2K) falls to 0 at t = K; from then on the lens is dropped (the identity) and
 no longer trained. The lens trains once per generator iteration, on a fresh real batch, against D
@@ -45,8 +45,10 @@ class NoLens(Off):
 
 class TemperedLens(NoLens):
     def __init__(self, K: int, rec_weight: float, hidden: int, depth: int, optimizer, data_shape: tuple[int, ...],
-                 loss: Loss, device: torch.device):
+                 loss: Loss, device: torch.device, rec_reduction: str = "sum"):
         self.K, self.rec_weight, self.loss = K, rec_weight, loss
+        # ‖x − L(x)‖² summed over a sample's values, or their mean (the paper does not say which)
+        self.rec_scale = 1.0 if rec_reduction == "sum" else 1.0 / math.prod(data_shape)
         self.net = ResidualLens(tuple(data_shape), hidden, depth).to(device)
         self.opt = optimizer(self.net.parameters())
 
@@ -65,11 +67,11 @@ class TemperedLens(NoLens):
         lam = tempering(step, self.K)
         x = batch()
         lensed = self.net(x)
-        rec = (x - lensed).pow(2).flatten(1).sum(1).mean()
+        rec = (x - lensed).pow(2).flatten(1).sum(1).mean()  # logged summed, whatever the loss's reduction
         buffers = {name: b.clone() for name, b in D.named_buffers()}  # D's statistics are D's own business
         adv = -self.loss.d_real(functional_call(D, buffers, (lensed,)))
         self.opt.zero_grad(set_to_none=True)
-        (lam * adv + self.rec_weight * rec).backward(inputs=list(self.net.parameters()))
+        (lam * adv + self.rec_weight * self.rec_scale * rec).backward(inputs=list(self.net.parameters()))
         self.opt.step()
         return {"lens/lambda": torch.tensor(lam), "lens/rec": rec.detach(), "lens/adv": adv.detach()}
 

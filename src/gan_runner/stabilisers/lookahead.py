@@ -25,18 +25,27 @@ class NoLookahead(Off):
 
 
 class LookaheadMinmax(NoLookahead):
-    def __init__(self, players: list[nn.Module], k: int, alpha: float):
-        self.players, self.k, self.alpha = players, k, alpha
+    """`lazy`: the slow weights are taken at the first backtrack, whose pull is then a no-op, as the
+    authors' MNIST notebook creates its slow copy there (LA-AltGAN+LA-ExtraGrad.ipynb); until then
+    they follow the fast ones. Otherwise they start at the initial weights (Algorithm 1)."""
+
+    def __init__(self, players: list[nn.Module], k: int, alpha: float, lazy: bool = False):
+        self.players, self.k, self.alpha, self.lazy = players, k, alpha, lazy
         super().__init__([copy.deepcopy(m).requires_grad_(False) for m in players])
 
     @torch.no_grad()
     def after_iteration(self, step: int) -> None:
-        if step % self.k:
+        first = self.lazy and step <= self.k
+        if step % self.k and not first:
             return
         for fast_module, slow_module in zip(self.players, self.slow):
-            for fast, slow in zip(_state(fast_module), _state(slow_module)):
-                slow.add_(fast - slow, alpha=self.alpha)
-                fast.copy_(slow)
+            fast, slow = _state(fast_module), _state(slow_module)
+            if first:
+                torch._foreach_copy_(slow, fast)
+                continue
+            for f, w in zip(fast, slow):
+                w.add_(f - w, alpha=self.alpha)
+                f.copy_(w)
 
     def state_dict(self) -> dict:
         return {"slow": [m.state_dict() for m in self.slow]}
@@ -46,6 +55,6 @@ class LookaheadMinmax(NoLookahead):
             module.load_state_dict(saved)
 
 
-def lookahead(players: list[nn.Module], k: int, alpha: float) -> NoLookahead:
+def lookahead(players: list[nn.Module], k: int, alpha: float, lazy: bool = False) -> NoLookahead:
     """Lookahead-Minmax over `players` every k iterations; k = 0: off."""
-    return LookaheadMinmax(players, k, alpha) if k else NoLookahead(players)
+    return LookaheadMinmax(players, k, alpha, lazy) if k else NoLookahead(players)
