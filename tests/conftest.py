@@ -100,12 +100,13 @@ def evaluated_samples(run_dir: Path, n: int, drawn: int | None = None) -> torch.
     """The first n samples a run's last evaluation scored, rebuilt from its checkpoint without the
     Evaluator: the evaluated generator (its EMA, Lookahead's slow G, or G) in eval mode on the
     evaluation noise (`drawn` vectors, default n, from a generator seeded with trainer.seed), in [0, 1]."""
-    from hydra.utils import instantiate
     from omegaconf import OmegaConf
+
+    from gan_runner.models import build
 
     meta = load_state(run_dir)["meta"]
     cfg = OmegaConf.create(meta["config"])
-    G, _ = instantiate(cfg.model, data_shape=tuple(meta["data_shape"]))
+    G, _ = build(cfg.model, tuple(meta["data_shape"]))
     G.load_state_dict(meta["evaluated_G"])
     z = torch.randn(drawn or n, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.trainer.seed))[:n]
     lo, hi = cfg.dataset.range

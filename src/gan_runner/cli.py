@@ -24,12 +24,13 @@ def _task(cfg) -> float | None:
     from . import trainer  # torch loads here, after Hydra has parsed the command line
     from .errors import ConfigError
     from .preflight import check_run
-    from .run_dir import FAILED, INTERRUPTED, RunDir, finished, objective_value, quoted, read_results, record, report
+    from .run_dir import FAILED, INTERRUPTED, KEPT, RunDir, finished, objective_value, quoted, read_results, record, report
 
     hc = HydraConfig.get()
     run, sweep = RunDir(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
     if sweep and finished(run, cfg):  # a sweep continued (from its records alone, too): the job stands
-        say(f"kept: {run.path} finished at step {cfg.trainer.steps} with these settings (its results.json)")
+        logging.getLogger("gan_runner").info(f"{KEPT} {run.path} finished at step {cfg.trainer.steps} with these "
+                                             "settings (its results.json)")
         return objective_value(cfg, read_results(run))
     try:
         if sweep:  # a single run was checked before its directory existed (Preflight)

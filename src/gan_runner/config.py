@@ -431,11 +431,16 @@ class ConditionConfig:
     until: Optional[int] = None  # only the evaluations at or before this step
     diverged: bool = False  # whether a diverged run passes the test (e.g. "does not converge")
     than: Dict[str, str] = field(default_factory=dict)  # the runs compared against (a ratio of means)
-    # a comparison holds only when a one-sided Welch t-test of the two sides is significant at alpha
+    # a comparison decided by one-sided Welch t-tests at alpha: it holds when significant in the
+    # claimed direction, does not when significant in the other, and is undecided in between
     alpha: Optional[float] = _checked("must be null or in (0, 1)", lambda v: v is None or 0 < v < 1, None)
-    # the paper's ratio (where / than): the report says how many runs per side a difference of its
-    # size needs at the spread measured here, and the comparison is "not decidable here" with fewer
+    # the paper's ratio (where / than): the report says how many runs a side a difference of its size
+    # needs at the spread measured here; an undecided comparison (alpha) with fewer is "not decidable here"
     paper_ratio: Optional[float] = _checked("must be null or > 0", lambda v: v is None or v > 0, None)
+
+    def problems(self) -> List[str]:
+        return ["claim: paper_ratio needs alpha (it tells an undecided comparison's cause)"] if (
+            self.paper_ratio is not None and self.alpha is None) else []
     why: str = ""  # a precondition: what a run that fails it did not do (e.g. "D is at chance")
 
 

@@ -228,7 +228,8 @@ def gan_game(cfg: DictConfig, data, G: nn.Module, D: nn.Module, device: torch.de
         unroll = unroller(D, opt_d, loss, t.unroll_steps, t.unroll_second_order, t.unroll_fresh_batches)
         objective = GANObjective(G, D, loss, data, cfg.model.z_dim, t.batch_size, lens, unroll, cfg.model.noise)
     la = lookahead([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha, cfg.optimizer.lookahead.lazy)
+    fast = t.ema and t.ema_follows == "fast"  # without the EMA, the slow G is evaluated whatever it would follow
     return Game(G, D, opt_g, opt_d, objective, d_steps=t.d_steps, simultaneous=t.order == "simultaneous",
                 step_rule=extragradient_step if cfg.optimizer.extragradient else plain_step,
-                lookahead=la, ema=ema(la.slow[0] if t.ema_follows == "slow" else G, t.ema), ema_first=t.ema_follows == "fast",
+                lookahead=la, ema=ema(G if fast else la.slow[0], t.ema), ema_first=bool(fast),
                 precision=Precision(t.precision, device, opt_g, opt_d))

@@ -88,7 +88,7 @@ class RunDir:
 def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[str], step: int | None = None,
                   steps: int | None = None, wall_time: float | None = None, history: list[dict] = (),
                   started: float | None = None, host: dict | None = None, device: dict | None = None,
-                  best_saved: int | None = None, info: dict | None = None) -> dict:
+                  best_saved: int | None = None, info: dict | None = None, first_started: float | None = None) -> dict:
     """results.json: how the run ended, its final metrics, its best evaluation (metrics.best) with
     every metric at that step (and `checkpoint`, when checkpoints/best.pt holds that step: `best_saved`), the history, and this attempt's times and machine. An attempt that
     failed does not erase a finished one's report: that is kept as results.previous.json."""
@@ -108,7 +108,7 @@ def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[s
         "note": note,
         # this attempt (a resumed run has had several): when, where, on what; and the first attempt's start
         "started": started or now,
-        "first_started": min(started or now, (earlier or {}).get("first_started") or (earlier or {}).get("started") or now),
+        "first_started": first_started or started or now,
         "ended": now,
         "host": host or {},
         "device": device or {},
@@ -141,19 +141,28 @@ def _best(run: RunDir, history: list[dict], best_saved: int | None) -> dict:
     return top
 
 
+# what a finished job may differ in and still stand: how it is judged and where it would run
+NOT_TRAINING = ("claim.", "trainer.device", "trainer.compile", "metrics.cache_dir", "resume")
+KEPT = "kept:"  # the log line of a finished job a continued sweep keeps as it is
+
+
 def finished(run: RunDir, task: DictConfig) -> bool:
     """Whether the run in `run` has finished what `task` asks: its results.json says it completed (or
-    diverged) at task's last step, and its recorded config is task's. A sweep run again keeps such a
-    job as it is, from its records alone (results.json, .hydra/) or with its checkpoint."""
+    diverged) at task's last step, and its recorded config is task's but for NOT_TRAINING. A sweep
+    run again keeps such a job as it is, from its records alone (results.json, .hydra/) or with its
+    checkpoint."""
+    from .config import flatten
+
     results = read_results(run)
     if not (results and results["status"] in (COMPLETED, DIVERGED) and results.get("steps") == task.trainer.steps
             and (results["status"] == DIVERGED or results.get("step") == task.trainer.steps) and run.config.exists()):
         return False
     try:
-        recorded = OmegaConf.to_container(OmegaConf.load(run.config), resolve=True)
-        return recorded == OmegaConf.to_container(task, resolve=True, enum_to_str=True)
+        recorded = flatten(OmegaConf.create(OmegaConf.to_container(OmegaConf.load(run.config), resolve=True)))
     except Exception:  # a garbled record: the job runs again
         return False
+    now = flatten(OmegaConf.create(OmegaConf.to_container(task, resolve=True, enum_to_str=True)))
+    return all(recorded.get(k) == now.get(k) for k in recorded.keys() | now.keys() if not k.startswith(NOT_TRAINING))
 
 
 def read_results(run: RunDir) -> dict[str, Any] | None:

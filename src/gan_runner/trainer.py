@@ -18,7 +18,7 @@ from .evaluation import Evaluator
 from .game import compile_cache, compile_players, gan_game, players
 from .metrics import TRAINING, best
 from .resume import restore
-from .run_dir import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunDir, remove_stale_temp_files, write_results
+from .run_dir import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunDir, read_results, remove_stale_temp_files, write_results
 from .runlog import RunLogger, captioned
 from .signals import StopRequest
 
@@ -34,6 +34,7 @@ class Outcome:
     device: dict = field(default_factory=dict)  # device.describe
     best_saved: int | None = None  # the step checkpoints/best.pt holds
     info: dict = field(default_factory=dict)  # what the metrics were prepared with (the classifier's accuracy, ...)
+    first_started: float | None = None  # the first attempt's start, when this one continues it
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Outcome:
@@ -59,7 +60,7 @@ def _report(run: RunDir, out: Outcome, steps: int, overrides: list[str]) -> None
             **{k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_RESTART_COUNT")}}
     write_results(run, out.status, note=out.note, overrides=list(overrides), step=out.step, steps=steps,
                   wall_time=out.wall_time, history=out.history, started=out.started, host=host, device=out.device,
-                  best_saved=out.best_saved, info=out.info)
+                  best_saved=out.best_saved, info=out.info, first_started=out.first_started)
 
 
 class Health:
@@ -92,9 +93,10 @@ class Window:
     summed on the device (no host sync), read at an evaluation into its history entry as
     `train_<stat>` (e.g. train_loss_d: D's loss; train_lens_rec: ‖x − L(x)‖²): what a claim's
     preconditions read to tell a run that trained from one that did not (D at chance, a lens that
-    never moved)."""
+    never moved). Part of the checkpoint: a run stopped mid-window reports the same means resumed."""
 
-    def __init__(self):
+    def __init__(self, device: torch.device):
+        self.device = device
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
 
@@ -114,6 +116,13 @@ class Window:
     def reset(self) -> None:
         self.sums, self.counts = {}, {}
 
+    def state_dict(self) -> dict:  # empty when empty: checkpoints from before it load (checkpoint.load)
+        return {"sums": dict(self.sums), "counts": dict(self.counts)} if self.sums else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sums = {k: v.to(self.device) for k, v in state.get("sums", {}).items()}
+        self.counts = dict(state.get("counts", {}))
+
 
 def due(t, step: int) -> set[str]:
     """What is due after `step`: intervals in generator iterations, everything at the end, 0 = only then."""
@@ -131,7 +140,8 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     data, G, D = players(cfg, device)
     game = gan_game(cfg, data, G, D, device)
     compiled = compile_players(game, t.compile)
-    state = game.state()  # everything the checkpoint holds
+    window = Window(device)
+    state = {**game.state(), "window": window}  # everything the checkpoint holds
     # what the metrics need is trained or loaded now, before training, and draws nothing from the
     # run's RNG: a cold and a warm cache give the same run
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -140,10 +150,12 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     meta = restore(run, state, cfg, device)
     if meta:
         out.step, out.wall_time, out.history = meta["step"], meta["wall_time"], meta["history"]
+        earlier = read_results(run) or {}
+        out.first_started = earlier.get("first_started") or earlier.get("started")
         out.best_saved = checkpoint.saved_step(run.best_checkpoint)
     else:  # an attempt that never saved last.pt: its best is not this run's, nor served as one
         run.best_checkpoint.unlink(missing_ok=True)
-    start, health, window = out.step, Health([G, D], [game.opt_g, game.opt_d], out.step), Window()
+    start, health = out.step, Health([G, D], [game.opt_g, game.opt_d], out.step)
     log = RunLogger(run, out.step, t.steps)
     log.config(cfg, out.step)
     log.message(f"device: {out.device['device']} ({out.device['name']}), {torch.get_num_threads()} threads"

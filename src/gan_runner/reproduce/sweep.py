@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import CONF_DIR
 from ..errors import ConfigError
 from ..files import write_json, write_text
-from ..run_dir import RUNNING, RunDir, last_lines, override_key, quoted, read_results
+from ..run_dir import KEPT, RUNNING, RunDir, last_lines, override_key, quoted, read_results
 
 LOG = "reproduce.json"  # in the sweep directory: each invocation's command, scale and times
 TAIL = "log.tail"  # in each job's directory: the last lines of its log, kept with its records
@@ -139,7 +139,7 @@ def keep_tails(out: Path, n: int = 40) -> None:
     for results in out.glob("*/results.json"):
         run = RunDir(results.parent)
         log = run.launcher_log if run.launcher_log.exists() else run.log
-        if log.exists():
+        if log.exists() and KEPT not in last_lines(log, 1):  # a kept job's log says only that: its tail stands
             write_text(run.path / TAIL, last_lines(log, n) + "\n")
 
 
@@ -189,8 +189,8 @@ def records(out: Path, finished: bool = False) -> list[dict]:
     for r in found:
         run = RunDir(Path(r["dir"]))
         results = read_results(run) or {}
-        if (not finished and results and run.log.exists()
-                and run.log.stat().st_mtime > (results.get("ended") or 0) + 2):
+        if (not finished and results and run.log.exists() and run.log.stat().st_mtime > (results.get("ended") or 0) + 2
+                and KEPT not in last_lines(run.log, 1)):  # a job a continued sweep kept is not running
             r["status"] = RUNNING
         r.update(history=results.get("history", []), started=results.get("first_started", results.get("started")),
                  ended=results.get("ended"),

@@ -62,9 +62,9 @@ def measured(record: dict, metric: str, over: str = "final", until: int | None =
     history = [e for e in record["history"] if until is None or e["step"] <= until]
     if over in ("every_evaluation", "first"):
         return [_number(e.get(metric)) for e in history][:1 if over == "first" else None]
-    if over in ("min", "max"):
-        values = [_number(e.get(metric)) for e in history]
-        return [None if not values or None in values else (min if over == "min" else max)(values)]
+    if over in ("min", "max"):  # of the evaluations that have it (a lens's values stop when it is dropped)
+        values = [v for e in history if (v := _number(e.get(metric))) is not None]
+        return [(min if over == "min" else max)(values) if values else None]
     return [area(history, metric) if over == "area" else _number(record["final"].get(metric))]
 
 
@@ -85,7 +85,7 @@ def runs_needed(a: list[float], b: list[float], difference: float) -> int | None
 
 
 def welch_p(a: list[float], b: list[float], op: str) -> float | None:
-    """One-sided Welch t-test of mean(a) against mean(b) in the direction `op` claims (< or >)."""
+    """One-sided Welch t-test of mean(a) against mean(b) in the direction `op` says (< or >)."""
     from scipy.stats import ttest_ind
 
     if len(a) < 2 or len(b) < 2:
@@ -95,14 +95,19 @@ def welch_p(a: list[float], b: list[float], op: str) -> float | None:
     return None if math.isnan(p) else float(p)
 
 
+OPPOSITE = {"<": ">", "<=": ">", ">": "<", ">=": "<", "==": "=="}
+
+
 def compare(condition: dict, runs: list[dict], min_runs: int, op: str, threshold: str) -> dict:
     """A comparison: the mean over the `where` runs of each run's value (final, first, min, max or
     area; the mean of its evaluations under every_evaluation) divided by the same mean over the `than`
     runs, tested. A diverged `where` run contradicts it (unless `diverged: true`); a diverged `than`
     run has no value and only leaves its side with fewer runs. Decided when every selected job of both
-    sides has finished with at least min_runs values a side and both means are positive; with
-    `paper_ratio`, only when the sides have as many runs as a difference of the paper's size needs at
-    this spread; with `alpha`, it holds only when the difference is significant."""
+    sides has finished with at least min_runs values a side and both means are positive. With `alpha`
+    the ratio alone does not decide: it holds when a one-sided Welch t-test in the claimed direction
+    is significant, does not hold when one in the opposite direction is, and otherwise is "within the
+    seed spread" — or, with `paper_ratio`, "not decidable here" when a difference of the paper's size
+    needs more runs a side than the sweep has at the spread measured."""
     sides = [[r for r in runs if matches(r, condition[key])] for key in ("where", "than")]
     values = [[v for r in side if r["status"] == COMPLETED and (v := _mean_of(r, condition)) is not None]
               for side in sides]
@@ -110,22 +115,25 @@ def compare(condition: dict, runs: list[dict], min_runs: int, op: str, threshold
     means = [statistics.mean(v) if v else None for v in values]
     done = all(r["status"] in (COMPLETED, DIVERGED) for side in sides for r in side)
     ratio = means[0] / means[1] if None not in means and means[0] > 0 and means[1] > 0 else None
-    p = welch_p(*values, op) if condition.get("alpha") else None
-    paper = condition.get("paper_ratio")
+    alpha, paper = condition.get("alpha"), condition.get("paper_ratio")
+    p = welch_p(*values, op) if alpha else None
+    against = welch_p(*values, OPPOSITE[op]) if alpha else None
     needed = {"paper": runs_needed(*values, means[1] * (1 - paper)) if paper and ratio is not None else None,
               "measured": runs_needed(*values, means[0] - means[1]) if ratio is not None else None}
     if diverged[0] and not condition.get("diverged", False):
         result = FAILS
     elif not done or ratio is None or min(len(v) for v in values) < min_runs:
         result = TOO_FEW
+    elif not alpha:
+        result = HOLDS if OPS[op](ratio, float(threshold)) else FAILS
+    elif OPS[op](ratio, float(threshold)) and p is not None and p < alpha:
+        result = HOLDS
+    elif against is not None and against < alpha:
+        result = FAILS  # significantly the other way
     elif needed["paper"] is not None and needed["paper"] > min(len(v) for v in values):
         result = UNDECIDABLE
-    elif not OPS[op](ratio, float(threshold)):
-        result = FAILS
-    elif condition.get("alpha") and (p is None or p >= condition["alpha"]):
-        result = WITHIN_SPREAD
     else:
-        result = HOLDS
+        result = WITHIN_SPREAD
     return {"condition": condition, "selected": sum(map(len, sides)), "finished": sum(map(len, values)),
             "passed": None, "means": means, "n": [len(v) for v in values], "diverged": diverged, "ratio": ratio,
             "p": p, "needed": needed, "verdict": result}
