@@ -151,7 +151,7 @@ def finished(run: RunDir, task: DictConfig) -> bool:
     diverged) at task's last step, and its recorded config is task's but for NOT_TRAINING. A sweep
     run again keeps such a job as it is, from its records alone (results.json, .hydra/) or with its
     checkpoint."""
-    from .config import flatten
+    from .config import ADDED, flatten
 
     results = read_results(run)
     if not (results and results["status"] in (COMPLETED, DIVERGED) and results.get("steps") == task.trainer.steps
@@ -162,6 +162,7 @@ def finished(run: RunDir, task: DictConfig) -> bool:
     except Exception:  # a garbled record: the job runs again
         return False
     now = flatten(OmegaConf.create(OmegaConf.to_container(task, resolve=True, enum_to_str=True)))
+    recorded = {**{k: v for k, v in ADDED.items() if k in now}, **recorded}  # keys added since: their old behaviour
     return all(recorded.get(k) == now.get(k) for k in recorded.keys() | now.keys() if not k.startswith(NOT_TRAINING))
 
 

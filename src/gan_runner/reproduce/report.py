@@ -4,6 +4,7 @@ sweep directory, from the jobs' records alone."""
 
 import math
 import statistics
+import textwrap
 from pathlib import Path
 
 from ..config import AREA
@@ -96,7 +97,7 @@ def _condition_text(claim: dict, c: dict) -> str:
     diverged = " (a diverged run counts as passing)" if cond.get("diverged") else ""
     need = {"all": "every run", "none": "no run", "most": "more than half of the runs"}[cond.get("runs", "all")]
     return (f"{where}: {cond['metric']} {cond['test']}{_when(cond)} in {need}{diverged} — {c['passed']} of "
-            f"{c['finished']} finished runs ({c['selected']} found) pass: **{c['verdict']}**")
+            f"{c['finished']} finished runs ({c['selected']} found) meet the test: **{c['verdict']}**")
 
 
 def preconditions_text(claim: dict, runs: list[dict], failed: list) -> list[str]:
@@ -181,7 +182,8 @@ def figure(claim: dict, runs: list[dict], out: Path) -> Path | None:
         n_cols = max(len(p) for p in pictures)
         if not n_cols:
             return None
-        fig = Figure(figsize=(2.2 * n_cols, 2.3 * len(chosen)), dpi=100)
+        width, height = Image.open(next(p for pics in pictures for p in pics)).size
+        fig = Figure(figsize=(2.2 * n_cols, (2.2 * height / width + 0.3) * len(chosen)), dpi=100)
         FigureCanvasAgg(fig)
         for i, (r, pics) in enumerate(zip(chosen, pictures)):
             for j, pic in enumerate(pics):
@@ -191,7 +193,8 @@ def figure(claim: dict, runs: list[dict], out: Path) -> Path | None:
                 if i == 0:
                     ax.set_title(f"step {int(pic.stem.split('_')[-1])}", fontsize=9)
                 if j == 0:
-                    ax.set_ylabel(f"{_label(claim, value(r, rows))}\nseed {seed(r)}", fontsize=8)
+                    label = "\n".join(textwrap.wrap(_label(claim, value(r, rows)), 24)[:2])
+                    ax.set_ylabel(f"{label}\nseed {seed(r)}", fontsize=7)
     else:
         col_values = ordered(value(r, cols) for r in done) if cols else [""]
         # a lens's first picture of real | lensed images under each panel (its lowest seed), when runs saved one
