@@ -100,6 +100,21 @@ def test_each_evaluation_records_the_training_statistics_since_the_last_log_line
     monkeypatch.setattr(signals, "_received", [])
     assert train(cfg, tmp_path / "split").history == out.history
 
+    # a run that died after the checkpoint of a step that logged but did not evaluate resumes from it
+    import shutil
+
+    from gan_runner import checkpoint
+
+    saved, original_save = [], checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda path, *a: (original_save(path, *a), saved.append(path.read_bytes())))
+    every = make_cfg("trainer.steps=10", "trainer.log_every=5", "trainer.eval_every=10", "trainer.ckpt_every=5",
+                     "trainer.sample_every=0", "metrics.names=[]")
+    whole = train(every, tmp_path / "whole5")
+    (tmp_path / "crashed" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "crashed" / "checkpoints" / "last.pt").write_bytes(saved[0])  # step 5's
+    shutil.rmtree(tmp_path / "whole5")
+    assert train(every, tmp_path / "crashed").history == whole.history
+
 
 def test_a_finished_job_stands_unless_its_training_settings_changed(tmp_path):
     """A continued sweep keeps a job whose results.json finished the task's steps with the same

@@ -196,6 +196,8 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
                 break
             if "log" in now:
                 log.scalars(step, {k: v.mean().item() for k, v in {**stats, **game.grad_norms()}.items()})
+                if "eval" not in now:
+                    window.reset()  # an evaluation reads the iterations since the last log line
             with log.paused():
                 if "sample" in now:
                     log.samples(step, data.show(evaluate.samples(game.evaluated, data.preview)))
@@ -212,8 +214,6 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
                         out.best_saved = step
                 if "ckpt" in now:
                     save()
-            if "log" in now and "eval" not in now:
-                window.reset()  # an evaluation reads the iterations since the last log line
         else:
             out.status = COMPLETED
 
