@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import CONF_DIR
 from ..errors import ConfigError
 from ..files import write_json, write_text
-from ..run_dir import KEPT, RUNNING, RunDir, last_lines, override_key, quoted, read_results
+from ..run_dir import CANCELLED, KEPT, RUNNING, RunDir, last_lines, override_key, quoted, read_results
 
 LOG = "reproduce.json"  # in the sweep directory: each invocation's command, scale and times
 TAIL = "log.tail"  # in each job's directory: the last lines of its log, kept with its records
@@ -186,9 +186,22 @@ def records(out: Path, finished: bool = False) -> list[dict]:
         if key not in newest or Path(r["dir"]).stat().st_mtime > Path(newest[key]["dir"]).stat().st_mtime:
             newest[key] = r
     found = list(newest.values())
+    if values is not None and all(values.values()):  # the grid's points no job has started yet (records of a
+        import itertools                              # sweep still under way, committed elsewhere): not finished
+
+        names = sorted(values)
+        for point in itertools.product(*(sorted(values[k]) for k in names)):
+            if tuple(zip(names, point)) not in newest:
+                newest[tuple(zip(names, point))] = {}
+                found.append({"dir": str(out / "(not started)"), "overrides": dict(zip(names, point)), "choices": {},
+                              "config": {}, "status": CANCELLED, "step": None, "wall_time_s": None, "final": {},
+                              "best": {}, "note": "not started"})
     for r in found:
         run = RunDir(Path(r["dir"]))
         results = read_results(run) or {}
+        if r["status"] == CANCELLED and not results:
+            r.update(history=[], started=None, ended=None, host={}, device={}, info={})
+            continue
         if (not finished and results and run.log.exists() and run.log.stat().st_mtime > (results.get("ended") or 0) + 2
                 and KEPT not in last_lines(run.log, 1)):  # a job a continued sweep kept is not running
             r["status"] = RUNNING
