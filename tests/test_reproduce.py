@@ -261,6 +261,19 @@ def test_a_run_that_did_not_train_leaves_the_claim_undecided(tmp_path):
     assert verdict(claim, records(out), cannot["scales"]["quick"])[0] == NOT_TRAINED  # it did not train: first
 
 
+def test_a_sweep_committed_mid_way_is_not_decided_on_the_runs_it_has(tmp_path):
+    """Records copied mid-sweep hold only the finished jobs: the grid in multirun.yaml names the
+    points no job has started, which count as not finished (listed as cancelled), so the claim is not
+    decided on the six runs that happen to be there."""
+    out = make_sweep(tmp_path, [(k, s, "completed", good(k)) for k in (0, 10) for s in range(3)])
+    assert verdict(CLAIM, records(out))[0] == HOLDS
+    (out / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {"params": {
+        "trainer.unroll_steps": "0,10", "trainer.seed": "0,1,2,3"}}, "overrides": {"task": []}}}))
+    runs = records(out)
+    assert len(runs) == 8 and sum(r["status"] == "cancelled" for r in runs) == 2
+    assert verdict(CLAIM, runs)[0] == TOO_FEW and "1 cancelled" in table(CLAIM, runs)
+
+
 def test_lowest_and_highest_values_up_to_a_step(tmp_path):
     """`over: min` / `max` read a run's lowest or highest value, of its evaluations at or before `until`."""
     curve = [{"kl": 0.5}, {"kl": 0.05}, {"kl": 0.5}]  # steps 50, 100, 150
