@@ -195,11 +195,11 @@ class Evaluator:
         split, so σ is picked on the first 1000 test images and scored on the rest."""
         from .metrics.classifier import labelled_splits
 
-        train, test, _ = labelled_splits(self.dataset_cfg, self.device)
+        _, test, _ = labelled_splits(self.dataset_cfg, self.device)
         images = torch.cat([b.float() / 255 for b in test.batches(1000)]).cpu()
         n_val = min(1000, len(images) // 2)
         if "parzen" not in self.floor:  # the baselines: the training images, and their mean image alone
-            real = torch.cat([b.float() / 255 for b in train.batches(1000, self.cfg.n_samples)]).cpu()
+            real = self._real(self.cfg.n_samples).cpu()
             self.floor["parzen"] = {"parzen_real": parzen(real, images[:n_val], images[n_val:])["parzen"],
                                     "parzen_mean_image": parzen(real.mean(0, keepdim=True), images[:n_val],
                                                                 images[n_val:])["parzen"]}
