@@ -48,10 +48,10 @@ def garble_checkpoint(path, how: str) -> None:
         path.write_bytes(data[:len(data) // 2])
     elif how == "garbled":
         path.write_bytes(data[:100] + bytes(b ^ 0x5A for b in data[100:2000]) + data[2000:])
-    else:  # a pickle weights_only refuses: it would call os.system when loaded without it
+    else:  # a pickle weights_only refuses: loaded without it, it would create PWNED beside the run
         class Payload:
             def __reduce__(self):
-                return os.system, ("true",)
+                return open, (str(path.parent.parent.parent / "PWNED"), "w")
         torch.save({"objects": {}, "rng": {}, "meta": Payload()}, path, pickle_module=pickle)
 
 
@@ -69,7 +69,7 @@ def test_an_unreadable_checkpoint_is_named_everywhere_and_nothing_changes(run_co
         one_paragraph(proc, phrase)
         assert "does not match this run's config" not in proc.stderr, name
     after = {p: p.read_bytes() for p in run_copy.rglob("*") if p.is_file()}
-    assert after == before  # the completed results.json included
+    assert after == before and not (tmp_path / "PWNED").exists()  # the completed results.json included
     assert json.loads((run_copy / "results.json").read_text())["status"] == "completed"
 
 
@@ -118,19 +118,20 @@ def test_resume_paths_that_need_quoting(tmp_path, name):
 
 
 def test_resume_replays_only_the_runs_own_settings(run_copy, tmp_path):
-    """A recorded override that would instantiate something (here: open a file for writing) is not
-    replayed, and resume says so; the run resumes from its own settings."""
+    """A recorded override that would instantiate something (here: open a file for writing), or set
+    Hydra's own behaviour (here: where it writes its record), is not replayed, and resume says so;
+    the run resumes from its own settings."""
     victim = tmp_path / "victim.txt"
     recorded = (run_copy / ".hydra" / "overrides.yaml").read_text()
     evil = ["+hydra.callbacks.x._target_=builtins.open", f"+hydra.callbacks.x._args_=['{victim}','w']",
-            "+loss._target_=builtins.print"]
+            "+loss._target_=builtins.print", "hydra.output_subdir=smuggled"]
     (run_copy / ".hydra" / "overrides.yaml").write_text(recorded + "".join(f"- {line}\n" for line in evil))
     for tool, args in (("gan-runner-eval", [str(run_copy)]), ("gan-runner", [f"resume={run_copy}", "trainer.steps=30"])):
         proc = run_cli(*args, cwd=tmp_path, tool=tool, check=True)
         assert not victim.exists()
         for line in evil:
             assert f"not replaying the recorded override {line!r}" in proc.stderr
-    assert "completed at step 30" in proc.stdout
+    assert "completed at step 30" in proc.stdout and not (run_copy / "smuggled").exists()
     assert "_target_" not in (run_copy / ".hydra" / "overrides.yaml").read_text()  # the record is clean again
 
 
@@ -139,6 +140,19 @@ def test_sample_refuses_a_config_that_names_other_code(run_copy, tmp_path):
     config.write_text(config.read_text().replace("gan_runner.models.mlp.build", "os.system"))
     one_paragraph(run_cli(str(run_copy), "--out", str(tmp_path / "s.npy"), cwd=tmp_path, tool="gan-runner-sample"),
                   "model._target_='os.system' is not one of gan-runner's own targets")
+
+
+def test_sample_refuses_a_foreign_target_inside_a_list(run_copy, tmp_path):
+    """A list of the config (G's hidden widths) is instantiated item by item: a target in it is refused
+    before anything is built, and the file it would open is never made."""
+    config, victim = run_copy / ".hydra" / "config.yaml", tmp_path / "victim.txt"
+    text = config.read_text()
+    assert "    hidden:\n    - 128\n" in text
+    config.write_text(text.replace("    hidden:\n    - 128\n", "    hidden:\n    - _target_: builtins.open\n"
+                                   f"      file: {victim}\n      mode: w\n", 1))
+    proc = run_cli(str(run_copy), "--out", str(tmp_path / "s.npy"), cwd=tmp_path, tool="gan-runner-sample")
+    one_paragraph(proc, "model.generator.hidden.0._target_='builtins.open' is not one of gan-runner's own targets")
+    assert not victim.exists() and not (tmp_path / "s.npy").exists()
 
 
 def test_ctrl_c_during_start_up_exits_quietly(tmp_path):

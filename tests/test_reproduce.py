@@ -274,6 +274,28 @@ def test_a_sweep_committed_mid_way_is_not_decided_on_the_runs_it_has(tmp_path):
     assert verdict(CLAIM, runs)[0] == TOO_FEW and "1 cancelled" in table(CLAIM, runs)
 
 
+def test_every_job_finished_but_too_few_runs_a_cell_decides_nothing(tmp_path):
+    """Two seeds a cell, every job finished, every value as the claim wants: with min_runs 3 neither
+    a per-run condition nor a comparison holds; the third seed decides it."""
+    two = records(make_sweep(tmp_path / "two", [(k, s, "completed", good(k)) for k in (0, 10) for s in range(2)]))
+    result, checks, _ = verdict(CLAIM, two)
+    assert result == TOO_FEW and [c["verdict"] for c in checks] == [TOO_FEW, TOO_FEW]
+    assert [(c["selected"], c["finished"]) for c in checks] == [(2, 2), (2, 2)]  # nothing left to run
+    lower_kl = {"where": {"trainer.unroll_steps": "10"}, "than": {"trainer.unroll_steps": "0"}, "metric": "kl",
+                "test": "< 1"}
+    result, checks, _ = verdict({**CLAIM, "rule": [lower_kl]}, two)
+    assert result == TOO_FEW and checks[0]["n"] == [2, 2] and checks[0]["ratio"] < 1
+    three = records(make_sweep(tmp_path / "three", [(k, s, "completed", good(k)) for k in (0, 10) for s in range(3)]))
+    assert verdict(CLAIM, three)[0] == verdict({**CLAIM, "rule": [lower_kl]}, three)[0] == HOLDS
+
+
+def test_a_failed_condition_decides_while_another_has_too_few_runs(tmp_path):
+    """K=0 already broke its rule on three finished runs; K=10 has one: the claim does not hold."""
+    jobs = [(0, s, "completed", [{"modes": 5, "kl": 1.0}]) for s in range(3)] + [(10, 0, "completed", good(10))]
+    result, checks, _ = verdict(CLAIM, records(make_sweep(tmp_path, jobs)))
+    assert [c["verdict"] for c in checks] == [FAILS, TOO_FEW] and result == FAILS
+
+
 def test_lowest_and_highest_values_up_to_a_step(tmp_path):
     """`over: min` / `max` read a run's lowest or highest value, of its evaluations at or before `until`."""
     curve = [{"kl": 0.5}, {"kl": 0.05}, {"kl": 0.5}]  # steps 50, 100, 150
