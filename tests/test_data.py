@@ -45,3 +45,16 @@ def test_sampling_is_seeded():
     a = data.sample(100)
     torch.manual_seed(3)
     assert torch.equal(a, data.sample(100))
+
+
+def test_a_subset_of_images_stored_class_by_class_meets_every_class():
+    """The data's spread, the FID floor and the lens figure read a subset: spread evenly over a set
+    stored class by class (the 5,000 digits, image folders), it holds every class, not the first few."""
+    from gan_runner.data.images import TensorImages
+
+    labels = torch.arange(10).repeat_interleave(400)  # 4,000 images, 400 a class, in class order
+    data = TensorImages(labels.view(-1, 1, 1, 1).to(torch.uint8).expand(-1, 1, 2, 2).clone(), labels, [-1, 1], "cpu")
+    subset = torch.cat(list(data.batches(300, limit=1000)))
+    assert len(subset) == 1000 and torch.bincount(subset[:, 0, 0, 0].long(), minlength=10).tolist() == [100] * 10
+    assert data.evenly(20)[:, 0, 0, 0].tolist() == [c for c in range(10) for _ in range(2)]
+    assert len(torch.cat(list(data.batches(999)))) == 4000  # no limit: all, in order

@@ -14,11 +14,12 @@ import yaml
 from conftest import BIN, numbered_jobs, run_cli
 from gan_runner.config import compose, validate
 from gan_runner.data.digits import write as write_digits
+from gan_runner.errors import ConfigError
 from gan_runner.reproduce import sweep
 from gan_runner.reproduce.report import report, table
 from gan_runner.reproduce.sweep import claim_of, presets, records
 from gan_runner.reproduce.verdict import (FAILS, HOLDS, NOT_HERE, NOT_TRAINED, TOO_FEW, UNDECIDABLE, WITHIN_SPREAD,
-                                         verdict)
+                                         runs_needed, verdict)
 
 PRESETS = presets()
 QUICK = [name for name in PRESETS if "quick" in claim_of(name)["scales"]]
@@ -294,6 +295,22 @@ def test_a_failed_condition_decides_while_another_has_too_few_runs(tmp_path):
     jobs = [(0, s, "completed", [{"modes": 5, "kl": 1.0}]) for s in range(3)] + [(10, 0, "completed", good(10))]
     result, checks, _ = verdict(CLAIM, records(make_sweep(tmp_path, jobs)))
     assert [c["verdict"] for c in checks] == [FAILS, TOO_FEW] and result == FAILS
+
+
+def test_runs_needed_are_for_the_one_sided_test_the_rule_makes_and_at_least_two():
+    """δ = σ at α = 0.05 (one-sided), 80% power: the normal approximation says 2·(1.645 + 0.842)² ≈ 12.4;
+    t quantiles on 2n − 2 degrees of freedom say 14. A difference far beyond the spread still needs 2."""
+    assert runs_needed([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], 1.0, 0.05) == 14
+    assert runs_needed([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], -1.0, 0.05) == 2
+    assert runs_needed([1.0], [2.0, 2.1], 1.0, 0.05) is None
+
+
+def test_a_rule_of_no_condition_decides_nothing(tmp_path):
+    runs = records(make_sweep(tmp_path, [(k, s, "completed", good(k)) for k in (0, 10) for s in range(3)]))
+    assert verdict({**CLAIM, "rule": []}, runs)[0] == TOO_FEW
+    cfg = compose(["+experiment=unrolled_ring", "claim.rule=[]"])
+    with pytest.raises(ConfigError, match="claim.rule names no condition"):
+        validate(cfg)
 
 
 def test_lowest_and_highest_values_up_to_a_step(tmp_path):

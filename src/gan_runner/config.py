@@ -490,6 +490,8 @@ class ClaimConfig:
         unknown = [m for m in named if m not in VALUES]
         if unknown:
             return [f"claim: '{unknown[0]}' is no metric value; the values: {', '.join(VALUES)}"]
+        if not self.rule:  # a rule of no condition would hold on no evidence
+            return ["claim.rule names no condition: a claim is decided by at least one"]
         return [] if set(self.scales) <= {"quick", "paper"} else ["claim.scales may be quick and paper"]
 
 

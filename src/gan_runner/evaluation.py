@@ -69,7 +69,7 @@ class Evaluator:
         """Feature statistics of the real data, from the cache or computed now."""
         limit = self.cfg.fid.reference_samples
         key = {"network": network_key, "data": self.data.fingerprint(), "shape": list(self.data.shape),
-               "n": min(limit or len(self.data), len(self.data))}
+               "n": min(limit or len(self.data), len(self.data)), "subset": "spaced"}
         path = cache.entry(self.cache_dir, f"stats-{kind}", key, ".npz")
 
         def compute() -> dict:
@@ -137,7 +137,8 @@ class Evaluator:
         return self._extracted[network]
 
     def _real(self, n: int) -> Tensor:
-        """The first n training samples (images: in [0, 1]); a mixture's drawn from its own generator."""
+        """n training samples (images: in [0, 1], spread evenly over the set); a mixture's drawn from its
+        own generator."""
         if hasattr(self.data, "batches"):
             return torch.cat([b.float().div_(255) for b in self.data.batches(self.cfg.fid.batch_size, n)])
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
@@ -159,7 +160,7 @@ class Evaluator:
                 **({f"fid_{network}_floor": self.floor[network]} if self.floor[network] is not None else {})}
 
     def _floor(self, network: str) -> float | None:
-        """The FID of the first n_samples real test images (as many as there are, when fewer), the
+        """The FID of n_samples real test images (spread over the split; all, when fewer), the
         same protocol as G's: what no generator can beat at this sample count. None without a test
         split (an image folder)."""
         from .metrics.classifier import labelled_splits

@@ -24,7 +24,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
 from ..errors import ConfigError
-from .images import Images, TensorImages
+from .images import Images, TensorImages, spaced
 
 
 class Files(Dataset):
@@ -76,8 +76,9 @@ class StreamingImages(Images):
         return self.scale(next(self._stream[1]).to(self.device, non_blocking=True))
 
     def batches(self, n: int, limit: int | None = None) -> Iterator[Tensor]:
-        """The first `limit` (default: all) images, in order, as uint8 batches of n, decoded by workers."""
-        files = self.files if limit is None else Subset(self.files, range(min(limit, len(self))))
+        """`limit` images (default: all) spread evenly over the folder, in order, as uint8 batches of n,
+        decoded by workers."""
+        files = self.files if limit is None else Subset(self.files, spaced(limit, len(self)))
         loader = DataLoader(files, batch_size=n, num_workers=self.workers, generator=torch.Generator())
         yield from (batch.to(self.device) for batch in loader)
 

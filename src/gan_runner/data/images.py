@@ -50,6 +50,12 @@ class Images:
         pass
 
 
+def spaced(n: int, size: int) -> list[int]:
+    """n indices spread evenly over `size` items (all of them when n >= size): a subset that meets
+    every class of a dataset stored class by class, as the 5,000 digits and image folders are."""
+    return list(range(size)) if n >= size else [i * size // n for i in range(n)]
+
+
 class IndexedImages(Images):
     """Images addressed by index on the training device: a batch is a random index draw."""
 
@@ -66,10 +72,14 @@ class IndexedImages(Images):
     def sample(self, n: int) -> Tensor:
         return self.scale(self.gather(torch.randint(len(self), (n,), device=self.device)))
 
+    def evenly(self, n: int) -> Tensor:
+        """n uint8 images spread evenly over the set (e.g. a figure's real images of every class)."""
+        return self.gather(torch.tensor(spaced(n, len(self)), device=self.device))
+
     def batches(self, n: int, limit: int | None = None) -> Iterator[Tensor]:
-        """The first `limit` (default: all) images, in order, as uint8 batches of n."""
-        yield from (self.gather(index) for index in torch.arange(min(limit or len(self), len(self)),
-                                                                 device=self.device).split(n))
+        """`limit` images (default: all) spread evenly over the set, in order, as uint8 batches of n."""
+        index = torch.tensor(spaced(limit or len(self), len(self)), device=self.device)
+        yield from (self.gather(part) for part in index.split(n))
 
     def fingerprint(self) -> str:
         """SHA-1 of the images and labels: what a cached result computed from them is keyed by."""

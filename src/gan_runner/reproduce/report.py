@@ -85,7 +85,8 @@ def _condition_text(claim: dict, c: dict) -> str:
         means = " / ".join(("–" if m is None else f"{m:.4g} (n={n})") + (f", {d} diverged" if d else "")
                            for m, n, d in zip(c["means"], c["n"], c["diverged"]))
         ratio = "–" if c["ratio"] is None else f"{c['ratio']:.3g}"
-        extra = [f"one-sided Welch p = {c['p']:.2g} (must be < {cond['alpha']})" if c["p"] is not None else ""]
+        extra = [f"one-sided Welch p = {c['p']:.2g} the claimed way, {c['p_against']:.2g} the other way (either "
+                 f"decides below {cond['alpha']})" if c["p"] is not None and c["p_against"] is not None else ""]
         if cond.get("paper_ratio") and c["needed"]["paper"] is not None:
             extra.append(f"a difference of the paper's size (ratio {cond['paper_ratio']:.3g}) needs ≈ "
                          f"{_runs(c['needed']['paper'])} a side at the spread measured here")

@@ -3,7 +3,8 @@
 A condition selects runs by their settings (`where`) and tests one value of each (final, first, at
 every evaluation, its minimum or maximum up to a step, or its area), or compares the means of two
 groups (`than`): their ratio tested, a one-sided Welch t-test at `alpha`, and the number of runs a
-side that a difference of the paper's size (`paper_ratio`) needs at the spread measured here. A
+side that a difference of the paper's size (`paper_ratio`) needs at the spread measured here (the
+same one-sided test, 80% power). A
 precondition is a test every selected finished run must pass for the claim to be read at all: a run
 that fails one did not train (D at chance, G one point, a lens that never moved), and the verdict is
 "not decided", never "holds". Everything here reads records (results.json), never checkpoints.
@@ -30,7 +31,7 @@ SAID = {HOLDS: "the claim holds", FAILS: "the claim does not hold",
 # the order in which a condition's verdict decides the claim's: a run that did not train voids every
 # reading; a condition that fails decides whatever the others say; then the undecided kinds
 PRECEDENCE = (NOT_TRAINED, FAILS, TOO_FEW, UNDECIDABLE, WITHIN_SPREAD, HOLDS)
-Z_ALPHA, Z_POWER = 1.959964, 0.841621  # a two-sided 5% test with 80% power
+POWER = 0.8  # of the test whose runs a side `runs_needed` counts
 
 
 def matches(record: dict, where: dict) -> bool:
@@ -74,14 +75,21 @@ def _mean_of(r: dict, condition: dict) -> float | None:
     return statistics.mean(values) if values else None
 
 
-def runs_needed(a: list[float], b: list[float], difference: float) -> int | None:
-    """Runs a side for a two-sided 5% test with 80% power to find `difference` between two groups
-    with the spread measured here (the pooled standard deviation); None without a spread."""
+def runs_needed(a: list[float], b: list[float], difference: float, alpha: float) -> int | None:
+    """Runs a side for the test the rule makes (one-sided at `alpha`) to find `difference` between two
+    groups with 80% power at the spread measured here (the pooled standard deviation): the least n
+    with n ≥ 2·((t_{1−α} + t_{power}) σ / δ)², t on 2n − 2 degrees of freedom (at least 2: a t-test
+    needs a spread a side); None without a spread."""
+    from scipy.stats import t
+
     if len(a) < 2 or len(b) < 2 or difference == 0:
         return None
     pooled = math.sqrt(((len(a) - 1) * statistics.variance(a) + (len(b) - 1) * statistics.variance(b))
                        / (len(a) + len(b) - 2))
-    return math.ceil(2 * ((Z_ALPHA + Z_POWER) * pooled / abs(difference)) ** 2) if pooled else 2
+    n = 2
+    while n < 10**6 and n < 2 * ((t.ppf(1 - alpha, 2 * n - 2) + t.ppf(POWER, 2 * n - 2)) * pooled / difference) ** 2:
+        n += 1
+    return n
 
 
 def welch_p(a: list[float], b: list[float], op: str) -> float | None:
@@ -118,8 +126,9 @@ def compare(condition: dict, runs: list[dict], min_runs: int, op: str, threshold
     alpha, paper = condition.get("alpha"), condition.get("paper_ratio")
     p = welch_p(*values, op) if alpha else None
     against = welch_p(*values, OPPOSITE[op]) if alpha else None
-    needed = {"paper": runs_needed(*values, means[1] * (1 - paper)) if paper and ratio is not None else None,
-              "measured": runs_needed(*values, means[0] - means[1]) if ratio is not None else None}
+    level = alpha or 0.05
+    needed = {"paper": runs_needed(*values, means[1] * (1 - paper), level) if paper and ratio is not None else None,
+              "measured": runs_needed(*values, means[0] - means[1], level) if ratio is not None else None}
     if diverged[0] and not condition.get("diverged", False):
         result = FAILS
     elif not done or ratio is None or min(len(v) for v in values) < min_runs:
@@ -136,7 +145,7 @@ def compare(condition: dict, runs: list[dict], min_runs: int, op: str, threshold
         result = WITHIN_SPREAD
     return {"condition": condition, "selected": sum(map(len, sides)), "finished": sum(map(len, values)),
             "passed": None, "means": means, "n": [len(v) for v in values], "diverged": diverged, "ratio": ratio,
-            "p": p, "needed": needed, "verdict": result}
+            "p": p, "p_against": against, "needed": needed, "verdict": result}
 
 
 def _passes(r: dict, condition: dict, op: str, threshold: str) -> bool:
@@ -199,5 +208,5 @@ def verdict(claim: dict, runs: list[dict], scale: dict | None = None) -> tuple[s
         return NOT_TRAINED, checks, failed
     if scale is not None and not scale.get("decides", True):
         return NOT_HERE, checks, failed
-    verdicts = {c["verdict"] for c in checks}
+    verdicts = {c["verdict"] for c in checks} or {TOO_FEW}  # no condition: nothing decides it
     return next(v for v in PRECEDENCE if v in verdicts or v == HOLDS), checks, failed

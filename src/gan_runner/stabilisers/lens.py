@@ -76,9 +76,9 @@ class TemperedLens(NoLens):
         return {"lens/lambda": torch.tensor(lam), "lens/rec": rec.detach(), "lens/adv": adv.detach()}
 
     def pictures(self, step: int, data) -> dict[str, dict[str, Tensor]]:
-        if not (self.active(step) and hasattr(data, "gather")):  # images held by index: real ones beside L(them)
+        if not (self.active(step) and hasattr(data, "evenly")):  # images held by index: real ones beside L(them)
             return {}
-        x = data.scale(data.gather(torch.arange(data.preview // 2, device=data.device)))
+        x = data.scale(data.evenly(data.preview // 2))
         return {"lens": {"real": x, "lensed": self.view(x, step)}}
 
     def state_dict(self) -> dict:
