@@ -76,3 +76,25 @@ def test_no_best_checkpoint_is_one_paragraph(tmp_path):
     assert "checkpoint" not in json.loads(run.results.read_text())["best"]
     proc = run_cli(str(run.path), "--best", "--out", str(tmp_path / "x.npy"), cwd=tmp_path, tool="gan-runner-sample")
     assert proc.returncode == 2 and "has no checkpoints/best.pt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_fresh_start_drops_an_earlier_attempts_best(run, tmp_path):
+    """A directory holding a best.pt but no last.pt (an attempt that never saved a checkpoint): a fresh
+    run there must not serve that file as its own best, whatever it ranks."""
+    fresh = RunDir(tmp_path / "fresh")
+    fresh.best_checkpoint.parent.mkdir(parents=True)
+    fresh.best_checkpoint.write_bytes(run.best_checkpoint.read_bytes())
+    run_cli("trainer.steps=20", "metrics.names=[]", f"hydra.run.dir={fresh.path}", cwd=tmp_path, check=True)
+    assert fresh.checkpoint.is_file() and not fresh.best_checkpoint.exists()
+
+
+def test_a_resumed_run_whose_best_came_before_the_resume_still_names_it(run, tmp_path):
+    """Resumed from step 40 to 60 with worse evaluations: the best stays step 20's, and results.json
+    still names checkpoints/best.pt, which holds it."""
+    worse = [{"modes": 1, "high_quality": 0.1, "kl": 2.0}] * 2
+    subprocess.run([sys.executable, str(tmp_path / "scripted.py"), json.dumps(worse), f"resume={run.path}",
+                    "trainer.steps=60"], cwd=tmp_path, check=True, capture_output=True)
+    results = json.loads(run.results.read_text())
+    assert results["step"] == 60 and [h["step"] for h in results["history"]] == [10, 20, 30, 40, 50, 60]
+    assert results["best"]["step"] == 20 and results["best"]["checkpoint"] == "checkpoints/best.pt"
+    assert checkpoint.read(run.best_checkpoint)["meta"]["step"] == 20

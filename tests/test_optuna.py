@@ -89,3 +89,59 @@ def test_a_failed_trial_is_the_worst_value_and_the_search_goes_on_through_gpu_po
     best = OmegaConf.load(sweep / "optimization_results.yaml")
     assert best.best_value == completed["final"]["kl"] and best.best_params["trainer.steps"] == 60
     assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()
+
+
+# gan-runner with every evaluation scripted to the same values: a run that diverges has them too
+SCRIPTED = """from gan_runner import cli
+from gan_runner.evaluation import Evaluator
+Evaluator.metrics = lambda self, g, game=None, players=True: {"modes": 8, "high_quality": 0.9, "kl": 0.5}
+cli.train()
+"""
+
+
+def test_an_in_process_trial_that_diverged_gets_the_worst_value_whatever_its_last_evaluation(tmp_path):
+    """Optuna's trials run in this process (the basic launcher): the one whose D diverges at step 2 has
+    a finite kl from its evaluation at step 1, yet the study records +inf for it, not that kl."""
+    import subprocess
+    import sys
+
+    import optuna
+
+    (tmp_path / "scripted.py").write_text(SCRIPTED)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    subprocess.run([sys.executable, str(tmp_path / "scripted.py"), "-m", *OPTUNA, "hydra/sweeper/sampler=grid",
+                    "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1", "optimizer.d.lr=choice(0.0001, 1e30)", "trainer.steps=10",
+                    "trainer.eval_every=1", "trainer.batch_size=64", "metrics.n_samples=100",
+                    f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=s", "hydra.sweep.dir=sweep"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    statuses = sorted(r["status"] for r in _finals(tmp_path / "sweep").values())
+    assert statuses == ["completed", "diverged"]
+    diverged = next(r for r in _finals(tmp_path / "sweep").values() if r["status"] == "diverged")
+    assert diverged["final"]["kl"] == 0.5  # what a task that ignored the status would have returned
+    values = {t.params["optimizer.d.lr"]: t.value for t in optuna.load_study(study_name="s", storage=storage).trials}
+    assert values == {0.0001: 0.5, 1e30: math.inf}
+
+
+def test_gpu_pool_gives_the_worst_value_for_a_job_it_saw_fail_whatever_its_results_say(tmp_path):
+    """The job of seed 1 trains to the end, writes a completed results.json, then its process exits 3
+    (a crash in teardown, say): the pool saw it fail, and the study records +inf for it."""
+    import subprocess
+    import sys
+
+    import optuna
+
+    crash = ("import atexit, os, sys\n"
+             "if 'trainer.seed=1' in sys.argv and any(a.startswith('hydra.run.dir=') for a in sys.argv):\n"
+             "    atexit.register(os._exit, 3)\n")
+    (tmp_path / "scripted.py").write_text(crash + SCRIPTED)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = subprocess.run([sys.executable, str(tmp_path / "scripted.py"), "-m", *OPTUNA, "hydra/sweeper/sampler=grid",
+                           "hydra.sweeper.n_trials=2", "trainer.seed=choice(0, 1)", "trainer.steps=10",
+                           "trainer.eval_every=5", "trainer.batch_size=64", "metrics.n_samples=100",
+                           "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=1", "hydra.sweeper.n_jobs=1",  # one trial at a time: distinct grid points
+                           f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=s", "hydra.sweep.dir=sweep"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert "#1 failed (exit 3" in proc.stderr + proc.stdout, proc.stderr[-2000:]
+    assert {r["status"] for r in _finals(tmp_path / "sweep").values()} == {"completed"}  # as each job wrote
+    values = {t.params["trainer.seed"]: t.value for t in optuna.load_study(study_name="s", storage=storage).trials}
+    assert values == {0: 0.5, 1: math.inf}
