@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.plugins.launcher import Launcher
@@ -107,13 +108,14 @@ def test_cpu_slots_run_two_jobs_at_a_time(tmp_path):
 def test_a_slots_next_job_starts_in_a_warm_process_with_the_same_numbers(tmp_path):
     """While a slot's job runs, its next job's process imports torch, Hydra and gan-runner; the job it
     then runs is the same run a fresh process makes (bit for bit: job 2 repeats job 0's settings), and
-    no warm process outlives the sweep."""
+    no warm process outlives the sweep. The sweep's directory is relative: a warm job runs where the
+    sweep was started, as a fresh one does."""
     from conftest import assert_same_tensors, load_state
 
     sweep = tmp_path / "sweep"
     proc = run_cli("-m", "trainer.seed=0,1,0", "trainer.steps=60", "trainer.batch_size=64", "metrics.n_samples=500",
                    "trainer.device=cpu", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=1",
-                   f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True)
+                   "hydra.sweep.dir=sweep", cwd=tmp_path, check=True)
     out = proc.stdout + proc.stderr
     assert "#0 on slot 0 (pid" in out and ", warm)" not in out.split("#1 on slot")[0]  # the first: a fresh process
     assert all(f"#{i} on slot 0 (pid" in out and out.split(f"#{i} on slot 0 (pid")[1].split(")")[0].endswith(", warm")
@@ -128,6 +130,9 @@ def test_a_slots_next_job_starts_in_a_warm_process_with_the_same_numbers(tmp_pat
     other = load_state(job_dir(sweep, 1, *jobs[1]))["objects"]["G"]
     assert not all(torch.equal(other[k], cold["objects"]["G"][k]) for k in other)  # a seed of its own
     assert "Outputs in" in (job_dir(sweep, 2, *jobs[2]) / "launcher.log").read_text()  # its output where a job's goes
+    for i in range(3):
+        hydra = yaml.safe_load((job_dir(sweep, i, *jobs[i]) / ".hydra" / "hydra.yaml").read_text())["hydra"]
+        assert hydra["runtime"]["cwd"] == str(tmp_path)
     assert _warm_processes(tmp_path) == []
 
 

@@ -134,7 +134,8 @@ class GPUPoolLauncher(Launcher):
         warm = self.warm.pop(s, None)
         if warm is not None and warm.poll() is None:
             try:
-                warm.stdin.write(json.dumps({"argv": command[1:], "log": str(log_file)}).encode() + b"\n")
+                job = {"argv": command[1:], "log": str(log_file), "cwd": os.getcwd()}  # paths are relative to it
+                warm.stdin.write(json.dumps(job).encode() + b"\n")
                 warm.stdin.close()
                 return warm, True
             except OSError:  # it died just now: start afresh

@@ -1,6 +1,7 @@
 """A warm job process for gpu_pool. Started in its slot's environment (CUDA_VISIBLE_DEVICES, the
 thread count) while the slot's job still runs, it imports torch, Hydra and gan-runner, then waits for
-its job on stdin: one JSON line, the application's argv and the job's log file. The slot's next job
+its job on stdin: one JSON line, the application's argv, the job's log file and the directory the
+job runs in (the sweep's, which its relative paths are relative to). The slot's next job
 then starts at once instead of after the seconds of start-up. Without a job (EOF: the sweep ended or
 was stopped) it exits quietly. Nothing heavy is imported at module level: Hydra imports every module
 of its plugin packages when it scans them."""
@@ -29,6 +30,7 @@ def main() -> None:
     if not line:
         return
     job = json.loads(line)
+    os.chdir(job["cwd"])
     log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)  # failing: exit 1, no results
     for fd in (1, 2):  # the job's output goes to its launcher.log, as a fresh process's would
         os.dup2(log, fd)
