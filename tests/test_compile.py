@@ -70,10 +70,19 @@ def test_the_compiled_code_is_cached_under_the_metrics_cache(tmp_path):
 def test_d_stays_eager_where_the_game_differentiates_through_it_twice(tmp_path, twice, caplog):
     """... or where spectral norm updates its vectors in place on each of D's two forwards per step
     (compiled, the second forward broke the first's backward: a version error at step 1)."""
+    import torch
+
+    from gan_runner.game import compile_players, gan_game, players
+
     caplog.set_level("INFO", logger="gan_runner")
-    out = train(make_cfg("trainer.compile=default", *SHORT, "trainer.steps=4", *twice), tmp_path)
+    cfg = make_cfg("trainer.compile=default", *SHORT, "trainer.steps=4", *twice)
+    out = train(cfg, tmp_path)
     assert out.status == "completed"
     assert "torch.compile (default): G; D eager (differentiated twice, unrolled, or spectrally normalised)" in caplog.text
+    cpu = torch.device("cpu")
+    data, G, D = players(cfg, cpu)
+    compile_players(gan_game(cfg, data, G, D, cpu), "default")
+    assert G._compiled_call_impl is not None and D._compiled_call_impl is None  # what the log line says
 
 
 def test_an_unknown_mode_and_second_order_unrolling_are_refused():

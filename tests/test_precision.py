@@ -93,3 +93,14 @@ def test_precision_from_the_command_line_or_a_preset(tmp_path, where):
                    "metrics.n_samples=500", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, check=True)
     assert "bf16 forwards" in proc.stdout + proc.stderr
     assert load_state(tmp_path / "run")["meta"]["config"]["trainer"]["precision"] == "bf16"
+    # the effect, on the config the same arguments compose: the players' forwards run in bfloat16
+    from gan_runner.cli import _compose
+
+    overrides = [a for a in chosen if a not in ("-cd", "mine")]
+    cfg = _compose([*overrides, "trainer.batch_size=64"], config_dir=str(tmp_path / "mine") if "-cd" in chosen else None)
+    data, G, D = players(cfg, CPU)
+    outputs = []
+    for net in (G, D):
+        net.register_forward_hook(lambda m, i, out: outputs.append(out.dtype))
+    gan_game(cfg, data, G, D, CPU).iteration(1)
+    assert outputs and set(outputs) == {torch.bfloat16}
