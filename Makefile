@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: install test train tensorboard bench clean slurm-up slurm-down
+.PHONY: install test lint format train tensorboard bench clean slurm-up slurm-down
 
 install: $(VENV)/.installed
 
@@ -18,6 +18,14 @@ $(VENV)/.installed: pyproject.toml
 # The Slurm tests submit real jobs: a Slurm must run (slurm-up starts one here when none does).
 test: install slurm-up
 	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 train: install
 	$(BIN)/gan-runner $(ARGS)

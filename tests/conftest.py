@@ -18,8 +18,16 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["GAN_RUNNER_CACHE"] = tempfile.mkdtemp(prefix="gan-runner-cache-")
 
 # Small, fast versions of the default ring run.
-FAST = ["trainer.steps=40", "trainer.batch_size=64", "trainer.log_every=10", "trainer.sample_every=20",
-        "trainer.eval_every=20", "trainer.ckpt_every=20", "metrics.n_samples=500", "trainer.device=cpu"]
+FAST = [
+    "trainer.steps=40",
+    "trainer.batch_size=64",
+    "trainer.log_every=10",
+    "trainer.sample_every=20",
+    "trainer.eval_every=20",
+    "trainer.ckpt_every=20",
+    "metrics.n_samples=500",
+    "trainer.device=cpu",
+]
 
 
 def make_cfg(*overrides: str):
@@ -27,7 +35,9 @@ def make_cfg(*overrides: str):
         return compose("train", overrides=[*FAST, *overrides])
 
 
-def run_cli(*args: str, cwd: Path, tool: str = "gan-runner", check: bool = False, **kw) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path, tool: str = "gan-runner", check: bool = False, **kw
+) -> subprocess.CompletedProcess:
     proc = subprocess.run([str(BIN / tool), *args], cwd=cwd, capture_output=True, text=True, **kw)
     if check and proc.returncode:
         raise AssertionError(f"{tool} {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -39,7 +49,9 @@ def job_dir(sweep: Path, num: int, *overrides: str) -> Path:
     swept value as Hydra writes it, e.g. 0.0001 for 1e-4), the hydra ones left out (hydra.sweep.subdir)."""
     from gan_runner.run_dir import job_dirname
 
-    return sweep / job_dirname(",".join(sorted(o for o in overrides if not o.lstrip("+~").startswith("hydra"))), num)
+    return sweep / job_dirname(
+        ",".join(sorted(o for o in overrides if not o.lstrip("+~").startswith("hydra"))), num
+    )
 
 
 def numbered_jobs(sweep: Path) -> dict[int, Path]:
@@ -108,7 +120,9 @@ def evaluated_samples(run_dir: Path, n: int, drawn: int | None = None) -> torch.
     cfg = OmegaConf.create(meta["config"])
     G, _ = build(cfg.model, tuple(meta["data_shape"]))
     G.load_state_dict(meta["evaluated_G"])
-    z = torch.randn(drawn or n, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.trainer.seed))[:n]
+    z = torch.randn(
+        drawn or n, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.trainer.seed)
+    )[:n]
     lo, hi = cfg.dataset.range
     with torch.no_grad():
         x = torch.cat([G.eval()(chunk) for chunk in z.split(cfg.metrics.fid.batch_size)])
@@ -120,4 +134,6 @@ def metrics_classifier(cfg) -> torch.nn.Module:
     from gan_runner.metrics.classifier import load_or_train
 
     c = cfg.metrics.classifier
-    return load_or_train(cfg.dataset, Path(cfg.metrics.cache_dir), torch.device("cpu"), c.epochs, c.batch_size, c.lr)[0]
+    return load_or_train(
+        cfg.dataset, Path(cfg.metrics.cache_dir), torch.device("cpu"), c.epochs, c.batch_size, c.lr
+    )[0]

@@ -22,10 +22,21 @@ def class_images(labels: np.ndarray, size: int, channels: int, seed: int) -> np.
     for i, k in enumerate(labels):
         glyph = Image.new("L", (size, size), 0)
         centre = size / 2 + rng.uniform(-size / 14, size / 14, 2)
-        ImageDraw.Draw(glyph).text(tuple(centre), str(int(k)), fill=255, anchor="mm",
-                                   font=fonts[int(rng.choice(list(fonts)))], stroke_width=int(rng.integers(0, 2)),
-                                   stroke_fill=255)
-        mask = np.asarray(glyph.rotate(rng.uniform(-15, 15), resample=Image.BILINEAR), dtype=np.float32)[..., None] / 255
+        ImageDraw.Draw(glyph).text(
+            tuple(centre),
+            str(int(k)),
+            fill=255,
+            anchor="mm",
+            font=fonts[int(rng.choice(list(fonts)))],
+            stroke_width=int(rng.integers(0, 2)),
+            stroke_fill=255,
+        )
+        mask = (
+            np.asarray(
+                glyph.rotate(rng.uniform(-15, 15), resample=Image.BILINEAR), dtype=np.float32
+            )[..., None]
+            / 255
+        )
         if channels == 1:
             out[i] = (mask * 255).round()
         else:
@@ -41,8 +52,9 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-def make_mnist(root: Path, n_train: int = 300, n_test: int = 100, folder: str = "MNIST",
-               seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def make_mnist(
+    root: Path, n_train: int = 300, n_test: int = 100, folder: str = "MNIST", seed: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """root/<folder>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte, as torchvision expects.
     Returns {"train"|"test": (images [N, 28, 28], labels [N])}."""
     rng = np.random.default_rng(seed)
@@ -56,7 +68,9 @@ def make_mnist(root: Path, n_train: int = 300, n_test: int = 100, folder: str = 
     return written
 
 
-def make_cifar10(root: Path, per_batch: int = 40, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def make_cifar10(
+    root: Path, per_batch: int = 40, seed: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """root/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta} (python pickles, rows of
     3072 bytes in R, G, B planes). torchvision checks their MD5s: tests patch that check out.
     Returns {"train"|"test": (images [N, 32, 32, 3], labels [N])}."""
@@ -68,7 +82,13 @@ def make_cifar10(root: Path, per_batch: int = 40, seed: int = 0) -> dict[str, tu
         labels = rng.integers(0, 10, per_batch)
         hwc = class_images(labels, 32, 3, seed + i)
         with open(folder / name, "wb") as f:
-            pickle.dump({"data": hwc.transpose(0, 3, 1, 2).reshape(per_batch, 3072), "labels": labels.tolist()}, f)
+            pickle.dump(
+                {
+                    "data": hwc.transpose(0, 3, 1, 2).reshape(per_batch, 3072),
+                    "labels": labels.tolist(),
+                },
+                f,
+            )
         batches.append((hwc, labels))
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": [f"class{k}" for k in range(10)]}, f)
@@ -76,7 +96,9 @@ def make_cifar10(root: Path, per_batch: int = 40, seed: int = 0) -> dict[str, tu
     return {"train": train, "test": batches[5]}
 
 
-def make_svhn(root: Path, split: str = "train", n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_svhn(
+    root: Path, split: str = "train", n: int = 200, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """root/<split>_32x32.mat with X [32, 32, 3, N] and y [N, 1] in 1..10 (10 is the digit 0).
     Returns (images [N, 32, 32, 3], labels [N] in 0..9)."""
     from scipy.io import savemat
@@ -84,8 +106,13 @@ def make_svhn(root: Path, split: str = "train", n: int = 200, seed: int = 0) -> 
     labels = np.random.default_rng(seed).integers(0, 10, n)
     images = class_images(labels, 32, 3, seed)
     root.mkdir(parents=True, exist_ok=True)
-    savemat(root / f"{split}_32x32.mat", {"X": images.transpose(1, 2, 3, 0),
-                                          "y": np.where(labels == 0, 10, labels)[:, None].astype(np.uint8)})
+    savemat(
+        root / f"{split}_32x32.mat",
+        {
+            "X": images.transpose(1, 2, 3, 0),
+            "y": np.where(labels == 0, 10, labels)[:, None].astype(np.uint8),
+        },
+    )
     return images, labels
 
 
@@ -98,10 +125,15 @@ def make_image_folder(root: Path, n: int = 24, seed: int = 0) -> Path:
         img = np.zeros((h, w, 3), dtype=np.uint8)
         img[..., 0] = 200
         if w >= h:
-            img[:, (w - h) // 2:(w + h) // 2] = (0, 200, 0)
+            img[:, (w - h) // 2 : (w + h) // 2] = (0, 200, 0)
         else:
-            img[(h - w) // 2:(h + w) // 2, :] = (0, 200, 0)
-        path = root / f"part{i % 3}" / ("deep" if i % 2 else "") / f"img{i}.{'png' if i % 4 else 'jpg'}"
+            img[(h - w) // 2 : (h + w) // 2, :] = (0, 200, 0)
+        path = (
+            root
+            / f"part{i % 3}"
+            / ("deep" if i % 2 else "")
+            / f"img{i}.{'png' if i % 4 else 'jpg'}"
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(path)
     (root / "notes.txt").write_text("not an image")

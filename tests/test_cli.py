@@ -24,23 +24,51 @@ def run_dir(tmp_path_factory):
 
 
 def test_a_run_directory_holds_everything(run_dir):
-    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "train.log", "results.json",
-                 "checkpoints/last.pt", "samples/step_0000040.png"):
+    for name in (
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+        "train.log",
+        "results.json",
+        "checkpoints/last.pt",
+        "samples/step_0000040.png",
+    ):
         assert (run_dir / name).is_file(), name
     assert list(run_dir.glob("events.out.tfevents.*"))
-    assert "step 40/40" in (run_dir / "train.log").read_text()  # plain log lines when not on a terminal
+    assert (
+        "step 40/40" in (run_dir / "train.log").read_text()
+    )  # plain log lines when not on a terminal
 
 
 def test_sample_writes_npy_and_png(run_dir, tmp_path):
-    run_cli(str(run_dir), "--num", "300", "--out", str(tmp_path / "s.npy"), cwd=tmp_path,
-            tool="gan-runner-sample", check=True)
+    run_cli(
+        str(run_dir),
+        "--num",
+        "300",
+        "--out",
+        str(tmp_path / "s.npy"),
+        cwd=tmp_path,
+        tool="gan-runner-sample",
+        check=True,
+    )
     x = np.load(tmp_path / "s.npy")
     assert x.shape == (300, 2) and np.isfinite(x).all()
-    run_cli(str(run_dir), "--num", "300", "--out", str(tmp_path / "s.png"), cwd=tmp_path,
-            tool="gan-runner-sample", check=True)
+    run_cli(
+        str(run_dir),
+        "--num",
+        "300",
+        "--out",
+        str(tmp_path / "s.png"),
+        cwd=tmp_path,
+        tool="gan-runner-sample",
+        check=True,
+    )
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
     bad = run_cli(str(tmp_path), "--out", "x.npy", cwd=tmp_path, tool="gan-runner-sample")
-    assert bad.returncode != 0 and "holds no trained run" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode != 0
+        and "holds no trained run" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )
 
 
 def test_cfg_job_shows_the_composed_config(tmp_path):
@@ -58,25 +86,44 @@ def test_resume_continues_a_finished_run_with_more_steps(run_dir):
 
 
 def test_a_rejected_resume_leaves_the_run_as_it_was(run_dir):
-    files = [run_dir / "results.json", run_dir / ".hydra" / "overrides.yaml", run_dir / ".hydra" / "config.yaml"]
+    files = [
+        run_dir / "results.json",
+        run_dir / ".hydra" / "overrides.yaml",
+        run_dir / ".hydra" / "config.yaml",
+    ]
     before = [f.read_bytes() for f in files]
-    for args, phrase in ((["loss=hinge"], "holds a checkpoint trained with other settings (loss._target_"),
-                         (["trainer.steps=5"], "beyond trainer.steps=5"),
-                         (["optimizer.d.lr=-1"], "must be a finite number > 0")):
+    for args, phrase in (
+        (["loss=hinge"], "holds a checkpoint trained with other settings (loss._target_"),
+        (["trainer.steps=5"], "beyond trainer.steps=5"),
+        (["optimizer.d.lr=-1"], "must be a finite number > 0"),
+    ):
         proc = run_cli(f"resume={run_dir}", *args, cwd=run_dir.parent)
-        assert proc.returncode != 0 and phrase in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.returncode != 0 and phrase in proc.stderr and "Traceback" not in proc.stderr, (
+            proc.stderr
+        )
     assert [f.read_bytes() for f in files] == before
 
 
 def test_sigterm_saves_and_the_run_resumes_to_the_same_numbers(tmp_path):
-    args = [*FAST, "trainer.steps=4000", "trainer.log_every=50", "trainer.eval_every=1000",
-            "trainer.sample_every=0", "trainer.ckpt_every=1000"]
+    args = [
+        *FAST,
+        "trainer.steps=4000",
+        "trainer.log_every=50",
+        "trainer.eval_every=1000",
+        "trainer.sample_every=0",
+        "trainer.ckpt_every=1000",
+    ]
     ref = tmp_path / "ref"
     run_cli(*args, f"hydra.run.dir={ref}", cwd=tmp_path, check=True)
 
     run = tmp_path / "run"
-    proc = subprocess.Popen([str(BIN / "gan-runner"), *args, f"hydra.run.dir={run}"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "gan-runner"), *args, f"hydra.run.dir={run}"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     for line in proc.stdout:
         if "step 300/4000" in line:
             proc.send_signal(signal.SIGTERM)
@@ -97,8 +144,18 @@ def test_a_closed_console_changes_nothing_the_run_records(tmp_path):
     """`gan-runner ... | head -12`: the run goes on to the end and reports completed. A line every
     step: far more than a pipe's buffer (64 KiB), so the run does write to the closed pipe."""
     run = tmp_path / "run"
-    proc = subprocess.Popen([str(BIN / "gan-runner"), *FAST, "trainer.steps=2000", "trainer.log_every=1",
-                             f"hydra.run.dir={run}"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "gan-runner"),
+            *FAST,
+            "trainer.steps=2000",
+            "trainer.log_every=1",
+            f"hydra.run.dir={run}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     for _ in range(12):
         proc.stdout.readline()
     proc.stdout.close()  # as head does when it has its lines
@@ -114,35 +171,61 @@ def preset_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("presets")
     (cwd / "mine" / "experiment").mkdir(parents=True)
     (cwd / "mine" / "experiment" / "small_lsgan.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /loss: lsgan\ntrainer:\n  steps: 20\n  batch_size: 32\n")
-    run_cli("-cd", "mine", "+experiment=small_lsgan", *FAST[3:], "trainer.steps=20", "hydra.run.dir=run", cwd=cwd,
-            check=True)
+        "# @package _global_\ndefaults:\n  - override /loss: lsgan\ntrainer:\n  steps: 20\n  batch_size: 32\n"
+    )
+    run_cli(
+        "-cd",
+        "mine",
+        "+experiment=small_lsgan",
+        *FAST[3:],
+        "trainer.steps=20",
+        "hydra.run.dir=run",
+        cwd=cwd,
+        check=True,
+    )
     return cwd, cwd / "run"
 
 
-@pytest.mark.parametrize("before,after", [(["--cfg", "job"], []), (["-cd", "mine"], []), ([], ["--config-dir", "mine"]),
-                                          ([], [])])
+@pytest.mark.parametrize(
+    "before,after",
+    [(["--cfg", "job"], []), (["-cd", "mine"], []), ([], ["--config-dir", "mine"]), ([], [])],
+)
 def test_resume_takes_hydras_flags_and_the_runs_own_config_dir(preset_run, before, after, tmp_path):
     """Started from elsewhere, with or without Hydra's flags on either side: the run's recorded config
     dir (or the one given, relative to where the command runs) makes it compose as it did."""
     cwd, run = preset_run
     (tmp_path / "mine").symlink_to(cwd / "mine")  # a relative -cd means the caller's directory
-    recorded = yaml.safe_load((run / ".hydra" / "hydra.yaml").read_text())["hydra"]["runtime"]["config_sources"]
+    recorded = yaml.safe_load((run / ".hydra" / "hydra.yaml").read_text())["hydra"]["runtime"][
+        "config_sources"
+    ]
     proc = run_cli(*before, f"resume={run}", *after, "trainer.steps=30", cwd=tmp_path, check=True)
     if before == ["--cfg", "job"]:
         assert "_target_: gan_runner.losses.lsgan" in proc.stdout and "steps: 30" in proc.stdout
     else:
         assert f"completed at step 30. Outputs in {run}" in proc.stdout, proc.stdout
         assert "gan_runner.losses.lsgan" in (run / ".hydra" / "config.yaml").read_text()
-        given = str(tmp_path / "mine") if "mine" in before + after else \
-            next(s["path"] for s in recorded if s["provider"] == "command-line")
-        assert f"path: {given}\n" in (run / ".hydra" / "hydra.yaml").read_text()  # and recorded for next time
+        given = (
+            str(tmp_path / "mine")
+            if "mine" in before + after
+            else next(s["path"] for s in recorded if s["provider"] == "command-line")
+        )
+        assert (
+            f"path: {given}\n" in (run / ".hydra" / "hydra.yaml").read_text()
+        )  # and recorded for next time
 
 
 def test_eval_of_a_run_composed_from_a_users_config_dir(preset_run, tmp_path):
     _, run = preset_run
-    proc = run_cli(str(run), "metrics.n_samples=100", cwd=tmp_path, tool="gan-runner-eval", check=True)
-    assert set(json.loads(proc.stdout)["metrics"]) == {"modes", "high_quality", "kl", "modes_near", "clumps"}
+    proc = run_cli(
+        str(run), "metrics.n_samples=100", cwd=tmp_path, tool="gan-runner-eval", check=True
+    )
+    assert set(json.loads(proc.stdout)["metrics"]) == {
+        "modes",
+        "high_quality",
+        "kl",
+        "modes_near",
+        "clumps",
+    }
 
 
 def test_the_device_is_recorded(run_dir):
@@ -153,23 +236,37 @@ def test_the_device_is_recorded(run_dir):
 
 def test_an_interrupted_run_says_how_to_resume(tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen([str(BIN / "gan-runner"), *FAST, "trainer.steps=100000", "trainer.log_every=50",
-                             f"hydra.run.dir={run}"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "gan-runner"),
+            *FAST,
+            "trainer.steps=100000",
+            "trainer.log_every=50",
+            f"hydra.run.dir={run}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     for line in proc.stdout:
         if "step 100/" in line:
             proc.send_signal(signal.SIGINT)
             break
     last = proc.stdout.read().strip().splitlines()[-1]
     assert proc.wait(timeout=120) == 0
-    assert last.startswith("interrupted at step") and last.endswith(f"Continue it with: gan-runner resume='{run}'")
+    assert last.startswith("interrupted at step") and last.endswith(
+        f"Continue it with: gan-runner resume='{run}'"
+    )
 
 
 def test_the_renamed_order_key(tmp_path):
     """trainer.update is now trainer.order: refused where it is set (the command line, a preset),
     with the new name, before anything is made."""
     (tmp_path / "mine" / "experiment").mkdir(parents=True)
-    (tmp_path / "mine" / "experiment" / "old.yaml").write_text("# @package _global_\ntrainer:\n  update: simultaneous\n")
+    (tmp_path / "mine" / "experiment" / "old.yaml").write_text(
+        "# @package _global_\ntrainer:\n  update: simultaneous\n"
+    )
     for args in (["trainer.update=simultaneous"], ["-cd", "mine", "+experiment=old"]):
         proc = run_cli(*args, cwd=tmp_path)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr

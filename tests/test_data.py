@@ -53,8 +53,13 @@ def test_a_subset_of_images_stored_class_by_class_meets_every_class():
     from gan_runner.data.images import TensorImages
 
     labels = torch.arange(10).repeat_interleave(400)  # 4,000 images, 400 a class, in class order
-    data = TensorImages(labels.view(-1, 1, 1, 1).to(torch.uint8).expand(-1, 1, 2, 2).clone(), labels, [-1, 1], "cpu")
+    data = TensorImages(
+        labels.view(-1, 1, 1, 1).to(torch.uint8).expand(-1, 1, 2, 2).clone(), labels, [-1, 1], "cpu"
+    )
     subset = torch.cat(list(data.batches(300, limit=1000)))
-    assert len(subset) == 1000 and torch.bincount(subset[:, 0, 0, 0].long(), minlength=10).tolist() == [100] * 10
+    assert (
+        len(subset) == 1000
+        and torch.bincount(subset[:, 0, 0, 0].long(), minlength=10).tolist() == [100] * 10
+    )
     assert data.evenly(20)[:, 0, 0, 0].tolist() == [c for c in range(10) for _ in range(2)]
     assert len(torch.cat(list(data.batches(999)))) == 4000  # no limit: all, in order

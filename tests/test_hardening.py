@@ -7,14 +7,13 @@ import json
 import os
 import pickle
 import shutil
-import signal
 import subprocess
 import time
 
 import pytest
 import torch
 
-from conftest import BIN, FAST, make_cfg, run_cli
+from conftest import FAST, make_cfg, run_cli
 from gan_runner.metrics import cache
 from gan_runner.trainer import train
 
@@ -45,13 +44,15 @@ def garble_checkpoint(path, how: str) -> None:
     if how == "zero bytes":
         path.write_bytes(b"")
     elif how == "truncated":
-        path.write_bytes(data[:len(data) // 2])
+        path.write_bytes(data[: len(data) // 2])
     elif how == "garbled":
         path.write_bytes(data[:100] + bytes(b ^ 0x5A for b in data[100:2000]) + data[2000:])
     else:  # a pickle weights_only refuses: loaded without it, it would create PWNED beside the run
+
         class Payload:
             def __reduce__(self):
                 return open, (str(path.parent.parent.parent / "PWNED"), "w")
+
         torch.save({"objects": {}, "rng": {}, "meta": Payload()}, path, pickle_module=pickle)
 
 
@@ -60,29 +61,43 @@ def test_an_unreadable_checkpoint_is_named_everywhere_and_nothing_changes(run_co
     garble_checkpoint(run_copy / "checkpoints" / "last.pt", how)
     before = {p: p.read_bytes() for p in run_copy.rglob("*") if p.is_file()}
     phrase = "will not unpickle" if how == "unsafe pickle" else "Cannot read the checkpoint"
-    cases = {"resume": ([f"resume={run_copy}", "trainer.steps=40"], "gan-runner"),
-             "pre-flight": ([*FAST, "trainer.steps=40", f"hydra.run.dir={run_copy}"], "gan-runner"),
-             "sample": ([str(run_copy), "--out", str(tmp_path / "s.npy")], "gan-runner-sample"),
-             "eval": ([str(run_copy)], "gan-runner-eval")}
+    cases = {
+        "resume": ([f"resume={run_copy}", "trainer.steps=40"], "gan-runner"),
+        "pre-flight": ([*FAST, "trainer.steps=40", f"hydra.run.dir={run_copy}"], "gan-runner"),
+        "sample": ([str(run_copy), "--out", str(tmp_path / "s.npy")], "gan-runner-sample"),
+        "eval": ([str(run_copy)], "gan-runner-eval"),
+    }
     for name, (args, tool) in cases.items():
         proc = run_cli(*args, cwd=tmp_path, tool=tool)
         one_paragraph(proc, phrase)
         assert "does not match this run's config" not in proc.stderr, name
     after = {p: p.read_bytes() for p in run_copy.rglob("*") if p.is_file()}
-    assert after == before and not (tmp_path / "PWNED").exists()  # the completed results.json included
+    assert (
+        after == before and not (tmp_path / "PWNED").exists()
+    )  # the completed results.json included
     assert json.loads((run_copy / "results.json").read_text())["status"] == "completed"
 
 
-@pytest.mark.parametrize("file,content,phrase", [
-    (".hydra/overrides.yaml", "- [unclosed\n  : :", "overrides.yaml is missing or unreadable"),
-    (".hydra/overrides.yaml", "just: a mapping\n", "record (.hydra/) is garbled"),
-    (".hydra/hydra.yaml", "hydra:\n  runtime: {cwd: /tmp\n", "hydra.yaml is missing or unreadable"),
-    (".hydra/config.yaml", "model: [1, 2\n", "config.yaml is missing or unreadable"),
-])
+@pytest.mark.parametrize(
+    "file,content,phrase",
+    [
+        (".hydra/overrides.yaml", "- [unclosed\n  : :", "overrides.yaml is missing or unreadable"),
+        (".hydra/overrides.yaml", "just: a mapping\n", "record (.hydra/) is garbled"),
+        (
+            ".hydra/hydra.yaml",
+            "hydra:\n  runtime: {cwd: /tmp\n",
+            "hydra.yaml is missing or unreadable",
+        ),
+        (".hydra/config.yaml", "model: [1, 2\n", "config.yaml is missing or unreadable"),
+    ],
+)
 def test_corrupt_run_records_are_one_message(run_copy, tmp_path, file, content, phrase):
     (run_copy / file).write_text(content)
-    tools = [("gan-runner-sample", [str(run_copy), "--out", str(tmp_path / "s.npy")])] if "config" in file else \
-        [("gan-runner", [f"resume={run_copy}"]), ("gan-runner-eval", [str(run_copy)])]
+    tools = (
+        [("gan-runner-sample", [str(run_copy), "--out", str(tmp_path / "s.npy")])]
+        if "config" in file
+        else [("gan-runner", [f"resume={run_copy}"]), ("gan-runner-eval", [str(run_copy)])]
+    )
     for tool, args in tools:
         one_paragraph(run_cli(*args, cwd=tmp_path, tool=tool), phrase)
 
@@ -105,14 +120,22 @@ def test_a_truncated_results_json_is_a_failed_row_not_a_crash(finished_run, tmp_
     proc = run_cli(str(sweep), "--metric", "kl", cwd=tmp_path, tool="gan-runner-table")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "(n=1) [1 failed]" in proc.stdout
-    assert "unreadable results.json" in run_cli(str(sweep), cwd=tmp_path, tool="gan-runner-table", check=True).stdout
+    assert (
+        "unreadable results.json"
+        in run_cli(str(sweep), cwd=tmp_path, tool="gan-runner-table", check=True).stdout
+    )
 
 
 @pytest.mark.parametrize("name", ["it's a run", "ünïcödé run"])
 def test_resume_paths_that_need_quoting(tmp_path, name):
     run = tmp_path / name
-    run_cli(*FAST, "trainer.steps=20", f"hydra.run.dir='{str(run).replace(chr(39), chr(92) + chr(39))}'",
-            cwd=tmp_path, check=True)
+    run_cli(
+        *FAST,
+        "trainer.steps=20",
+        f"hydra.run.dir='{str(run).replace(chr(39), chr(92) + chr(39))}'",
+        cwd=tmp_path,
+        check=True,
+    )
     proc = run_cli(f"resume={run}", "trainer.steps=30", cwd=tmp_path, check=True)
     assert f"completed at step 30. Outputs in {run}" in proc.stdout
 
@@ -123,23 +146,38 @@ def test_resume_replays_only_the_runs_own_settings(run_copy, tmp_path):
     the run resumes from its own settings."""
     victim = tmp_path / "victim.txt"
     recorded = (run_copy / ".hydra" / "overrides.yaml").read_text()
-    evil = ["+hydra.callbacks.x._target_=builtins.open", f"+hydra.callbacks.x._args_=['{victim}','w']",
-            "+loss._target_=builtins.print", "hydra.output_subdir=smuggled"]
-    (run_copy / ".hydra" / "overrides.yaml").write_text(recorded + "".join(f"- {line}\n" for line in evil))
-    for tool, args in (("gan-runner-eval", [str(run_copy)]), ("gan-runner", [f"resume={run_copy}", "trainer.steps=30"])):
+    evil = [
+        "+hydra.callbacks.x._target_=builtins.open",
+        f"+hydra.callbacks.x._args_=['{victim}','w']",
+        "+loss._target_=builtins.print",
+        "hydra.output_subdir=smuggled",
+    ]
+    (run_copy / ".hydra" / "overrides.yaml").write_text(
+        recorded + "".join(f"- {line}\n" for line in evil)
+    )
+    for tool, args in (
+        ("gan-runner-eval", [str(run_copy)]),
+        ("gan-runner", [f"resume={run_copy}", "trainer.steps=30"]),
+    ):
         proc = run_cli(*args, cwd=tmp_path, tool=tool, check=True)
         assert not victim.exists()
         for line in evil:
             assert f"not replaying the recorded override {line!r}" in proc.stderr
     assert "completed at step 30" in proc.stdout and not (run_copy / "smuggled").exists()
-    assert "_target_" not in (run_copy / ".hydra" / "overrides.yaml").read_text()  # the record is clean again
+    assert (
+        "_target_" not in (run_copy / ".hydra" / "overrides.yaml").read_text()
+    )  # the record is clean again
 
 
 def test_sample_refuses_a_config_that_names_other_code(run_copy, tmp_path):
     config = run_copy / ".hydra" / "config.yaml"
     config.write_text(config.read_text().replace("gan_runner.models.mlp.build", "os.system"))
-    one_paragraph(run_cli(str(run_copy), "--out", str(tmp_path / "s.npy"), cwd=tmp_path, tool="gan-runner-sample"),
-                  "model._target_='os.system' is not one of gan-runner's own targets")
+    one_paragraph(
+        run_cli(
+            str(run_copy), "--out", str(tmp_path / "s.npy"), cwd=tmp_path, tool="gan-runner-sample"
+        ),
+        "model._target_='os.system' is not one of gan-runner's own targets",
+    )
 
 
 def test_sample_refuses_a_foreign_target_inside_a_list(run_copy, tmp_path):
@@ -148,10 +186,20 @@ def test_sample_refuses_a_foreign_target_inside_a_list(run_copy, tmp_path):
     config, victim = run_copy / ".hydra" / "config.yaml", tmp_path / "victim.txt"
     text = config.read_text()
     assert "    hidden:\n    - 128\n" in text
-    config.write_text(text.replace("    hidden:\n    - 128\n", "    hidden:\n    - _target_: builtins.open\n"
-                                   f"      file: {victim}\n      mode: w\n", 1))
-    proc = run_cli(str(run_copy), "--out", str(tmp_path / "s.npy"), cwd=tmp_path, tool="gan-runner-sample")
-    one_paragraph(proc, "model.generator.hidden.0._target_='builtins.open' is not one of gan-runner's own targets")
+    config.write_text(
+        text.replace(
+            "    hidden:\n    - 128\n",
+            f"    hidden:\n    - _target_: builtins.open\n      file: {victim}\n      mode: w\n",
+            1,
+        )
+    )
+    proc = run_cli(
+        str(run_copy), "--out", str(tmp_path / "s.npy"), cwd=tmp_path, tool="gan-runner-sample"
+    )
+    one_paragraph(
+        proc,
+        "model.generator.hidden.0._target_='builtins.open' is not one of gan-runner's own targets",
+    )
     assert not victim.exists() and not (tmp_path / "s.npy").exists()
 
 
@@ -187,8 +235,10 @@ cli.train()
 """
 
 
-@pytest.mark.parametrize("phase", ["composing", "checking", "importing torch", "building the players",
-                                   "preparing the metrics"])
+@pytest.mark.parametrize(
+    "phase",
+    ["composing", "checking", "importing torch", "building the players", "preparing the metrics"],
+)
 def test_ctrl_c_during_start_up_exits_quietly(phase, tmp_path):
     """A Ctrl-C at each phase of start-up ends the command at once with the shell's status for it
     (130), no traceback, and no checkpoint or results written."""
@@ -196,8 +246,13 @@ def test_ctrl_c_during_start_up_exits_quietly(phase, tmp_path):
 
     (tmp_path / "at_phase.py").write_text(AT_PHASE)
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, str(tmp_path / "at_phase.py"), phase, *FAST, f"hydra.run.dir={run}"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(tmp_path / "at_phase.py"), phase, *FAST, f"hydra.run.dir={run}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 130, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and "KeyboardInterrupt" not in proc.stderr, proc.stderr
     assert not (run / "checkpoints").exists() and not (run / "results.json").exists()
@@ -212,16 +267,26 @@ def test_a_corrupt_metrics_cache_entry_is_recomputed_once(tmp_path, caplog, kind
 
     def compute():
         calls.append(1)
-        return {"mu": np.arange(3.0), "sigma": np.eye(3)} if suffix == ".npz" else {"sigma": torch.eye(3), "classes": 10}
+        return (
+            {"mu": np.arange(3.0), "sigma": np.eye(3)}
+            if suffix == ".npz"
+            else {"sigma": torch.eye(3), "classes": 10}
+        )
 
     suffix = ".npz" if kind.startswith("statistics") else ".pt"
     if suffix == ".npz":
         suffix, save, load = ".npz", (lambda v, f: np.savez(f, **v)), (lambda p: dict(np.load(p)))
     else:
-        suffix, save, load = ".pt", (lambda v, f: torch.save(v, f)), (lambda p: torch.load(p, weights_only=True))
+        suffix, save, load = (
+            ".pt",
+            (lambda v, f: torch.save(v, f)),
+            (lambda p: torch.load(p, weights_only=True)),
+        )
     path = cache.entry(tmp_path, "entry", {"k": 1}, suffix)
     first = cache.get_or_compute(path, {"k": 1}, compute, save, load)
-    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])  # truncated by a killed machine
+    path.write_bytes(
+        path.read_bytes()[: len(path.read_bytes()) // 2]
+    )  # truncated by a killed machine
     with caplog.at_level("WARNING", logger="gan_runner"):
         again = cache.get_or_compute(path, {"k": 1}, compute, save, load)
         third = cache.get_or_compute(path, {"k": 1}, compute, save, load)
@@ -247,9 +312,22 @@ def test_temporary_files_of_a_killed_write_are_removed_on_the_next_start(run_cop
 def test_a_degenerate_run_is_diverged_not_completed(tmp_path):
     """lr = 1e4: within 100 steps Adam's second moment overflows; the run reported completed before
     the optimizers' state was checked."""
-    out = train(make_cfg("optimizer.d.lr=1e4", "optimizer.g.lr=1e4", "trainer.batch_size=512", "trainer.steps=100",
-                         "trainer.log_every=100", "trainer.eval_every=0", "trainer.sample_every=0"), tmp_path)
-    assert out.status == "diverged" and "non-finite loss, parameter or optimizer state at step" in out.note
+    out = train(
+        make_cfg(
+            "optimizer.d.lr=1e4",
+            "optimizer.g.lr=1e4",
+            "trainer.batch_size=512",
+            "trainer.steps=100",
+            "trainer.log_every=100",
+            "trainer.eval_every=0",
+            "trainer.sample_every=0",
+        ),
+        tmp_path,
+    )
+    assert (
+        out.status == "diverged"
+        and "non-finite loss, parameter or optimizer state at step" in out.note
+    )
 
 
 def test_health_reads_what_the_next_step_reads():
@@ -273,7 +351,10 @@ def test_a_folder_the_run_cannot_write_in_is_found_before_training(run_copy, tmp
     shutil.rmtree(run_copy / folder)
     (run_copy / folder).symlink_to("/proc/1")
     before = (run_copy / "results.json").read_bytes()
-    one_paragraph(run_cli(f"resume={run_copy}", "trainer.steps=40", cwd=tmp_path), f"Cannot write in {run_copy / folder}")
+    one_paragraph(
+        run_cli(f"resume={run_copy}", "trainer.steps=40", cwd=tmp_path),
+        f"Cannot write in {run_copy / folder}",
+    )
     assert (run_copy / "results.json").read_bytes() == before
 
 
@@ -289,8 +370,15 @@ def test_a_decompression_bomb_is_skipped_like_any_unreadable_image(tmp_path, mon
         Image.new("RGB", (size, size), (200, 0, 0)).save(tmp_path / f"img{i}.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.warns(UserWarning, match=r"skipping unreadable image .*img1\.png"):
-        data = image_folder(str(tmp_path), resolution=8, channels=3, range=[-1, 1], in_memory=True, memory_gb=1,
-                            workers=0)
+        data = image_folder(
+            str(tmp_path),
+            resolution=8,
+            channels=3,
+            range=[-1, 1],
+            in_memory=True,
+            memory_gb=1,
+            workers=0,
+        )
     assert len(data) == 3 and torch.equal(data.images[1], data.images[2])  # its neighbour stood in
 
 
@@ -304,15 +392,21 @@ def test_a_recorded_config_dir_cannot_run_code(run_copy, tmp_path, where):
     (evil / "evil.yaml").write_text("defaults:\n  - train\n  - _self_\n" + callback)
     (evil / "experiment" / "evil.yaml").write_text("# @package _global_\n" + callback)
     hydra_yaml = run_copy / ".hydra" / "hydra.yaml"
-    text = hydra_yaml.read_text().replace("provider: main\n", f"provider: main\n    - path: {evil}\n"
-                                          "      schema: file\n      provider: command-line\n", 1)
+    text = hydra_yaml.read_text().replace(
+        "provider: main\n",
+        f"provider: main\n    - path: {evil}\n      schema: file\n      provider: command-line\n",
+        1,
+    )
     if where == "primary config":
         text = text.replace("config_name: train", "config_name: evil")
     else:
         (run_copy / ".hydra" / "overrides.yaml").write_text(
-            (run_copy / ".hydra" / "overrides.yaml").read_text() + "- +experiment=evil\n")
+            (run_copy / ".hydra" / "overrides.yaml").read_text() + "- +experiment=evil\n"
+        )
     hydra_yaml.write_text(text)
-    name = ["--config-name", "train"] if "given" in where else []  # the directory is still the record's
+    name = (
+        ["--config-name", "train"] if "given" in where else []
+    )  # the directory is still the record's
     proc = run_cli(*name, f"resume={run_copy}", "trainer.steps=30", cwd=tmp_path)
     one_paragraph(proc, "changes Hydra's callbacks or logging")
     assert not victim.exists()
@@ -321,15 +415,29 @@ def test_a_recorded_config_dir_cannot_run_code(run_copy, tmp_path, where):
 def test_an_interpolation_cannot_build_a_target(run_copy, tmp_path):
     """check_targets reads the config as instantiation would: resolved (oc.create builds nodes)."""
     config = run_copy / ".hydra" / "config.yaml"
-    config.write_text(config.read_text().replace(
-        "dataset:\n", "dataset:\n  x: \"${oc.create:'{_target_: builtins.print, _args_: [PWNED]}'}\"\n", 1))
-    proc = run_cli(str(run_copy), "--out", str(tmp_path / "s.npy"), cwd=tmp_path, tool="gan-runner-sample")
-    one_paragraph(proc, "dataset.x._target_='builtins.print' is not one of gan-runner's own targets")
+    config.write_text(
+        config.read_text().replace(
+            "dataset:\n",
+            "dataset:\n  x: \"${oc.create:'{_target_: builtins.print, _args_: [PWNED]}'}\"\n",
+            1,
+        )
+    )
+    proc = run_cli(
+        str(run_copy), "--out", str(tmp_path / "s.npy"), cwd=tmp_path, tool="gan-runner-sample"
+    )
+    one_paragraph(
+        proc, "dataset.x._target_='builtins.print' is not one of gan-runner's own targets"
+    )
     assert "PWNED" not in proc.stdout
     from omegaconf import OmegaConf
 
     from gan_runner.config import validate
     from gan_runner.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"lens.x._target_='builtins.print' is not one of gan-runner's own targets"):
-        validate(OmegaConf.create({"lens": {"x": "${oc.create:'{_target_: builtins.print}'}"}}))  # checked first
+    with pytest.raises(
+        ConfigError,
+        match=r"lens.x._target_='builtins.print' is not one of gan-runner's own targets",
+    ):
+        validate(
+            OmegaConf.create({"lens": {"x": "${oc.create:'{_target_: builtins.print}'}"}})
+        )  # checked first

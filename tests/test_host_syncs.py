@@ -21,15 +21,32 @@ CASES = {
     "default": [],
     "lens": ["lens=tempered", "lens.K=20"],
     "unrolled, second order": ["trainer.unroll_steps=3"],
-    "lookahead and EMA": ["optimizer=lookahead_minmax", "optimizer.lookahead.k=3", "trainer.ema=0.9"],
+    "lookahead and EMA": [
+        "optimizer=lookahead_minmax",
+        "optimizer.lookahead.k=3",
+        "trainer.ema=0.9",
+    ],
     "extragradient": ["optimizer=extra_adam"],
     "wgan-gp, k=2": ["loss=wgan_gp", "trainer.d_steps=2"],
     "simultaneous": ["trainer.order=simultaneous"],
     "bf16 forwards": ["trainer.precision=bf16", "lens=tempered", "lens.K=20"],
 }
 LOG = 6
-READS = {"item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "cpu", "nonzero", "argwhere",
-         "masked_select", "unique", "unique_consecutive"}
+READS = {
+    "item",
+    "tolist",
+    "numpy",
+    "__bool__",
+    "__float__",
+    "__int__",
+    "__index__",
+    "cpu",
+    "nonzero",
+    "argwhere",
+    "masked_select",
+    "unique",
+    "unique_consecutive",
+}
 
 
 def host_read(func, args: tuple, kwargs: dict) -> str | None:
@@ -41,8 +58,11 @@ def host_read(func, args: tuple, kwargs: dict) -> str | None:
         return "where(condition)"
     if name == "to" and torch.is_tensor(args[0]):
         for d in (*args[1:], kwargs.get("device")):
-            if isinstance(d, (str, torch.device)) and torch.device(d).type == "cpu" and (
-                    isinstance(d, str) or args[0].device.type != "cpu"):  # a literal "cpu": the host, on any device
+            if (
+                isinstance(d, (str, torch.device))
+                and torch.device(d).type == "cpu"
+                and (isinstance(d, str) or args[0].device.type != "cpu")
+            ):  # a literal "cpu": the host, on any device
                 return "to(cpu)"
     if name in ("__getitem__", "__setitem__"):
         index = args[1] if isinstance(args[1], tuple) else (args[1],)
@@ -71,7 +91,12 @@ def _step_counters(game) -> set[int]:
     waits for nothing on a GPU. The players' optimizers and the lens's."""
     lens = getattr(game.objective, "lens", None)
     optimizers = [game.opt_g, game.opt_d, *([lens.opt] if hasattr(lens, "opt") else [])]
-    return {id(s["step"]) for o in optimizers for s in o.state.values() if torch.is_tensor(s.get("step"))}
+    return {
+        id(s["step"])
+        for o in optimizers
+        for s in o.state.values()
+        if torch.is_tensor(s.get("step"))
+    }
 
 
 def count_host_reads(cfg, run_dir, monkeypatch) -> list[tuple[int, str]]:
@@ -91,8 +116,15 @@ def count_host_reads(cfg, run_dir, monkeypatch) -> list[tuple[int, str]]:
     cuda = torch.cuda.is_available() and cfg.trainer.device == "cuda"
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        monkeypatch.setattr(warnings, "showwarning", lambda message, *a, **k: syncs.append((now["step"], str(message)))
-                            if "synchronizing CUDA operation" in str(message) else None)
+        monkeypatch.setattr(
+            warnings,
+            "showwarning",
+            lambda message, *a, **k: (
+                syncs.append((now["step"], str(message)))
+                if "synchronizing CUDA operation" in str(message)
+                else None
+            ),
+        )
         if cuda:
             torch.cuda.set_sync_debug_mode("warn")
         try:
@@ -107,15 +139,34 @@ def count_host_reads(cfg, run_dir, monkeypatch) -> list[tuple[int, str]]:
 @pytest.mark.parametrize("case", CASES)
 def test_the_loop_reads_no_tensor_between_log_steps(case, tmp_path, monkeypatch):
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = make_cfg("trainer.steps=12", f"trainer.log_every={LOG}", "trainer.eval_every=0", "trainer.sample_every=0",
-                   "trainer.ckpt_every=0", "metrics.names=[]", f"trainer.device={device}", *CASES[case])
+    cfg = make_cfg(
+        "trainer.steps=12",
+        f"trainer.log_every={LOG}",
+        "trainer.eval_every=0",
+        "trainer.sample_every=0",
+        "trainer.ckpt_every=0",
+        "metrics.names=[]",
+        f"trainer.device={device}",
+        *CASES[case],
+    )
     reads = count_host_reads(cfg, tmp_path, monkeypatch)
     # from iteration 2 on, values are read at log steps only
     assert reads and {step for step, _ in reads if step > 1} <= {LOG, 2 * LOG}, sorted(set(reads))
 
 
-@pytest.mark.parametrize("code", ["x.sum().item()", "bool((x > 0).all())", "x.cpu()", "x.to('cpu')", "x.nonzero()", "x[x > 0]",
-                                  "torch.where(x > 0)", "x.tolist()"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x.sum().item()",
+        "bool((x > 0).all())",
+        "x.cpu()",
+        "x.to('cpu')",
+        "x.nonzero()",
+        "x[x > 0]",
+        "torch.where(x > 0)",
+        "x.tolist()",
+    ],
+)
 def test_each_kind_of_host_read_is_counted(code):
     now = {"step": 3, "ignored": set()}
     x = torch.ones(4)

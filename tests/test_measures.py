@@ -3,7 +3,6 @@ the data itself, the Parzen baselines, a mixture's modes within a looser radius 
 clumps, the training statistics an evaluation records; and which finished jobs a continued sweep
 keeps as they are."""
 
-import json
 import math
 
 import pytest
@@ -40,7 +39,9 @@ def test_modes_near_and_clumps():
     assert clumps(torch.stack([arc.cos(), arc.sin()], 1), 0.01) == 1
     two = torch.cat([torch.zeros(100), torch.full((100,), math.pi / 2)])
     assert clumps(torch.stack([two.cos(), two.sin()], 1), 0.01) == 2
-    assert "clumps" not in mode_metrics(near, torch.tensor([[0.0, 0.0], [1.0, 1.0]]), 0.01, 0.01)  # not a ring
+    assert "clumps" not in mode_metrics(
+        near, torch.tensor([[0.0, 0.0], [1.0, 1.0]]), 0.01, 0.01
+    )  # not a ring
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,16 @@ def test_an_fid_comes_with_its_floor_and_parzen_with_its_baselines(mnist_root):
     """fid_classifier_floor: the FID of as many real test images (up to n_samples) against the same
     training statistics, below a G that draws noise; parzen_real (the training images as the kernel
     centres) above parzen_mean_image (one centre at their mean) and above such a G's."""
-    cfg = make_cfg("dataset=mnist", f"dataset.root={mnist_root}", "model=dcgan28", "model.g_width=4", "model.d_width=4",
-                   "metrics.names=[fid_classifier,parzen,spread]", "metrics.n_samples=100", "metrics.classifier.epochs=1")
+    cfg = make_cfg(
+        "dataset=mnist",
+        f"dataset.root={mnist_root}",
+        "model=dcgan28",
+        "model.g_width=4",
+        "model.d_width=4",
+        "metrics.names=[fid_classifier,parzen,spread]",
+        "metrics.n_samples=100",
+        "metrics.classifier.epochs=1",
+    )
     data, G, _ = players(cfg, torch.device("cpu"))
     evaluator = Evaluator(cfg, data, torch.device("cpu"))
     m = evaluator.metrics(G)
@@ -63,24 +72,37 @@ def test_an_fid_comes_with_its_floor_and_parzen_with_its_baselines(mnist_root):
     assert m["parzen_real"] > m["parzen_mean_image"] and m["parzen_real"] > m["parzen"]
     assert 0 < m["spread_ratio"] == pytest.approx(m["spread"] / evaluator.data_spread)
     assert evaluator.data_spread == pytest.approx(
-        spread(torch.cat([b.float() / 255 for b in data.batches(100, 100)])))
+        spread(torch.cat([b.float() / 255 for b in data.batches(100, 100)]))
+    )
 
 
-def test_each_evaluation_records_the_training_statistics_since_the_last_log_line(tmp_path, monkeypatch):
+def test_each_evaluation_records_the_training_statistics_since_the_last_log_line(
+    tmp_path, monkeypatch
+):
     """train_loss_d etc.: the means over the iterations since the last log line, the same as the
     per-iteration values averaged; and the same after a stop mid-window and a resume (the window is
     in the checkpoint)."""
     import os
     import signal
 
-    from gan_runner import game as game_module, losses, signals
+    from gan_runner import game as game_module
+    from gan_runner import losses, signals
 
-    cfg = make_cfg("trainer.steps=10", "trainer.log_every=5", "trainer.eval_every=5", "trainer.ckpt_every=5",
-                   "trainer.sample_every=0", "metrics.names=[]")
+    cfg = make_cfg(
+        "trainer.steps=10",
+        "trainer.log_every=5",
+        "trainer.eval_every=5",
+        "trainer.ckpt_every=5",
+        "trainer.sample_every=0",
+        "metrics.names=[]",
+    )
     seen = []
     original = game_module.Game.iteration
-    monkeypatch.setattr(game_module.Game, "iteration",
-                        lambda self, step: (stats := original(self, step), seen.append(stats["loss/D"].item()))[0])
+    monkeypatch.setattr(
+        game_module.Game,
+        "iteration",
+        lambda self, step: (stats := original(self, step), seen.append(stats["loss/D"].item()))[0],
+    )
     out = train(cfg, tmp_path / "whole")
     assert [e["step"] for e in out.history] == [5, 10]
     assert out.history[1]["train_loss_d"] == pytest.approx(sum(seen[5:]) / 5)
@@ -95,7 +117,11 @@ def test_each_evaluation_records_the_training_statistics_since_the_last_log_line
         return losses.bce_real(logits)
 
     with monkeypatch.context() as m:
-        m.setattr(losses, "nonsaturating", lambda: losses.Loss(losses.bce_real, losses.bce_fake, g_then_signal))
+        m.setattr(
+            losses,
+            "nonsaturating",
+            lambda: losses.Loss(losses.bce_real, losses.bce_fake, g_then_signal),
+        )
         assert train(cfg, tmp_path / "split").step == 7
     monkeypatch.setattr(signals, "_received", [])
     assert train(cfg, tmp_path / "split").history == out.history
@@ -106,9 +132,19 @@ def test_each_evaluation_records_the_training_statistics_since_the_last_log_line
     from gan_runner import checkpoint
 
     saved, original_save = [], checkpoint.save
-    monkeypatch.setattr(checkpoint, "save", lambda path, *a: (original_save(path, *a), saved.append(path.read_bytes())))
-    every = make_cfg("trainer.steps=10", "trainer.log_every=5", "trainer.eval_every=10", "trainer.ckpt_every=5",
-                     "trainer.sample_every=0", "metrics.names=[]")
+    monkeypatch.setattr(
+        checkpoint,
+        "save",
+        lambda path, *a: (original_save(path, *a), saved.append(path.read_bytes())),
+    )
+    every = make_cfg(
+        "trainer.steps=10",
+        "trainer.log_every=5",
+        "trainer.eval_every=10",
+        "trainer.ckpt_every=5",
+        "trainer.sample_every=0",
+        "metrics.names=[]",
+    )
     whole = train(every, tmp_path / "whole5")
     (tmp_path / "crashed" / "checkpoints").mkdir(parents=True)
     (tmp_path / "crashed" / "checkpoints" / "last.pt").write_bytes(saved[0])  # step 5's
@@ -137,8 +173,12 @@ def test_a_finished_job_stands_unless_its_training_settings_changed(tmp_path):
 
 
 def test_noise_of_the_configured_law_reaches_training_and_evaluation(mnist_root):
-    cfg = make_cfg("+experiment=goodfellow/mnist", f"dataset.root={mnist_root}", "metrics.names=[]",
-                   "metrics.n_samples=5000")
+    cfg = make_cfg(
+        "+experiment=goodfellow/mnist",
+        f"dataset.root={mnist_root}",
+        "metrics.names=[]",
+        "metrics.n_samples=5000",
+    )
     data, G, D = players(cfg, torch.device("cpu"))
     z = gan_game(cfg, data, G, D, torch.device("cpu")).objective.noise()
     for drawn in (z, Evaluator(cfg, data, torch.device("cpu")).z):
@@ -148,11 +188,24 @@ def test_noise_of_the_configured_law_reaches_training_and_evaluation(mnist_root)
 def test_the_output_bias_of_a_conv_generator_is_per_channel(mnist_root):
     """model.init=goodfellow on the stacked-MNIST DCGAN (tanh, a conv output layer): each channel's
     bias at atanh(2m − 1) of its mean pixel."""
-    cfg = make_cfg("dataset=stacked_mnist", f"dataset.root={mnist_root}", "dataset.size=300", "model=stacked_dcgan",
-                   "model.init=goodfellow", "model.init_gain=0.05", "metrics.names=[]")
+    cfg = make_cfg(
+        "dataset=stacked_mnist",
+        f"dataset.root={mnist_root}",
+        "dataset.size=300",
+        "model=stacked_dcgan",
+        "model.init=goodfellow",
+        "model.init_gain=0.05",
+        "metrics.names=[]",
+    )
     data, G, D = players(cfg, torch.device("cpu"))
     images = torch.cat([b.double() / 255 for b in data.batches(300)])
     m = images.mean((0, 2, 3)).clamp(1e-7, 1 - 1e-7)
-    torch.testing.assert_close(G.net[-2].bias.double(), torch.atanh(2 * m - 1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        G.net[-2].bias.double(), torch.atanh(2 * m - 1), atol=1e-5, rtol=1e-5
+    )
     assert G(torch.randn(2, 256)).shape == (2, 3, 28, 28)
-    assert [m.out_channels for m in D.modules() if isinstance(m, nn.Conv2d)] == [2, 4, 8]  # ¼ of G: PacGAN's D
+    assert [m.out_channels for m in D.modules() if isinstance(m, nn.Conv2d)] == [
+        2,
+        4,
+        8,
+    ]  # ¼ of G: PacGAN's D

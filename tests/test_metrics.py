@@ -13,15 +13,14 @@ import torch
 
 from conftest import evaluated_samples, make_cfg, metrics_classifier, run_cli
 from fixtures import make_mnist
-from gan_runner.errors import ConfigError
 from gan_runner.data.images import torchvision_images
-from gan_runner.metrics import cache
+from gan_runner.errors import ConfigError
+from gan_runner.metrics import TRAINING, cache
 from gan_runner.metrics.classifier import MLPClassifier, accuracy, load_or_train, train
 from gan_runner.metrics.frechet import frechet_distance, statistics
 from gan_runner.metrics.inception_score import inception_score
 from gan_runner.metrics.modes import stacked_modes
 from gan_runner.metrics.parzen import parzen
-from gan_runner.metrics import TRAINING
 
 
 def gaussian_fd_diagonal(mu1, var1, mu2, var2):
@@ -34,19 +33,25 @@ def test_frechet_distance_closed_forms():
     mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
     var1, var2 = rng.uniform(0.1, 2, 5), rng.uniform(0.1, 2, 5)
     assert frechet_distance(mu1, np.diag(var1), mu2, np.diag(var2)) == pytest.approx(
-        gaussian_fd_diagonal(mu1, var1, mu2, var2), rel=1e-10)
+        gaussian_fd_diagonal(mu1, var1, mu2, var2), rel=1e-10
+    )
     # rotating both Gaussians by the same orthogonal matrix changes nothing
     q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
-    assert frechet_distance(q @ mu1, q @ np.diag(var1) @ q.T, q @ mu2, q @ np.diag(var2) @ q.T) == pytest.approx(
-        gaussian_fd_diagonal(mu1, var1, mu2, var2), rel=1e-9)
+    assert frechet_distance(
+        q @ mu1, q @ np.diag(var1) @ q.T, q @ mu2, q @ np.diag(var2) @ q.T
+    ) == pytest.approx(gaussian_fd_diagonal(mu1, var1, mu2, var2), rel=1e-9)
     # a set of (correlated) features against itself: 0; against a shifted copy, whose covariance is
     # the same: ‖shift‖²
     a = rng.normal(size=(200, 8)) @ rng.normal(size=(8, 8))
     shift = rng.normal(size=8)
     mu, sigma = statistics(a)
     assert frechet_distance(mu, sigma, *statistics(a)) == pytest.approx(0.0, abs=1e-9)
-    assert frechet_distance(mu, sigma, *statistics(a + shift)) == pytest.approx(shift @ shift, rel=1e-9)
-    assert frechet_distance(*statistics(a - shift), mu, sigma) == pytest.approx(shift @ shift, rel=1e-9)
+    assert frechet_distance(mu, sigma, *statistics(a + shift)) == pytest.approx(
+        shift @ shift, rel=1e-9
+    )
+    assert frechet_distance(*statistics(a - shift), mu, sigma) == pytest.approx(
+        shift @ shift, rel=1e-9
+    )
 
 
 def test_frechet_distance_rank_deficient():
@@ -57,10 +62,20 @@ def test_frechet_distance_rank_deficient():
     from scipy import linalg
 
     rng = np.random.default_rng(1)
-    (mu1, s1), (mu2, s2) = statistics(rng.normal(size=(10, 64))), statistics(rng.normal(size=(10, 64)))
-    reference = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(linalg.sqrtm(s1 @ s2)).real
+    (mu1, s1), (mu2, s2) = (
+        statistics(rng.normal(size=(10, 64))),
+        statistics(rng.normal(size=(10, 64))),
+    )
+    reference = (
+        ((mu1 - mu2) ** 2).sum()
+        + np.trace(s1)
+        + np.trace(s2)
+        - 2 * np.trace(linalg.sqrtm(s1 @ s2)).real
+    )
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-6)
-    assert frechet_distance(np.zeros(2), s1[:2, :2] * 0, np.zeros(2), s1[:2, :2] * 0) == 0.0  # never below 0
+    assert (
+        frechet_distance(np.zeros(2), s1[:2, :2] * 0, np.zeros(2), s1[:2, :2] * 0) == 0.0
+    )  # never below 0
 
 
 def test_frechet_distance_agrees_with_pytorch_fid():
@@ -68,9 +83,14 @@ def test_frechet_distance_agrees_with_pytorch_fid():
 
     rng = np.random.default_rng(2)
     for dims in (4, 32):
-        f1, f2 = rng.normal(size=(500, dims)), 0.5 + 1.3 * rng.normal(size=(500, dims)) @ rng.normal(size=(dims, dims))
+        f1, f2 = (
+            rng.normal(size=(500, dims)),
+            0.5 + 1.3 * rng.normal(size=(500, dims)) @ rng.normal(size=(dims, dims)),
+        )
         ours = frechet_distance(*statistics(f1), *statistics(f2))
-        assert ours == pytest.approx(calculate_frechet_distance(*statistics(f1), *statistics(f2)), rel=1e-6)
+        assert ours == pytest.approx(
+            calculate_frechet_distance(*statistics(f1), *statistics(f2)), rel=1e-6
+        )
 
 
 def _compute_slowly(path: str, counter: str) -> None:
@@ -80,8 +100,9 @@ def _compute_slowly(path: str, counter: str) -> None:
         time.sleep(1.0)
         return {"mu": np.arange(1000.0)}
 
-    value = cache.get_or_compute(Path(path), {"k": 1}, compute, lambda v, f: np.savez(f, **v),
-                                 lambda p: dict(np.load(p)))
+    value = cache.get_or_compute(
+        Path(path), {"k": 1}, compute, lambda v, f: np.savez(f, **v), lambda p: dict(np.load(p))
+    )
     assert np.array_equal(value["mu"], np.arange(1000.0))  # a whole file, in every process
 
 
@@ -94,7 +115,9 @@ def test_statistics_cache(tmp_path):
 
     def get(key):
         path = cache.entry(tmp_path, "stats", key, ".npz")
-        return path, cache.get_or_compute(path, key, compute, lambda v, f: np.savez(f, **v), lambda p: dict(np.load(p)))
+        return path, cache.get_or_compute(
+            path, key, compute, lambda v, f: np.savez(f, **v), lambda p: dict(np.load(p))
+        )
 
     p1, v1 = get({"dataset": "a", "n": 10})
     p2, v2 = get({"dataset": "a", "n": 10})
@@ -122,7 +145,11 @@ def random_fid_inception_weights(path: Path) -> Path:
     from pytorch_fid import inception as pf
 
     net = pf._inception_v3(num_classes=1008, aux_logits=False, weights=None)
-    net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = pf.FIDInceptionA(192, 32), pf.FIDInceptionA(256, 64), pf.FIDInceptionA(288, 64)
+    net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = (
+        pf.FIDInceptionA(192, 32),
+        pf.FIDInceptionA(256, 64),
+        pf.FIDInceptionA(288, 64),
+    )
     net.Mixed_6b, net.Mixed_6c = pf.FIDInceptionC(768, 128), pf.FIDInceptionC(768, 160)
     net.Mixed_6d, net.Mixed_6e = pf.FIDInceptionC(768, 160), pf.FIDInceptionC(768, 192)
     net.Mixed_7b, net.Mixed_7c = pf.FIDInceptionE_1(1280), pf.FIDInceptionE_2(2048)
@@ -144,7 +171,9 @@ def test_inception_features_with_random_weights(tmp_path):
 def test_missing_inception_weights_is_a_clear_error(tmp_path):
     from gan_runner.metrics.inception import FIDInception
 
-    with pytest.raises(ConfigError, match=r"The FID Inception weights are not at .*nothing\.pth.*Download https://"):
+    with pytest.raises(
+        ConfigError, match=r"The FID Inception weights are not at .*nothing\.pth.*Download https://"
+    ):
         FIDInception(str(tmp_path / "nothing.pth"))
 
 
@@ -156,7 +185,11 @@ def test_classifier_learns_fixture_digits_and_its_features_feed_fid(tmp_path):
     model = train(train_data, epochs=10, batch_size=128, lr=1e-3)
     # Lookahead-Minmax's MNIST classifier: 784-256-256-10, ReLU, dropout 0.2; features before the 2nd ReLU
     assert isinstance(model, MLPClassifier)
-    assert [(m.in_features, m.out_features) for m in (model.fc1, model.fc2, model.out)] == [(784, 256), (256, 256), (256, 10)]
+    assert [(m.in_features, m.out_features) for m in (model.fc1, model.fc2, model.out)] == [
+        (784, 256),
+        (256, 256),
+        (256, 10),
+    ]
     assert model.drop.p == 0.2
     with torch.no_grad():
         f, logits = model.embed(train_data.gather(torch.arange(50)).float() / 255)
@@ -173,7 +206,9 @@ def test_classifier_learns_fixture_digits_and_its_features_feed_fid(tmp_path):
     noise = feats(torch.rand(500, 1, 28, 28))
     reference = statistics(real_train)
     assert feats(torch.zeros(1, 1, 28, 28)).shape == (1, 256)
-    assert frechet_distance(*statistics(real_test), *reference) * 10 < frechet_distance(*statistics(noise), *reference)
+    assert frechet_distance(*statistics(real_test), *reference) * 10 < frechet_distance(
+        *statistics(noise), *reference
+    )
 
 
 def test_the_classifier_is_cached_by_data_content(tmp_path):
@@ -183,11 +218,21 @@ def test_the_classifier_is_cached_by_data_content(tmp_path):
     torch.manual_seed(123)
     state = torch.get_rng_state()
     m1, acc1, key1 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
-    assert torch.equal(torch.get_rng_state(), state)  # training it drew nothing from the caller's RNG
-    m2, acc2, key2 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)  # a hit
-    assert (acc1, key1) == (acc2, key2) and len(list((tmp_path / "cache").glob("classifier-mnist-*.pt"))) == 1
-    m3, _, _ = load_or_train(cfg, tmp_path / "other-cache", torch.device("cpu"), 2, 128, 1e-3)  # trained again
-    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m3.state_dict().values()))  # seeded
+    assert torch.equal(
+        torch.get_rng_state(), state
+    )  # training it drew nothing from the caller's RNG
+    m2, acc2, key2 = load_or_train(
+        cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3
+    )  # a hit
+    assert (acc1, key1) == (acc2, key2) and len(
+        list((tmp_path / "cache").glob("classifier-mnist-*.pt"))
+    ) == 1
+    m3, _, _ = load_or_train(
+        cfg, tmp_path / "other-cache", torch.device("cpu"), 2, 128, 1e-3
+    )  # trained again
+    assert all(
+        torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m3.state_dict().values())
+    )  # seeded
     torchvision_images.__globals__["load"].cache_clear()
     make_mnist(root, n_train=400, n_test=100, seed=5)  # other digits: another classifier
     _, _, key3 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
@@ -200,13 +245,26 @@ def test_a_cold_or_warm_cache_trains_the_same_run(image_root, tmp_path):
     from conftest import assert_same_tensors, load_state
     from gan_runner.trainer import train as train_run
 
-    common = ["dataset=mnist", f"dataset.root={image_root}", "model=dcgan", "model.width=8", "model.z_dim=16",
-              "trainer.batch_size=16", "trainer.steps=3", "metrics.n_samples=64", "metrics.classifier.epochs=1",
-              f"metrics.cache_dir={tmp_path / 'cache'}"]
+    common = [
+        "dataset=mnist",
+        f"dataset.root={image_root}",
+        "model=dcgan",
+        "model.width=8",
+        "model.z_dim=16",
+        "trainer.batch_size=16",
+        "trainer.steps=3",
+        "metrics.n_samples=64",
+        "metrics.classifier.epochs=1",
+        f"metrics.cache_dir={tmp_path / 'cache'}",
+    ]
     for name in ("cold", "warm"):
         train_run(make_cfg(*common), tmp_path / name)
-    assert len(list((tmp_path / "cache").glob("stats-classifier-*.npz"))) == 1  # the warm run hit the cache
-    assert_same_tensors(load_state(tmp_path / "cold")["objects"], load_state(tmp_path / "warm")["objects"])
+    assert (
+        len(list((tmp_path / "cache").glob("stats-classifier-*.npz"))) == 1
+    )  # the warm run hit the cache
+    assert_same_tensors(
+        load_state(tmp_path / "cold")["objects"], load_state(tmp_path / "warm")["objects"]
+    )
     # other images (here: another resolution) are other statistics
     train_run(make_cfg(*common, "dataset.resolution=32"), tmp_path / "r32")
     assert len(list((tmp_path / "cache").glob("stats-classifier-*.npz"))) == 2
@@ -215,14 +273,20 @@ def test_a_cold_or_warm_cache_trains_the_same_run(image_root, tmp_path):
 @pytest.mark.parametrize("classes", [2, 10, 100])
 def test_inception_score_of_known_predictions(classes):
     n = 10 * classes  # every split of the 10 holds every class equally often
-    assert inception_score(np.full((n, classes), 1 / classes)) == pytest.approx((1.0, 0.0))  # no confidence
+    assert inception_score(np.full((n, classes), 1 / classes)) == pytest.approx(
+        (1.0, 0.0)
+    )  # no confidence
     one_hot = np.eye(classes)[np.arange(n) % classes]
     assert inception_score(one_hot) == pytest.approx((classes, 0.0), rel=1e-9)  # confident, diverse
-    assert inception_score(one_hot[np.zeros(n, dtype=int)]) == pytest.approx((1.0, 0.0))  # confident, collapsed
+    assert inception_score(one_hot[np.zeros(n, dtype=int)]) == pytest.approx(
+        (1.0, 0.0)
+    )  # confident, collapsed
     # half sure: p(y|x) = ½ one-hot + ½ uniform, classes balanced: exp KL(p(y|x) ‖ uniform)
     sure, rest = 0.5 + 0.5 / classes, 0.5 / classes
     expected = np.exp(sure * np.log(classes * sure) + (classes - 1) * rest * np.log(classes * rest))
-    assert inception_score(0.5 * one_hot + 0.5 / classes) == pytest.approx((expected, 0.0), rel=1e-9)
+    assert inception_score(0.5 * one_hot + 0.5 / classes) == pytest.approx(
+        (expected, 0.0), rel=1e-9
+    )
 
 
 def test_parzen_recovers_a_gaussians_log_likelihood():
@@ -238,8 +302,13 @@ def test_parzen_recovers_a_gaussians_log_likelihood():
 
 
 def test_stacked_mnist_counting():
-    every_mode = torch.stack([torch.arange(1000) // 100, torch.arange(1000) // 10 % 10, torch.arange(1000) % 10], 1)
-    assert stacked_modes(every_mode) == {"stacked_modes": 1000, "stacked_kl": pytest.approx(0.0, abs=1e-12)}
+    every_mode = torch.stack(
+        [torch.arange(1000) // 100, torch.arange(1000) // 10 % 10, torch.arange(1000) % 10], 1
+    )
+    assert stacked_modes(every_mode) == {
+        "stacked_modes": 1000,
+        "stacked_kl": pytest.approx(0.0, abs=1e-12),
+    }
     ten = every_mode[:10].repeat(50, 1)  # 10 modes, equally often
     assert stacked_modes(ten) == {"stacked_modes": 10, "stacked_kl": pytest.approx(math.log(100))}
     skewed = torch.cat([every_mode[:1].repeat(3, 1), every_mode[1:2]])  # p = (3/4, 1/4) on 2 modes
@@ -250,45 +319,91 @@ def test_stacked_mnist_counting():
 def test_evaluation_in_a_run_and_afterwards(image_root, tmp_path):
     """A DCGAN run on MNIST files logs classifier FID and IS (metrics=auto); stacked MNIST its modes;
     gan-runner-eval scores a finished run with other metrics."""
-    small = ["model=dcgan", "model.width=8", "model.z_dim=16", "trainer.batch_size=16", "trainer.steps=4",
-             "trainer.eval_every=2", "metrics.n_samples=200", "metrics.classifier.epochs=2", "trainer.device=cpu"]
+    small = [
+        "model=dcgan",
+        "model.width=8",
+        "model.z_dim=16",
+        "trainer.batch_size=16",
+        "trainer.steps=4",
+        "trainer.eval_every=2",
+        "metrics.n_samples=200",
+        "metrics.classifier.epochs=2",
+        "trainer.device=cpu",
+    ]
     run = tmp_path / "run"
-    run_cli("dataset=mnist", f"dataset.root={image_root}", *small, f"hydra.run.dir={run}", cwd=tmp_path, check=True)
+    run_cli(
+        "dataset=mnist",
+        f"dataset.root={image_root}",
+        *small,
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+        check=True,
+    )
     results = json.loads((run / "results.json").read_text())
     assert [sorted(set(h) - set(TRAINING)) for h in results["history"]] == [
-        ["fid_classifier", "fid_classifier_floor", "is_classifier", "is_classifier_std", "step"]] * 2
+        ["fid_classifier", "fid_classifier_floor", "is_classifier", "is_classifier_std", "step"]
+    ] * 2
     assert "classifier_accuracy" in (run / "train.log").read_text()
-    proc = run_cli(str(run), "metrics.names=[parzen,is_classifier]", cwd=tmp_path, tool="gan-runner-eval", check=True)
+    proc = run_cli(
+        str(run),
+        "metrics.names=[parzen,is_classifier]",
+        cwd=tmp_path,
+        tool="gan-runner-eval",
+        check=True,
+    )
     report = json.loads((run / "eval.json").read_text())
-    assert report["step"] == 4 and {"parzen", "parzen_se", "parzen_sigma", "is_classifier"} <= set(report["metrics"])
+    assert report["step"] == 4 and {"parzen", "parzen_se", "parzen_sigma", "is_classifier"} <= set(
+        report["metrics"]
+    )
     assert json.loads(proc.stdout) == {"step": 4, "metrics": report["metrics"]}
     # a second evaluation of other metrics adds to eval.json: nothing the first one wrote is lost
-    run_cli(str(run), "metrics.names=[fid_classifier]", cwd=tmp_path, tool="gan-runner-eval", check=True)
+    run_cli(
+        str(run), "metrics.names=[fid_classifier]", cwd=tmp_path, tool="gan-runner-eval", check=True
+    )
     again = json.loads((run / "eval.json").read_text())
-    assert again["metrics"] == {**report["metrics"], "fid_classifier": again["metrics"]["fid_classifier"],
-                                "fid_classifier_floor": again["metrics"]["fid_classifier_floor"]}
-    assert [e["overrides"] for e in again["evaluations"]] == [["metrics.names=[parzen,is_classifier]"],
-                                                              ["metrics.names=[fid_classifier]"]]
+    assert again["metrics"] == {
+        **report["metrics"],
+        "fid_classifier": again["metrics"]["fid_classifier"],
+        "fid_classifier_floor": again["metrics"]["fid_classifier_floor"],
+    }
+    assert [e["overrides"] for e in again["evaluations"]] == [
+        ["metrics.names=[parzen,is_classifier]"],
+        ["metrics.names=[fid_classifier]"],
+    ]
 
-    stacked, overrides = tmp_path / "stacked", ["dataset=stacked_mnist", f"dataset.root={image_root}", "dataset.size=500",
-                                                *small, "metrics.stacked_n_samples=300"]
+    stacked, overrides = (
+        tmp_path / "stacked",
+        [
+            "dataset=stacked_mnist",
+            f"dataset.root={image_root}",
+            "dataset.size=500",
+            *small,
+            "metrics.stacked_n_samples=300",
+        ],
+    )
     run_cli(*overrides, f"hydra.run.dir={stacked}", cwd=tmp_path, check=True)
     final = json.loads((stacked / "results.json").read_text())["final"]
     # the modes of the evaluated generator's 300 samples (of the 300 noise vectors drawn), recounted
     # from the checkpoint (after 4 steps they may all be one mode: test_stacked_modes_of_real_images
     # counts many)
     assert {k: v for k, v in final.items() if k not in TRAINING} == stacked_recount(
-        metrics_classifier(make_cfg(*overrides)), evaluated_samples(stacked, 300))
+        metrics_classifier(make_cfg(*overrides)), evaluated_samples(stacked, 300)
+    )
 
 
 def stacked_recount(classifier, unit_images: torch.Tensor) -> dict:
     """Stacked-MNIST modes of images in [0, 1], independently of the Evaluator: each channel's digit
     by the MNIST classifier, the histogram by NumPy, KL(histogram ‖ uniform over 1000)."""
     with torch.no_grad():
-        digits = torch.stack([classifier(unit_images[:, c:c + 1]).argmax(1) for c in range(3)], 1).numpy()
+        digits = torch.stack(
+            [classifier(unit_images[:, c : c + 1]).argmax(1) for c in range(3)], 1
+        ).numpy()
     modes, counts = np.unique(digits, axis=0, return_counts=True)
     p = counts / counts.sum()
-    return {"stacked_modes": len(modes), "stacked_kl": pytest.approx((p * np.log(1000 * p)).sum(), rel=1e-9)}
+    return {
+        "stacked_modes": len(modes),
+        "stacked_kl": pytest.approx((p * np.log(1000 * p)).sum(), rel=1e-9),
+    }
 
 
 def test_stacked_modes_of_real_images(image_root):
@@ -296,22 +411,31 @@ def test_stacked_modes_of_real_images(image_root):
     from gan_runner.evaluation import Evaluator
     from gan_runner.game import dataset
 
-    cfg = make_cfg("dataset=stacked_mnist", f"dataset.root={image_root}", "dataset.size=500", "model=dcgan",
-                   "metrics.stacked_n_samples=300", "metrics.classifier.epochs=2")
+    cfg = make_cfg(
+        "dataset=stacked_mnist",
+        f"dataset.root={image_root}",
+        "dataset.size=500",
+        "model=dcgan",
+        "metrics.stacked_n_samples=300",
+        "metrics.classifier.epochs=2",
+    )
     data = dataset(cfg, torch.device("cpu"))
     images = data.scale(data.gather(torch.arange(300)))
 
     class Replay(torch.nn.Module):
         """A generator whose samples are `images`, chunk after chunk."""
+
         shown = 0
 
         def forward(self, z: torch.Tensor) -> torch.Tensor:
             self.shown += len(z)
-            return images[self.shown - len(z):self.shown]
+            return images[self.shown - len(z) : self.shown]
 
     counted = Evaluator(cfg, data, torch.device("cpu")).stacked_modes(Replay(), "classifier")
     expected = stacked_recount(metrics_classifier(cfg), (images + 1) / 2)
-    assert expected["stacked_modes"] > 10  # many modes (27): a mix-up of the channels would change the count
+    assert (
+        expected["stacked_modes"] > 10
+    )  # many modes (27): a mix-up of the channels would change the count
     assert counted == expected
 
 
@@ -325,15 +449,23 @@ def test_a_papers_classifier_weights_file(tmp_path, image_root):
 
     torch.manual_seed(0)
     ours = MLPClassifier((1, 28, 28))
-    authors = {f"model.{k}": v for k, v in ours.state_dict().items()}  # their nn.Sequential named `model`
+    authors = {
+        f"model.{k}": v for k, v in ours.state_dict().items()
+    }  # their nn.Sequential named `model`
     torch.save(authors, tmp_path / "mnist.pth")
     torch.save({f"module.{k}": v for k, v in ours.state_dict().items()}, tmp_path / "parallel.pth")
     x = torch.rand(5, 1, 28, 28)
     theirs = read_weights(str(tmp_path / "mnist.pth"))
     w = ours.state_dict()
-    expected = (x.flatten(1) @ w["fc1.weight"].T + w["fc1.bias"]).relu() @ w["fc2.weight"].T + w["fc2.bias"]
-    torch.testing.assert_close(theirs.features(x), expected)  # [0, 1] inputs as they are: their ToTensor
-    torch.testing.assert_close(read_weights(str(tmp_path / "parallel.pth")).features(x), ours.eval().features(x))
+    expected = (x.flatten(1) @ w["fc1.weight"].T + w["fc1.bias"]).relu() @ w["fc2.weight"].T + w[
+        "fc2.bias"
+    ]
+    torch.testing.assert_close(
+        theirs.features(x), expected
+    )  # [0, 1] inputs as they are: their ToTensor
+    torch.testing.assert_close(
+        read_weights(str(tmp_path / "parallel.pth")).features(x), ours.eval().features(x)
+    )
 
     torch.save({"fc1.weight": torch.zeros(256, 100)}, tmp_path / "other.pth")
 
@@ -342,17 +474,28 @@ def test_a_papers_classifier_weights_file(tmp_path, image_root):
             return (Path.touch, (tmp_path / "ran",))
 
     torch.save({"fc1.weight": Payload()}, tmp_path / "code.pth")
-    for name, message in (("missing.pth", "no such file"), ("other.pth", "not the MLP 784-256-256-10"),
-                          ("code.pth", "not a PyTorch state dict of tensors")):
+    for name, message in (
+        ("missing.pth", "no such file"),
+        ("other.pth", "not the MLP 784-256-256-10"),
+        ("code.pth", "not a PyTorch state dict of tensors"),
+    ):
         with pytest.raises(ConfigError, match=message):
             read_weights(str(tmp_path / name))
     assert not (tmp_path / "ran").exists()  # the file's code never ran
 
-    cfg = make_cfg("dataset=mnist", f"dataset.root={image_root}", "model=dcgan", "metrics.names=[fid_classifier]",
-                   f"metrics.classifier.weights_path={tmp_path / 'mnist.pth'}", f"metrics.cache_dir={tmp_path / 'cache'}",
-                   "metrics.n_samples=100")
+    cfg = make_cfg(
+        "dataset=mnist",
+        f"dataset.root={image_root}",
+        "model=dcgan",
+        "metrics.names=[fid_classifier]",
+        f"metrics.classifier.weights_path={tmp_path / 'mnist.pth'}",
+        f"metrics.cache_dir={tmp_path / 'cache'}",
+        "metrics.n_samples=100",
+    )
     evaluator = Evaluator(cfg, dataset(cfg, torch.device("cpu")), torch.device("cpu"))
-    assert evaluator.networks["classifier"].shift == 0.0 and not list((tmp_path / "cache").glob("classifier-*.pt"))
+    assert evaluator.networks["classifier"].shift == 0.0 and not list(
+        (tmp_path / "cache").glob("classifier-*.pt")
+    )
     stats = list((tmp_path / "cache").glob("stats-classifier-*.json"))
     assert len(stats) == 1 and json.loads(stats[0].read_text())["network"]["classifier"] == "file"
 
@@ -370,7 +513,9 @@ def test_saturation_by_hand():
     z = torch.randn(1, 3)
     state = torch.get_rng_state()
     out = saturation(G, D, z, losses.minimax().g)
-    assert torch.equal(torch.get_rng_state(), state) and G.training and D.training  # no dropout draw, modes back
+    assert (
+        torch.equal(torch.get_rng_state(), state) and G.training and D.training
+    )  # no dropout draw, modes back
     D.eval()
     logit = D(G(z)).item()
     assert out["d_fake"] == pytest.approx(torch.sigmoid(torch.tensor(logit)).item())

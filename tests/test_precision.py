@@ -26,7 +26,9 @@ def test_bf16_forwards_train_the_ring_with_fp32_losses_and_weights():
         stats = game.iteration(step)
         if step == 1:
             assert set(outputs) == {torch.bfloat16}, outputs  # every forward of the players in bf16
-    assert {v.dtype for v in stats.values()} == {torch.float32}  # D's outputs cast before the losses
+    assert {v.dtype for v in stats.values()} == {
+        torch.float32
+    }  # D's outputs cast before the losses
     assert {p.dtype for p in [*G.parameters(), *D.parameters()]} == {torch.float32}
     assert all(torch.isfinite(v).all() for v in stats.values())
     assert all(torch.isfinite(p).all() for p in [*G.parameters(), *D.parameters()])
@@ -58,7 +60,9 @@ def test_bf16_is_refused_on_a_gpu_without_bfloat16_arithmetic(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
-    with pytest.raises(ConfigError, match=r"Tesla T4 \(compute capability 7.5\) has no bfloat16 arithmetic"):
+    with pytest.raises(
+        ConfigError, match=r"Tesla T4 \(compute capability 7.5\) has no bfloat16 arithmetic"
+    ):
         check_precision("bf16", torch.device("cuda", 0))
     check_precision("fp16", torch.device("cuda", 0))
     check_precision("bf16", CPU)
@@ -75,7 +79,9 @@ def test_fp16_scalers_are_per_player():
     before_d, before_g = d.weight.detach().clone(), g.weight.detach().clone()
     for opt, net, factor in ((opt_d, d, 1e36), (opt_g, g, 1e-3)):
         with precision.forwards():
-            loss = net(x).float().sum() * factor  # D's: finite in fp32, infinite once scaled by 2**16; G's not
+            loss = (
+                net(x).float().sum() * factor
+            )  # D's: finite in fp32, infinite once scaled by 2**16; G's not
         precision.scaled(opt, loss).backward()
         precision.step(opt)
     assert torch.equal(d.weight, before_d) and not torch.equal(g.weight, before_g)
@@ -87,17 +93,34 @@ def test_precision_from_the_command_line_or_a_preset(tmp_path, where):
     from conftest import run_cli
 
     (tmp_path / "mine" / "experiment").mkdir(parents=True)
-    (tmp_path / "mine" / "experiment" / "half.yaml").write_text("# @package _global_\ntrainer:\n  precision: bf16\n")
-    chosen = ["trainer.precision=bf16"] if where == "the command line" else ["-cd", "mine", "+experiment=half"]
-    proc = run_cli(*chosen, "trainer.steps=20", "trainer.batch_size=64", "trainer.device=cpu",
-                   "metrics.n_samples=500", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, check=True)
+    (tmp_path / "mine" / "experiment" / "half.yaml").write_text(
+        "# @package _global_\ntrainer:\n  precision: bf16\n"
+    )
+    chosen = (
+        ["trainer.precision=bf16"]
+        if where == "the command line"
+        else ["-cd", "mine", "+experiment=half"]
+    )
+    proc = run_cli(
+        *chosen,
+        "trainer.steps=20",
+        "trainer.batch_size=64",
+        "trainer.device=cpu",
+        "metrics.n_samples=500",
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+        check=True,
+    )
     assert "bf16 forwards" in proc.stdout + proc.stderr
     assert load_state(tmp_path / "run")["meta"]["config"]["trainer"]["precision"] == "bf16"
     # the effect, on the config the same arguments compose: the players' forwards run in bfloat16
     from gan_runner.cli import _compose
 
     overrides = [a for a in chosen if a not in ("-cd", "mine")]
-    cfg = _compose([*overrides, "trainer.batch_size=64"], config_dir=str(tmp_path / "mine") if "-cd" in chosen else None)
+    cfg = _compose(
+        [*overrides, "trainer.batch_size=64"],
+        config_dir=str(tmp_path / "mine") if "-cd" in chosen else None,
+    )
     data, G, D = players(cfg, CPU)
     outputs = []
     for net in (G, D):

@@ -38,7 +38,9 @@ def signal_in_step(monkeypatch, step: int, then=lambda: None):
             then()
         return losses.bce_real(logits)
 
-    monkeypatch.setattr(losses, "nonsaturating", lambda: losses.Loss(losses.bce_real, losses.bce_fake, g_loss))
+    monkeypatch.setattr(
+        losses, "nonsaturating", lambda: losses.Loss(losses.bce_real, losses.bce_fake, g_loss)
+    )
 
 
 def test_handed_on_after_the_save(tmp_path, monkeypatch, launcher):
@@ -55,9 +57,13 @@ def test_not_handed_on_when_the_run_completed(tmp_path, monkeypatch, launcher):
     assert launcher == []
 
 
-def test_handed_on_after_the_grace_period_when_the_run_is_slow_to_stop(tmp_path, monkeypatch, launcher):
+def test_handed_on_after_the_grace_period_when_the_run_is_slow_to_stop(
+    tmp_path, monkeypatch, launcher
+):
     monkeypatch.setattr(signals, "GRACE_S", 0.05)
-    signal_in_step(monkeypatch, 7, then=lambda: time.sleep(0.5))  # a long step: the grace runs out in it
+    signal_in_step(
+        monkeypatch, 7, then=lambda: time.sleep(0.5)
+    )  # a long step: the grace runs out in it
     out = train(make_cfg("trainer.ckpt_every=0"), tmp_path)
     assert launcher == [None]  # handed on mid-step, before any checkpoint; not again after the save
     assert (out.status, out.step) == ("interrupted", 7)

@@ -13,8 +13,8 @@ from torch import nn
 from conftest import assert_same_tensors, load_state, make_cfg
 from gan_runner import losses
 from gan_runner.config import flatten
-from gan_runner.stabilisers.lens import NoLens, TemperedLens, tempering
 from gan_runner.metrics import TRAINING
+from gan_runner.stabilisers.lens import NoLens, TemperedLens, tempering
 from gan_runner.trainer import train
 
 
@@ -27,7 +27,10 @@ def test_the_ema_is_torchs_averaged_model_bit_for_bit():
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
-    reference, ours = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True), EMA(net, 0.9)
+    reference, ours = (
+        AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True),
+        EMA(net, 0.9),
+    )
     for step in range(1, 8):
         net(torch.randn(16, 4))  # the batch-norm statistics move too
         with torch.no_grad():
@@ -37,10 +40,15 @@ def test_the_ema_is_torchs_averaged_model_bit_for_bit():
         ours.after_iteration(step)
     assert_same_tensors(reference.state_dict(), ours.state_dict())
     again = EMA(net, 0.9)
-    again.load_state_dict(reference.state_dict())  # a checkpoint written by the AveragedModel version
+    again.load_state_dict(
+        reference.state_dict()
+    )  # a checkpoint written by the AveragedModel version
     assert_same_tensors(again.state_dict(), reference.state_dict())
     # a checkpoint saved before the first iteration (a stop at once): the next update is still the copy
-    fresh, unstarted = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True), EMA(net, 0.9)
+    fresh, unstarted = (
+        AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True),
+        EMA(net, 0.9),
+    )
     unstarted.load_state_dict(EMA(net, 0.9).state_dict())
     fresh.update_parameters(net), unstarted.after_iteration(1)
     assert_same_tensors(fresh.state_dict(), unstarted.state_dict())
@@ -58,8 +66,16 @@ def test_lambda_schedule():
 
 
 def make_lens(data_shape, K=100, rec_weight=1.0, lr=0.1, loss=None):
-    return TemperedLens(K, rec_weight, hidden=8, depth=2, optimizer=lambda p: torch.optim.SGD(p, lr=lr),
-                        data_shape=data_shape, loss=loss or losses.nonsaturating(), device=torch.device("cpu"))
+    return TemperedLens(
+        K,
+        rec_weight,
+        hidden=8,
+        depth=2,
+        optimizer=lambda p: torch.optim.SGD(p, lr=lr),
+        data_shape=data_shape,
+        loss=loss or losses.nonsaturating(),
+        device=torch.device("cpu"),
+    )
 
 
 @pytest.mark.parametrize("shape", [(2,), (3, 8, 8)])
@@ -85,13 +101,17 @@ def test_the_lens_works_against_d():
     lens = make_lens((2,), K=100, rec_weight=0.0, lr=0.05)
     x = torch.randn(256, 2) + 2
     with torch.no_grad():
-        lens.net.f[-1].weight.normal_(0, 0.01)  # off the exact identity so the first step has a gradient path
+        lens.net.f[-1].weight.normal_(
+            0, 0.01
+        )  # off the exact identity so the first step has a gradient path
     before = losses.nonsaturating().d_real(D(lens.view(x, 1))).item()
     for _ in range(5):
         stats = lens.train_step(1, D, lambda: x)
     after = losses.nonsaturating().d_real(D(lens.view(x, 1))).item()
     assert after > before
-    assert stats["lens/adv"].item() == pytest.approx(-after, abs=0.05)  # L_adv is minus D's real loss
+    assert stats["lens/adv"].item() == pytest.approx(
+        -after, abs=0.05
+    )  # L_adv is minus D's real loss
     assert stats["lens/lambda"].item() == pytest.approx(tempering(1, 100))
     # with WGAN-GP the adversarial term is minus the critic's loss on lensed real data, E D(L(x)) (the
     # penalty is D's regulariser, not the lens's): the lens lowers D's score of the real data
@@ -100,7 +120,10 @@ def test_the_lens_works_against_d():
         wgan.net.f[-1].weight.normal_(0, 0.01)
     score = D(wgan.view(x, 1)).mean().item()
     stats = wgan.train_step(1, D, lambda: x)
-    assert stats["lens/adv"].item() == pytest.approx(score, rel=1e-5) and D(wgan.view(x, 1)).mean().item() < score
+    assert (
+        stats["lens/adv"].item() == pytest.approx(score, rel=1e-5)
+        and D(wgan.view(x, 1)).mean().item() < score
+    )
     # and the reconstruction term alone pulls L back to the identity
     lens.K, lens.rec_weight = 100, 1.0
     D_flat = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
@@ -120,16 +143,22 @@ def test_generator_ema(tmp_path):
     ema = snapshots[-1]["objects"]["ema"]["module.net.0.weight"]
     expected = beta * (beta * g[0] + (1 - beta) * g[1]) + (1 - beta) * g[2]
     torch.testing.assert_close(ema, expected)
-    assert torch.equal(snapshots[-1]["meta"]["evaluated_G"]["net.0.weight"], ema)  # evaluation uses the EMA
+    assert torch.equal(
+        snapshots[-1]["meta"]["evaluated_G"]["net.0.weight"], ema
+    )  # evaluation uses the EMA
 
 
 def test_an_ema_run_measures_both_generators(tmp_path):
     """Every evaluation gives the EMA's metrics and, suffixed _no_ema, those of the G it follows
     (Chavdarova et al. 2021 report both): the same as a run without the EMA, which trains the same."""
-    out = train(make_cfg("trainer.steps=4", "trainer.eval_every=2", "trainer.ema=0.5"), tmp_path / "ema")
+    out = train(
+        make_cfg("trainer.steps=4", "trainer.eval_every=2", "trainer.ema=0.5"), tmp_path / "ema"
+    )
     plain = train(make_cfg("trainer.steps=4", "trainer.eval_every=2"), tmp_path / "plain")
     for with_ema, without in zip(out.history, plain.history):
-        measures = {k: v for k, v in without.items() if k != "step" and k not in TRAINING}  # training's: once
+        measures = {
+            k: v for k, v in without.items() if k != "step" and k not in TRAINING
+        }  # training's: once
         assert {k + "_no_ema" for k in measures} <= with_ema.keys()
         assert all(with_ema[k + "_no_ema"] == v for k, v in measures.items())
         assert all(with_ema[k] == without[k] for k in TRAINING if k in without)  # the same training
@@ -137,12 +166,18 @@ def test_an_ema_run_measures_both_generators(tmp_path):
 
 def test_lookahead_in_the_loop(tmp_path):
     """Every k iterations both players backtrack; evaluation uses the slow weights between syncs."""
-    train(make_cfg("trainer.steps=7", "optimizer=lookahead_minmax"), tmp_path / "a")  # k = 5: synced at 5
+    train(
+        make_cfg("trainer.steps=7", "optimizer=lookahead_minmax"), tmp_path / "a"
+    )  # k = 5: synced at 5
     state = load_state(tmp_path / "a")
     slow_g, slow_d = state["objects"]["lookahead"]["slow"]
     assert torch.equal(state["meta"]["evaluated_G"]["net.0.weight"], slow_g["net.0.weight"])
-    assert not torch.equal(state["objects"]["G"]["net.0.weight"], slow_g["net.0.weight"])  # fast moved on
-    train(make_cfg("trainer.steps=10", "optimizer=lookahead_minmax"), tmp_path / "b")  # synced at 10
+    assert not torch.equal(
+        state["objects"]["G"]["net.0.weight"], slow_g["net.0.weight"]
+    )  # fast moved on
+    train(
+        make_cfg("trainer.steps=10", "optimizer=lookahead_minmax"), tmp_path / "b"
+    )  # synced at 10
     state = load_state(tmp_path / "b")
     slow_g, slow_d = state["objects"]["lookahead"]["slow"]
     assert_same_tensors(state["objects"]["G"], slow_g)
@@ -152,46 +187,104 @@ def test_lookahead_in_the_loop(tmp_path):
 def test_ema_follows_lookaheads_slow_generator(tmp_path):
     beta = 0.5
     for steps in (4, 5):
-        train(make_cfg(f"trainer.steps={steps}", "optimizer=lookahead_minmax", f"trainer.ema={beta}"),
-              tmp_path / str(steps))
+        train(
+            make_cfg(f"trainer.steps={steps}", "optimizer=lookahead_minmax", f"trainer.ema={beta}"),
+            tmp_path / str(steps),
+        )
     before, after = load_state(tmp_path / "4"), load_state(tmp_path / "5")
-    slow = after["objects"]["lookahead"]["slow"][0]["net.0.weight"]  # the slow G after the sync at 5
+    slow = after["objects"]["lookahead"]["slow"][0][
+        "net.0.weight"
+    ]  # the slow G after the sync at 5
     ema = before["objects"]["ema"]["module.net.0.weight"]
-    torch.testing.assert_close(after["objects"]["ema"]["module.net.0.weight"], beta * ema + (1 - beta) * slow)
-    assert torch.equal(after["meta"]["evaluated_G"]["net.0.weight"], after["objects"]["ema"]["module.net.0.weight"])
+    torch.testing.assert_close(
+        after["objects"]["ema"]["module.net.0.weight"], beta * ema + (1 - beta) * slow
+    )
+    assert torch.equal(
+        after["meta"]["evaluated_G"]["net.0.weight"], after["objects"]["ema"]["module.net.0.weight"]
+    )
 
 
-ALL_ON = ["trainer.unroll_steps=2", "lens=tempered", "lens.K=30", "optimizer.lookahead.k=4", "trainer.ema=0.99"]
-EXTRA_ON = ["optimizer=extra_adam", "trainer.order=simultaneous", "lens=tempered", "lens.K=30",
-            "optimizer.lookahead.k=4", "trainer.ema=0.99"]
+ALL_ON = [
+    "trainer.unroll_steps=2",
+    "lens=tempered",
+    "lens.K=30",
+    "optimizer.lookahead.k=4",
+    "trainer.ema=0.99",
+]
+EXTRA_ON = [
+    "optimizer=extra_adam",
+    "trainer.order=simultaneous",
+    "lens=tempered",
+    "lens.K=30",
+    "optimizer.lookahead.k=4",
+    "trainer.ema=0.99",
+]
 # name -> (overrides that turn it on, the override that turns that one stabiliser off again): the
 # baseline is the same config minus that stabiliser alone (same optimizer, order, loss, other stabilisers)
 STABILISERS = {
     "unrolled": (["trainer.unroll_steps=2"], "trainer.unroll_steps=0"),
-    "unrolled-first-order-one-batch": (["trainer.unroll_steps=2", "trainer.unroll_second_order=false",
-                                        "trainer.unroll_fresh_batches=false"], "trainer.unroll_steps=0"),
-    "unrolled-simultaneous": (["trainer.unroll_steps=2", "trainer.order=simultaneous", "optimizer=sgd"],
-                              "trainer.unroll_steps=0"),
+    "unrolled-first-order-one-batch": (
+        [
+            "trainer.unroll_steps=2",
+            "trainer.unroll_second_order=false",
+            "trainer.unroll_fresh_batches=false",
+        ],
+        "trainer.unroll_steps=0",
+    ),
+    "unrolled-simultaneous": (
+        ["trainer.unroll_steps=2", "trainer.order=simultaneous", "optimizer=sgd"],
+        "trainer.unroll_steps=0",
+    ),
     "lens": (["lens=tempered", "lens.K=6"], "lens=none"),
-    "lookahead": (["optimizer=lookahead_minmax"], "optimizer.lookahead.k=0"),  # its Adam, without Lookahead
-    "extra_adam": (["optimizer=extra_adam", "trainer.order=simultaneous"], "optimizer.extragradient=false"),
-    "extra_sgd-two-d-steps": (["optimizer=extra_sgd", "trainer.order=simultaneous", "trainer.d_steps=2"],
-                              "optimizer.extragradient=false"),  # simultaneous SGD, same momentum
+    "lookahead": (
+        ["optimizer=lookahead_minmax"],
+        "optimizer.lookahead.k=0",
+    ),  # its Adam, without Lookahead
+    "extra_adam": (
+        ["optimizer=extra_adam", "trainer.order=simultaneous"],
+        "optimizer.extragradient=false",
+    ),
+    "extra_sgd-two-d-steps": (
+        ["optimizer=extra_sgd", "trainer.order=simultaneous", "trainer.d_steps=2"],
+        "optimizer.extragradient=false",
+    ),  # simultaneous SGD, same momentum
     "ema": (["trainer.ema=0.9"], "trainer.ema=null"),
     # WGAN-GP's gradient penalty with each stabiliser it composes with (unrolling: differentiated through)
     "unrolled-wgan_gp": (["loss=wgan_gp", "trainer.unroll_steps=2"], "trainer.unroll_steps=0"),
-    "lens-wgan_gp-five-critic-steps": (["loss=wgan_gp", "trainer.d_steps=5", "lens=tempered", "lens.K=6"], "lens=none"),
-    "extragradient-lookahead-ema-wgan_gp": (["loss=wgan_gp", "optimizer=extra_adam", "trainer.order=simultaneous",
-                                            "optimizer.lookahead.k=4", "trainer.ema=0.9"], "optimizer.extragradient=false"),
-    "lookahead-wgan_gp": (["loss=wgan_gp", "optimizer=lookahead_minmax"], "optimizer.lookahead.k=0"),
+    "lens-wgan_gp-five-critic-steps": (
+        ["loss=wgan_gp", "trainer.d_steps=5", "lens=tempered", "lens.K=6"],
+        "lens=none",
+    ),
+    "extragradient-lookahead-ema-wgan_gp": (
+        [
+            "loss=wgan_gp",
+            "optimizer=extra_adam",
+            "trainer.order=simultaneous",
+            "optimizer.lookahead.k=4",
+            "trainer.ema=0.9",
+        ],
+        "optimizer.extragradient=false",
+    ),
+    "lookahead-wgan_gp": (
+        ["loss=wgan_gp", "optimizer=lookahead_minmax"],
+        "optimizer.lookahead.k=0",
+    ),
     # the combined cases drop the stabiliser whose effect the others could hide: unrolling (G's loss)
     # under the lens, Lookahead and the EMA; the extragradient step rule under the same three
     "unrolled-lens-lookahead-ema-lsgan": ([*ALL_ON, "loss=lsgan"], "trainer.unroll_steps=0"),
-    "extragradient-lens-lookahead-ema-hinge": ([*EXTRA_ON, "loss=hinge", "trainer.d_steps=2"],
-                                               "optimizer.extragradient=false"),
+    "extragradient-lens-lookahead-ema-hinge": (
+        [*EXTRA_ON, "loss=hinge", "trainer.d_steps=2"],
+        "optimizer.extragradient=false",
+    ),
 }
-IMAGES = ["dataset=mnist", "model=dcgan", "model.width=8", "model.z_dim=16", "trainer.batch_size=16",
-          "metrics.n_samples=64"]
+IMAGES = [
+    "dataset=mnist",
+    "model=dcgan",
+    "model.width=8",
+    "model.z_dim=16",
+    "trainer.batch_size=16",
+    "metrics.n_samples=64",
+]
 
 
 def without(overrides: list[str], off: str) -> list[str]:
@@ -205,7 +298,9 @@ def without(overrides: list[str], off: str) -> list[str]:
 def test_every_stabiliser_composes_and_runs(tmp_path, image_root, name, data):
     extra = [*IMAGES, f"dataset.root={image_root}"] if data == "images" else []
     if data == "images" and name == "unrolled-wgan_gp":
-        extra.append("model.d_batchnorm=false")  # batch norm has no third derivative (refused: test_unrolled)
+        extra.append(
+            "model.d_batchnorm=false"
+        )  # batch norm has no third derivative (refused: test_unrolled)
     on, off = STABILISERS[name]
     short = ["trainer.steps=8", "trainer.log_every=4", "trainer.sample_every=4"]
     cfg, baseline = make_cfg(*on, *extra, *short), make_cfg(*without(on, off), *extra, *short)
@@ -219,18 +314,25 @@ def test_every_stabiliser_composes_and_runs(tmp_path, image_root, name, data):
     assert all(torch.isfinite(v).all() for v in evaluated.values())
     # the stabiliser changed what was trained (or what is evaluated) against the same run without it
     train(baseline, tmp_path / "plain")
-    assert any(not torch.equal(v, load_state(tmp_path / "plain")["meta"]["evaluated_G"][k])
-               for k, v in evaluated.items())
+    assert any(
+        not torch.equal(v, load_state(tmp_path / "plain")["meta"]["evaluated_G"][k])
+        for k, v in evaluated.items()
+    )
     if "lens=tempered" in on:
         tags = EventAccumulator(str(tmp_path)).Reload().Tags()
         assert {"lens/lambda", "lens/rec", "lens/adv"} <= set(tags["scalars"])
         if data == "images":
-            assert "lens" in tags["images"] and (tmp_path / "samples" / "lens_step_0000004.png").exists()
+            assert (
+                "lens" in tags["images"]
+                and (tmp_path / "samples" / "lens_step_0000004.png").exists()
+            )
             # real | lensed side by side, each under its caption (dark text on the white strip above)
             picture = np.asarray(Image.open(tmp_path / "samples" / "lens_step_0000004.png"))
             assert picture.shape[1] > picture.shape[0]
             strip, half = picture[:14], picture.shape[1] // 2  # the panels start below it
-            assert strip.mean() > 200 and strip[:, :half].min() < 128 and strip[:, half:].min() < 128
+            assert (
+                strip.mean() > 200 and strip[:, :half].min() < 128 and strip[:, half:].min() < 128
+            )
 
 
 @pytest.mark.parametrize("stabilisers", [ALL_ON, EXTRA_ON, [*ALL_ON, "loss=wgan_gp"]])

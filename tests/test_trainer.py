@@ -11,10 +11,10 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import assert_same_tensors, load_state, make_cfg, run_cli
 from gan_runner import losses, signals
-from gan_runner.errors import ConfigError
 from gan_runner.data.mixtures import GaussianMixture
-from gan_runner.models.mlp import Generator
+from gan_runner.errors import ConfigError
 from gan_runner.game import gan_game, players
+from gan_runner.models.mlp import Generator
 from gan_runner.trainer import train
 
 
@@ -24,56 +24,118 @@ def test_a_short_ring_run_writes_events_samples_results_and_checkpoint(tmp_path)
 
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "completed" and results["step"] == results["steps"] == 40
-    assert set(results["final"]) == {"modes", "high_quality", "kl", "modes_near", "clumps",  # the modes metric's
-                                     "train_loss_d", "train_loss_g", "train_d_real", "train_d_fake"}  # since the last log
+    assert set(results["final"]) == {
+        "modes",
+        "high_quality",
+        "kl",
+        "modes_near",
+        "clumps",  # the modes metric's
+        "train_loss_d",
+        "train_loss_g",
+        "train_d_real",
+        "train_d_fake",
+    }  # since the last log
     assert [h["step"] for h in results["history"]] == [20, 40]
     best = max(results["history"], key=lambda h: (h["modes"], h["high_quality"], -h["kl"]))
-    assert results["best"] == {"step": best["step"], "by": ["modes", "high_quality", "kl"],
-                               "metrics": {k: v for k, v in best.items() if k != "step"},
-                               "checkpoint": "checkpoints/best.pt"}
-    assert results["device"] == {"device": "cpu", "name": results["device"]["name"]} and results["device"]["name"]
+    assert results["best"] == {
+        "step": best["step"],
+        "by": ["modes", "high_quality", "kl"],
+        "metrics": {k: v for k, v in best.items() if k != "step"},
+        "checkpoint": "checkpoints/best.pt",
+    }
+    assert (
+        results["device"] == {"device": "cpu", "name": results["device"]["name"]}
+        and results["device"]["name"]
+    )
     assert results["overrides"] == ["trainer.steps=40"] and results["wall_time_s"] > 0
 
-    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_0000020.png", "step_0000040.png"]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "step_0000020.png",
+        "step_0000040.png",
+    ]
     assert (tmp_path / "samples" / "step_0000040.png").read_bytes()[:4] == b"\x89PNG"
     assert load_state(tmp_path)["meta"]["step"] == 40
 
     ea = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0}).Reload()
     tags = set(ea.Tags()["scalars"])
-    assert {"loss/D", "loss/G", "D/real", "D/fake", "grad_norm/D", "grad_norm/G", "perf/steps_per_s",
-            "metrics/modes", "metrics/high_quality", "metrics/kl"} <= tags
+    assert {
+        "loss/D",
+        "loss/G",
+        "D/real",
+        "D/fake",
+        "grad_norm/D",
+        "grad_norm/G",
+        "perf/steps_per_s",
+        "metrics/modes",
+        "metrics/high_quality",
+        "metrics/kl",
+    } <= tags
     assert [e.step for e in ea.Scalars("loss/D")] == [10, 20, 30, 40]
     assert [e.step for e in ea.Images("samples")] == [20, 40]
-    hp = {tag: plugin_data_pb2.HParamsPluginData.FromString(content)
-          for tag, content in ea.PluginTagToContent("hparams").items()}
+    hp = {
+        tag: plugin_data_pb2.HParamsPluginData.FromString(content)
+        for tag, content in ea.PluginTagToContent("hparams").items()
+    }
     start = hp["_hparams_/session_start_info"].session_start_info.hparams
-    assert start["trainer.steps"].number_value == 40 and not any(k.endswith("_target_") for k in start)
+    assert start["trainer.steps"].number_value == 40 and not any(
+        k.endswith("_target_") for k in start
+    )
     assert start["trainer.order"].string_value == "alternating"
     metric_tags = {m.name.tag for m in hp["_hparams_/experiment"].experiment.metric_infos}
-    assert metric_tags == {"metrics/modes", "metrics/high_quality", "metrics/kl", "metrics/modes_near", "metrics/clumps"}
+    assert metric_tags == {
+        "metrics/modes",
+        "metrics/high_quality",
+        "metrics/kl",
+        "metrics/modes_near",
+        "metrics/clumps",
+    }
 
 
 def test_tensorboard_names_a_sweeps_runs_by_their_overrides_and_their_groups_by_choice(tmp_path):
     """Job directories (TensorBoard's run names) say what each job changed; hparams hold the group
     choices, not `_target_` paths; the composed config is a text summary."""
     sweep = tmp_path / "sweep"
-    run_cli("-m", "loss=lsgan,hinge", "optimizer=lookahead_minmax", "+experiment/lens=tempered", "trainer.steps=20",
-            "trainer.eval_every=0", "metrics.n_samples=200", f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True)
+    run_cli(
+        "-m",
+        "loss=lsgan,hinge",
+        "optimizer=lookahead_minmax",
+        "+experiment/lens=tempered",
+        "trainer.steps=20",
+        "trainer.eval_every=0",
+        "metrics.n_samples=200",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+        check=True,
+    )
     common = "+experiment.lens=tempered,{},metrics.n_samples=200,optimizer=lookahead_minmax,trainer.eval_every=0,trainer.steps=20"
     names = {p.name for p in sweep.iterdir() if p.is_dir()}
     assert names == {"0_" + common.format("loss=lsgan"), "1_" + common.format("loss=hinge")}
-    ea = EventAccumulator(str(sweep / ("0_" + common.format("loss=lsgan"))), size_guidance={"tensors": 0}).Reload()
-    hp = {tag: plugin_data_pb2.HParamsPluginData.FromString(content)
-          for tag, content in ea.PluginTagToContent("hparams").items()}
+    ea = EventAccumulator(
+        str(sweep / ("0_" + common.format("loss=lsgan"))), size_guidance={"tensors": 0}
+    ).Reload()
+    hp = {
+        tag: plugin_data_pb2.HParamsPluginData.FromString(content)
+        for tag, content in ea.PluginTagToContent("hparams").items()
+    }
     start = hp["_hparams_/session_start_info"].session_start_info.hparams
-    assert {k: start[k].string_value for k in ("loss", "optimizer", "lens", "model", "dataset", "experiment/lens")} == {
-        "loss": "lsgan", "optimizer": "lookahead_minmax", "lens": "tempered", "model": "mlp", "dataset": "ring",
-        "experiment/lens": "tempered"}
+    assert {
+        k: start[k].string_value
+        for k in ("loss", "optimizer", "lens", "model", "dataset", "experiment/lens")
+    } == {
+        "loss": "lsgan",
+        "optimizer": "lookahead_minmax",
+        "lens": "tempered",
+        "model": "mlp",
+        "dataset": "ring",
+        "experiment/lens": "tempered",
+    }
     assert not any(k.endswith("_target_") or k.startswith("hydra") for k in start)
     assert start["optimizer.lookahead.k"].number_value == 5 and start["loss.a"].number_value == 0
     [text] = ea.Tensors("config/text_summary")
     config = text.tensor_proto.string_val[0].decode()
-    assert "    loss:\n      _target_: gan_runner.losses.lsgan" in config and "    steps: 20" in config
+    assert (
+        "    loss:\n      _target_: gan_runner.losses.lsgan" in config and "    steps: 20" in config
+    )
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
@@ -104,7 +166,9 @@ def test_algorithm_1_takes_k_d_steps_on_fresh_batches(monkeypatch, order):
     the simultaneous order the last of them shares its minibatch with G's step."""
     batches = []
     sample = GaussianMixture.sample
-    monkeypatch.setattr(GaussianMixture, "sample", lambda self, n: batches.append(sample(self, n)) or batches[-1])
+    monkeypatch.setattr(
+        GaussianMixture, "sample", lambda self, n: batches.append(sample(self, n)) or batches[-1]
+    )
     cfg = make_cfg("trainer.d_steps=3", f"trainer.order={order}")
     game = gan_game(cfg, *players(cfg, torch.device("cpu")), torch.device("cpu"))
     for step in range(1, 5):
@@ -114,14 +178,25 @@ def test_algorithm_1_takes_k_d_steps_on_fresh_batches(monkeypatch, order):
     assert len({b.sum().item() for b in batches}) == len(batches)  # all fresh
 
 
-@pytest.mark.parametrize("update,g_depends_on_d_lr", [("alternating", True), ("simultaneous", False)])
+@pytest.mark.parametrize(
+    "update,g_depends_on_d_lr", [("alternating", True), ("simultaneous", False)]
+)
 def test_alternating_vs_simultaneous(tmp_path, update, g_depends_on_d_lr):
     """Alternating: G steps against the updated D. Simultaneous: G's gradient is taken before D moves,
     so D's learning rate cannot change G's first step."""
     g = []
     for lr in ("1e-4", "0.5"):
-        train(make_cfg(f"trainer.order={update}", f"optimizer.d.lr={lr}", "optimizer=sgd", "trainer.steps=1",
-                       "trainer.eval_every=0", "trainer.sample_every=0"), tmp_path / lr)
+        train(
+            make_cfg(
+                f"trainer.order={update}",
+                f"optimizer.d.lr={lr}",
+                "optimizer=sgd",
+                "trainer.steps=1",
+                "trainer.eval_every=0",
+                "trainer.sample_every=0",
+            ),
+            tmp_path / lr,
+        )
         g.append(load_state(tmp_path / lr)["objects"]["G"])
     same = all(torch.equal(g[0][k], g[1][k]) for k in g[0])
     assert same != g_depends_on_d_lr
@@ -142,8 +217,15 @@ def test_non_finite_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
     monkeypatch.setattr(losses, "nonsaturating", lambda: nan_loss_from_call(13))
     # NaN from step 13; logs at 10, 20; checkpoints at 15, 30: the check before the step-15
     # checkpoint catches it, and no checkpoint is written
-    out = train(make_cfg("trainer.steps=40", "trainer.ckpt_every=15", "trainer.eval_every=0",
-                         "trainer.sample_every=0"), tmp_path)
+    out = train(
+        make_cfg(
+            "trainer.steps=40",
+            "trainer.ckpt_every=15",
+            "trainer.eval_every=0",
+            "trainer.sample_every=0",
+        ),
+        tmp_path,
+    )
     assert out.status == "diverged" and out.step == 15
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "diverged" and "step 15 (all finite at step 10)" in results["note"]
@@ -151,13 +233,16 @@ def test_non_finite_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
     ea = EventAccumulator(str(tmp_path)).Reload()
     assert [e.step for e in ea.Scalars("loss/G")] == [10]  # nothing non-finite was logged
     start = plugin_data_pb2.HParamsPluginData.FromString(
-        ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
+        ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    ).session_start_info
     assert start.hparams["status"].string_value == "diverged"
 
 
 def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(losses, "nonsaturating", lambda: nan_loss_from_call(23))
-    out = train(make_cfg("trainer.steps=40", "trainer.ckpt_every=15", "trainer.log_every=7"), tmp_path)
+    out = train(
+        make_cfg("trainer.steps=40", "trainer.ckpt_every=15", "trainer.log_every=7"), tmp_path
+    )
     assert out.status == "diverged" and out.step == 28  # checks at 7, 14, 15, 20, 21 pass; 28 fails
     saved = load_state(tmp_path)
     assert saved["meta"]["step"] == 15
@@ -168,7 +253,9 @@ def test_an_exception_is_reported_as_failed(tmp_path, monkeypatch):
     def broken(logits):
         raise RuntimeError("out of memory, say")
 
-    monkeypatch.setattr(losses, "nonsaturating", lambda: losses.Loss(losses.bce_real, losses.bce_fake, broken))
+    monkeypatch.setattr(
+        losses, "nonsaturating", lambda: losses.Loss(losses.bce_real, losses.bce_fake, broken)
+    )
     with pytest.raises(RuntimeError, match="out of memory"):
         train(make_cfg(), tmp_path)
     results = json.loads((tmp_path / "results.json").read_text())
@@ -202,7 +289,11 @@ def test_a_stop_signal_saves_and_marks_the_run_interrupted(tmp_path, monkeypatch
             os.kill(os.getpid(), sig)
         return losses.bce_real(logits)
 
-    monkeypatch.setattr(losses, "nonsaturating", lambda: losses.Loss(losses.bce_real, losses.bce_fake, g_then_signal))
+    monkeypatch.setattr(
+        losses,
+        "nonsaturating",
+        lambda: losses.Loss(losses.bce_real, losses.bce_fake, g_then_signal),
+    )
     out = train(make_cfg(), tmp_path / "a")
     assert (out.status, out.step) == ("interrupted", 7)
     assert load_state(tmp_path / "a")["meta"]["step"] == 7
@@ -215,7 +306,9 @@ def test_a_stop_signal_saves_and_marks_the_run_interrupted(tmp_path, monkeypatch
 def test_noise_is_fresh_for_every_step(tmp_path, monkeypatch):
     seen = []
     forward = Generator.forward
-    monkeypatch.setattr(Generator, "forward", lambda self, z: seen.append(z.clone()) or forward(self, z))
+    monkeypatch.setattr(
+        Generator, "forward", lambda self, z: seen.append(z.clone()) or forward(self, z)
+    )
     train(make_cfg("trainer.d_steps=3", "trainer.steps=3", "metrics.n_samples=10"), tmp_path)
     batches = [z for z in seen if len(z) == 64]  # training batches; evaluation uses its 10 fixed z
     assert len(batches) == 3 * (3 + 1)  # three D steps and one G step per iteration
@@ -254,17 +347,27 @@ def test_the_best_evaluation_ranks_modes_before_kl():
     one with the lowest KL: with no mode covered KL is over a handful of samples."""
     from gan_runner.metrics import best
 
-    history = [{"step": 1, "modes": 0, "high_quality": 0.1, "kl": 0.01},
-               {"step": 2, "modes": 8, "high_quality": 80.0, "kl": 0.5},
-               {"step": 3, "modes": 8, "high_quality": 85.0, "kl": 0.9},
-               {"step": 4, "modes": 8, "high_quality": 85.0, "kl": 0.2}]
-    assert best(history) == {"step": 4, "by": ["modes", "high_quality", "kl"],
-                             "metrics": {"modes": 8, "high_quality": 85.0, "kl": 0.2}}
+    history = [
+        {"step": 1, "modes": 0, "high_quality": 0.1, "kl": 0.01},
+        {"step": 2, "modes": 8, "high_quality": 80.0, "kl": 0.5},
+        {"step": 3, "modes": 8, "high_quality": 85.0, "kl": 0.9},
+        {"step": 4, "modes": 8, "high_quality": 85.0, "kl": 0.2},
+    ]
+    assert best(history) == {
+        "step": 4,
+        "by": ["modes", "high_quality", "kl"],
+        "metrics": {"modes": 8, "high_quality": 85.0, "kl": 0.2},
+    }
     # metrics may change on resume, and a number may be NaN: such an entry ranks last on that value
-    mixed = [{"step": 1, "fid_classifier": 3.0}, {"step": 2, "fid_classifier": float("nan"), "is_classifier": 9.0},
-             {"step": 3, "fid_classifier": 2.0, "is_classifier": 1.0}]
+    mixed = [
+        {"step": 1, "fid_classifier": 3.0},
+        {"step": 2, "fid_classifier": float("nan"), "is_classifier": 9.0},
+        {"step": 3, "fid_classifier": 2.0, "is_classifier": 1.0},
+    ]
     assert best(mixed)["step"] == 3 and best([]) == {}
-    assert best([{"step": 5, "fid_classifier": 1.0}, {"step": 6, "is_classifier": 2.0}])["step"] == 5
+    assert (
+        best([{"step": 5, "fid_classifier": 1.0}, {"step": 6, "is_classifier": 2.0}])["step"] == 5
+    )
 
 
 def test_a_checkpoint_from_before_the_stabilisers_moved_resumes(tmp_path):

@@ -8,7 +8,13 @@ from torch import nn
 
 from gan_runner import losses
 from gan_runner.errors import ConfigError
-from gan_runner.stabilisers.unrolled import NoUnroll, Unroller, flat_state, functional_step, unroller
+from gan_runner.stabilisers.unrolled import (
+    NoUnroll,
+    Unroller,
+    flat_state,
+    functional_step,
+    unroller,
+)
 
 
 def tiny_players():
@@ -45,7 +51,9 @@ def test_functional_step_is_the_optimizers_own_step(kind):
     grad = torch.cat([p.grad.reshape(-1) for p in params])
     new, _ = functional_step(opt, flat, grad, flat_state(opt, params), 0)
     opt.step()
-    torch.testing.assert_close(new, torch.cat([p.detach().reshape(-1) for p in params]), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(
+        new, torch.cat([p.detach().reshape(-1) for p in params]), rtol=1e-12, atol=1e-14
+    )
 
 
 def unrolled_loss(G, D, opt, loss, K, second_order, batches, z_g):
@@ -72,20 +80,32 @@ def test_g_gradient_matches_central_finite_differences(kind, K, objective):
     """With WGAN-GP the unrolled D steps carry the gradient penalty, differentiated through (a third
     derivative): G's gradient must still be the true one."""
     G, D = tiny_players()
-    opt, loss = make_opt(kind, D), (losses.nonsaturating() if objective == "nonsaturating" else losses.wgan_gp(1.0))
+    opt, loss = (
+        make_opt(kind, D),
+        (losses.nonsaturating() if objective == "nonsaturating" else losses.wgan_gp(1.0)),
+    )
     gen = torch.Generator().manual_seed(1)
-    batches = [(torch.randn(8, 2, generator=gen, dtype=torch.double),
-                torch.randn(8, 3, generator=gen, dtype=torch.double)) for _ in range(K)]
+    batches = [
+        (
+            torch.randn(8, 2, generator=gen, dtype=torch.double),
+            torch.randn(8, 3, generator=gen, dtype=torch.double),
+        )
+        for _ in range(K)
+    ]
     z_g = torch.randn(8, 3, generator=gen, dtype=torch.double)
     warm_up(D, opt, loss, batches[0][0], G(batches[0][1]).detach())
     D_before, state_before = copy.deepcopy(D.state_dict()), copy.deepcopy(opt.state_dict())
 
     G.zero_grad()
     D.zero_grad(set_to_none=True)
-    unrolled_loss(G, D, opt, loss, K, True, batches, z_g).backward(inputs=list(G.parameters()))  # as the trainer
+    unrolled_loss(G, D, opt, loss, K, True, batches, z_g).backward(
+        inputs=list(G.parameters())
+    )  # as the trainer
     analytic = torch.cat([p.grad.flatten() for p in G.parameters()])
     assert all(p.grad is None for p in D.parameters())  # G's loss leaves D's gradients alone
-    assert D.state_dict().keys() == D_before.keys() and all(torch.equal(D.state_dict()[k], v) for k, v in D_before.items())
+    assert D.state_dict().keys() == D_before.keys() and all(
+        torch.equal(D.state_dict()[k], v) for k, v in D_before.items()
+    )
     assert opt.state_dict()["state"].keys() == state_before["state"].keys()
 
     h, numeric = 1e-6, []
@@ -100,7 +120,9 @@ def test_g_gradient_matches_central_finite_differences(kind, K, objective):
                         values.append(unrolled_loss(G, D, opt, loss, K, True, batches, z_g).item())
                     flat[i] -= sign * h
                 numeric.append((values[0] - values[1]) / (2 * h))
-    torch.testing.assert_close(analytic, torch.tensor(numeric, dtype=torch.double), rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(
+        analytic, torch.tensor(numeric, dtype=torch.double), rtol=1e-5, atol=1e-8
+    )
 
 
 def test_unrolled_d_is_k_steps_of_ds_own_optimizer():
@@ -109,14 +131,20 @@ def test_unrolled_d_is_k_steps_of_ds_own_optimizer():
         G, D = tiny_players()
         opt, loss = make_opt(kind, D), losses.nonsaturating()
         gen = torch.Generator().manual_seed(3)
-        batches = [(torch.randn(8, 2, generator=gen, dtype=torch.double),
-                    torch.randn(8, 3, generator=gen, dtype=torch.double)) for _ in range(3)]
+        batches = [
+            (
+                torch.randn(8, 2, generator=gen, dtype=torch.double),
+                torch.randn(8, 3, generator=gen, dtype=torch.double),
+            )
+            for _ in range(3)
+        ]
         warm_up(D, opt, loss, batches[0][0], G(batches[0][1]).detach())
         probe = torch.randn(5, 2, generator=gen, dtype=torch.double)
         pairs = iter(batches)
         current = {}
         critic = Unroller(D, opt, loss, 3, True, True).critic(
-            G, lambda: current.setdefault("p", next(pairs))[0], lambda: current.pop("p")[1])
+            G, lambda: current.setdefault("p", next(pairs))[0], lambda: current.pop("p")[1]
+        )
         unrolled = critic(probe)
         for x, z in batches:  # the real thing
             opt.zero_grad()
@@ -129,14 +157,21 @@ def test_first_order_holds_d_k_fixed_and_differs_from_second_order():
     G, D = tiny_players()
     opt, loss = make_opt("adam", D), losses.nonsaturating()
     gen = torch.Generator().manual_seed(2)
-    batches = [(torch.randn(8, 2, generator=gen, dtype=torch.double),
-                torch.randn(8, 3, generator=gen, dtype=torch.double)) for _ in range(3)]
+    batches = [
+        (
+            torch.randn(8, 2, generator=gen, dtype=torch.double),
+            torch.randn(8, 3, generator=gen, dtype=torch.double),
+        )
+        for _ in range(3)
+    ]
     z_g = torch.randn(8, 3, generator=gen, dtype=torch.double)
     warm_up(D, opt, loss, batches[0][0], G(batches[0][1]).detach())
     grads = {}
     for second_order in (True, False):
         G.zero_grad()
-        unrolled_loss(G, D, opt, loss, 3, second_order, batches, z_g).backward(inputs=list(G.parameters()))
+        unrolled_loss(G, D, opt, loss, 3, second_order, batches, z_g).backward(
+            inputs=list(G.parameters())
+        )
         grads[second_order] = torch.cat([p.grad.flatten() for p in G.parameters()])
     assert (grads[True] - grads[False]).norm() > 1e-3 * grads[True].norm()
     # first order: the plain gradient of f(θG, D^K) with D^K a constant, here a real copy of D^K
@@ -164,7 +199,11 @@ def test_a_gradient_penalty_through_batch_norm_is_refused_clearly():
     third derivative, so that pairing is refused before training, with the ways out."""
     D = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1), nn.Flatten(0))
     opt = torch.optim.Adam(D.parameters())
-    with pytest.raises(ConfigError, match="third derivative.*d_batchnorm=false.*unroll_second_order=false"):
+    with pytest.raises(
+        ConfigError, match="third derivative.*d_batchnorm=false.*unroll_second_order=false"
+    ):
         unroller(D, opt, losses.wgan_gp(10.0), 2, True, True)
-    assert isinstance(unroller(D, opt, losses.wgan_gp(10.0), 2, False, True), Unroller)  # first order: no third
+    assert isinstance(
+        unroller(D, opt, losses.wgan_gp(10.0), 2, False, True), Unroller
+    )  # first order: no third
     assert isinstance(unroller(D, opt, losses.nonsaturating(), 2, True, True), Unroller)

@@ -19,25 +19,35 @@ class Point(nn.Module):
 
     def __init__(self, d: int):
         super().__init__()
-        self.v = nn.Parameter(torch.randn(d) / d ** 0.5)  # x₀, y₀ ~ N(0, I/d), from the run's seed
+        self.v = nn.Parameter(torch.randn(d) / d**0.5)  # x₀, y₀ ~ N(0, I/d), from the run's seed
 
     def forward(self, z: Tensor) -> Tensor:
         return self.v.expand(len(z), -1)
 
 
-def players(data_shape: tuple[int, ...], z_dim: int, output: str, init: str, init_gain: float,
-            spectral_norm: bool, d_init_gain: float | None = None) -> tuple[Point, Point]:
+def players(
+    data_shape: tuple[int, ...],
+    z_dim: int,
+    output: str,
+    init: str,
+    init_gain: float,
+    spectral_norm: bool,
+    d_init_gain: float | None = None,
+) -> tuple[Point, Point]:
     (d,) = data_shape
     return Point(d), Point(d)
 
 
 class Problem:
     """The game's data: aᵢ, bᵢ (drawn from `seed`, so every method of a seed plays the same game)."""
+
     preview = 1  # a player is one point
 
     def __init__(self, dim: int, seed: int, device: torch.device | str):
         gen = torch.Generator().manual_seed(seed)
-        self.a, self.b = (torch.randn(dim, dim, generator=gen).div_(dim ** 0.5).to(device) for _ in range(2))
+        self.a, self.b = (
+            torch.randn(dim, dim, generator=gen).div_(dim**0.5).to(device) for _ in range(2)
+        )
         self.n = dim
         self.shape = (dim,)
         self.x_star, self.y_star = -self.b.sum(0), -self.a.sum(0)

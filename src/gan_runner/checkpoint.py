@@ -23,7 +23,9 @@ def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     return state
 
 
-def save(path: Path, objects: dict[str, Stateful], meta: dict[str, Any], device: torch.device) -> None:
+def save(
+    path: Path, objects: dict[str, Stateful], meta: dict[str, Any], device: torch.device
+) -> None:
     state = {
         "objects": {name: obj.state_dict() for name, obj in objects.items()},
         "rng": _rng_state(device),
@@ -39,14 +41,22 @@ def read(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only" in str(e).lower():
-            raise ConfigError(f"{path} holds objects other than tensors and plain data, which gan-runner will not "
-                              "unpickle (it may run code): it was not written by gan-runner. Move it away, or train "
-                              "in a new directory.") from None
+            raise ConfigError(
+                f"{path} holds objects other than tensors and plain data, which gan-runner will not "
+                "unpickle (it may run code): it was not written by gan-runner. Move it away, or train "
+                "in a new directory."
+            ) from None
         raise ConfigError(_unreadable(path, e)) from None
-    except Exception as e:  # a truncated zip, a zero-byte file, garbage: whatever torch's readers raise
+    except (
+        Exception
+    ) as e:  # a truncated zip, a zero-byte file, garbage: whatever torch's readers raise
         raise ConfigError(_unreadable(path, e)) from None
-    if not (isinstance(state, dict) and {"objects", "rng", "meta"} <= state.keys() and isinstance(state["meta"], dict)
-            and {"step", "config", "history", "data_shape", "evaluated_G"} <= state["meta"].keys()):
+    if not (
+        isinstance(state, dict)
+        and {"objects", "rng", "meta"} <= state.keys()
+        and isinstance(state["meta"], dict)
+        and {"step", "config", "history", "data_shape", "evaluated_G"} <= state["meta"].keys()
+    ):
         raise ConfigError(_unreadable(path, "not a gan-runner checkpoint"))
     return state
 
@@ -61,8 +71,10 @@ def saved_step(path: Path) -> int | None:
 
 def _unreadable(path: Path, why: object) -> str:
     first = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
-    return (f"Cannot read the checkpoint {path}: it is truncated, corrupted or not a gan-runner checkpoint "
-            f"({first}). Move it away (the run then starts afresh in its directory) or restore it from a copy.")
+    return (
+        f"Cannot read the checkpoint {path}: it is truncated, corrupted or not a gan-runner checkpoint "
+        f"({first}). Move it away (the run then starts afresh in its directory) or restore it from a copy."
+    )
 
 
 def load(path: Path, objects: dict[str, Stateful], device: torch.device) -> dict[str, Any]:
@@ -78,7 +90,9 @@ def load(path: Path, objects: dict[str, Stateful], device: torch.device) -> dict
     return state["meta"]
 
 
-def evaluated_generator(path: Path, model_cfg, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
+def evaluated_generator(
+    path: Path, model_cfg, device: torch.device
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The generator a checkpoint's run evaluates (its EMA, or Lookahead's slow G, when on), built
     from `model_cfg` for the run's data shape, in eval mode on `device`; and the checkpoint's meta."""
     from .models import build
@@ -87,8 +101,15 @@ def evaluated_generator(path: Path, model_cfg, device: torch.device) -> tuple[to
     try:
         g, _ = build(model_cfg, tuple(meta["data_shape"]))
         g.load_state_dict(meta["evaluated_G"])
-    except (RuntimeError, KeyError, TypeError, ValueError) as e:  # Hydra's wrapper included: a RuntimeError
-        raise ConfigError(f"The generator in {path} does not fit the model config "
-                          f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}): "
-                          "evaluate a run with its own model settings.") from None
+    except (
+        RuntimeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as e:  # Hydra's wrapper included: a RuntimeError
+        raise ConfigError(
+            f"The generator in {path} does not fit the model config "
+            f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}): "
+            "evaluate a run with its own model settings."
+        ) from None
     return g.to(device).eval(), meta

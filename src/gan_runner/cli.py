@@ -24,18 +24,35 @@ def _task(cfg) -> float | None:
     from . import trainer  # torch loads here, after Hydra has parsed the command line
     from .errors import ConfigError
     from .preflight import check_run
-    from .run_dir import FAILED, INTERRUPTED, KEPT, RunDir, finished, objective_value, quoted, read_results, record, report
+    from .run_dir import (
+        FAILED,
+        INTERRUPTED,
+        KEPT,
+        RunDir,
+        finished,
+        objective_value,
+        quoted,
+        read_results,
+        record,
+        report,
+    )
 
     hc = HydraConfig.get()
     run, sweep = RunDir(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
-    if sweep and finished(run, cfg):  # a sweep continued (from its records alone, too): the job stands
-        logging.getLogger("gan_runner").info(f"{KEPT} {run.path} finished at step {cfg.trainer.steps} with these "
-                                             "settings (its results.json)")
+    if sweep and finished(
+        run, cfg
+    ):  # a sweep continued (from its records alone, too): the job stands
+        logging.getLogger("gan_runner").info(
+            f"{KEPT} {run.path} finished at step {cfg.trainer.steps} with these "
+            "settings (its results.json)"
+        )
         return objective_value(cfg, read_results(run))
     try:
         if sweep:  # a single run was checked before its directory existed (Preflight)
             if not run.overrides.exists():
-                record(run, cfg, hc)  # a fresh job is in the sweep's summary even when it fails its checks
+                record(
+                    run, cfg, hc
+                )  # a fresh job is in the sweep's summary even when it fails its checks
             check_run(cfg, run)
         record(run, cfg, hc)
         out = trainer.train(cfg, run.path, overrides=list(hc.overrides.task))
@@ -48,8 +65,14 @@ def _task(cfg) -> float | None:
         else:  # the trainer reported it; the traceback goes to the job's log
             logging.getLogger("gan_runner").exception("the run failed")
         return objective_value(cfg, read_results(run))
-    resume = f" Continue it with: gan-runner resume={quoted(run.path)}" if out.status == INTERRUPTED else ""
-    say(f"{out.status} at step {out.step}{': ' + out.note if out.note else ''}. Outputs in {run.path}{resume}")
+    resume = (
+        f" Continue it with: gan-runner resume={quoted(run.path)}"
+        if out.status == INTERRUPTED
+        else ""
+    )
+    say(
+        f"{out.status} at step {out.step}{': ' + out.note if out.note else ''}. Outputs in {run.path}{resume}"
+    )
     return objective_value(cfg, read_results(run))
 
 
@@ -68,8 +91,12 @@ def train() -> None:
     hydra.main(version_base=None, config_path=CONF_DIR, config_name="train")(_task)()
 
 
-def _compose(overrides: list[str], whole_run: bool = True, config_dir: str | None = None,
-             config_name: str = "train"):
+def _compose(
+    overrides: list[str],
+    whole_run: bool = True,
+    config_dir: str | None = None,
+    config_name: str = "train",
+):
     """The config the overrides make (with a user's config dir searched too), checked as a run's
     (whole_run) or only key by key."""
     from .config import compose, validate
@@ -93,11 +120,18 @@ def classifier() -> None:
         from .metrics.classifier import classifier as load
 
         c = cfg.metrics.classifier
-        _, acc, key = load(cfg.dataset, c, Path(cfg.metrics.cache_dir).expanduser(), resolve_device(cfg.trainer.device))
+        _, acc, key = load(
+            cfg.dataset,
+            c,
+            Path(cfg.metrics.cache_dir).expanduser(),
+            resolve_device(cfg.trainer.device),
+        )
     except ConfigError as e:
         sys.exit(str(e))
     where = c.weights_path or f"cache: {cfg.metrics.cache_dir}"
-    print(f"{cfg.dataset.get('name', 'mnist')} classifier: test accuracy {100 * acc:.2f}% ({where})")
+    print(
+        f"{cfg.dataset.get('name', 'mnist')} classifier: test accuracy {100 * acc:.2f}% ({where})"
+    )
 
 
 @entry_point
@@ -147,26 +181,33 @@ def table() -> None:
     p.add_argument("--rows", help="a config key or group, e.g. loss or optimizer.d.lr")
     p.add_argument("--cols", help="a config key or group, e.g. trainer.unroll_steps")
     p.add_argument("--metric", help="a final metric, e.g. kl or fid_classifier")
-    p.add_argument("--best", action="store_true", help="each run's best evaluation instead of its final one")
+    p.add_argument(
+        "--best", action="store_true", help="each run's best evaluation instead of its final one"
+    )
     p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
     p.add_argument("--plot", type=Path, help="PNG of the metric against the step (needs --metric)")
     a = p.parse_args()
     from .summary import runs, summary, write_summary
-    from .tables import curves, keys, metrics, pooled, table as make_table
+    from .tables import curves, keys, metrics, pooled
+    from .tables import table as make_table
 
     missing = [d for d in a.dirs if not d.is_dir()]
     if missing:
         p.error(f"not a directory: {missing[0]}")
     records = runs(a.dirs)
     if not records:
-        p.error(f"no run directories (with .hydra/overrides.yaml) under {', '.join(map(str, a.dirs))}")
+        p.error(
+            f"no run directories (with .hydra/overrides.yaml) under {', '.join(map(str, a.dirs))}"
+        )
     known = keys(records)  # a typo would otherwise put every run in one "(default)" cell
     for flag, key in (("--rows", a.rows), ("--cols", a.cols)):
         if key is not None and key not in known:
             p.error(f"unknown {flag} key '{key}'; the runs have: {', '.join(known)}")
     if a.metric is not None and a.metric not in (names := metrics(records, a.best)):
-        p.error(f"unknown metric '{a.metric}'; the runs' {'best' if a.best else 'final'} metrics: "
-                f"{', '.join(names) or 'none'} (a run computes those its metrics.names lists)")
+        p.error(
+            f"unknown metric '{a.metric}'; the runs' {'best' if a.best else 'final'} metrics: "
+            f"{', '.join(names) or 'none'} (a run computes those its metrics.names lists)"
+        )
     for d in a.dirs:
         if (d / "multirun.yaml").exists():  # a sweep's directory
             try:
@@ -210,7 +251,9 @@ def digits() -> None:
         root = write(a.root)
     except ConfigError as e:
         sys.exit(str(e))
-    print(f"wrote 4,000 training and 1,000 test digits to {root}/MNIST/raw: dataset=mnist dataset.root={a.root}")
+    print(
+        f"wrote 4,000 training and 1,000 test digits to {root}/MNIST/raw: dataset=mnist dataset.root={a.root}"
+    )
 
 
 @entry_point
@@ -221,10 +264,17 @@ def sample() -> None:
     p = argparse.ArgumentParser(prog="gan-runner-sample", description=sample.__doc__)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--num", type=int, default=1000, help="how many samples (default 1000)")
-    p.add_argument("--out", type=Path, required=True, help=".npy (raw samples) or .png (image grid / 2-D scatter)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help=".npy (raw samples) or .png (image grid / 2-D scatter)",
+    )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--best", action="store_true", help="the best evaluation's generator (checkpoints/best.pt)")
+    p.add_argument(
+        "--best", action="store_true", help="the best evaluation's generator (checkpoints/best.pt)"
+    )
     a = p.parse_args()
     from .errors import ConfigError
     from .run_dir import RunDir, checkpoint_path, read_config
@@ -254,10 +304,17 @@ def sample() -> None:
         device = resolve_device(a.device)
         g, meta = evaluated_generator(path, cfg.model, device)
         shape = tuple(meta["data_shape"])
-        data = Images(shape, cfg.dataset.range) if "range" in cfg.dataset else instantiate(cfg.dataset)
+        data = (
+            Images(shape, cfg.dataset.range) if "range" in cfg.dataset else instantiate(cfg.dataset)
+        )
     except (ConfigError, RuntimeError) as e:  # RuntimeError: a device string torch cannot parse
         p.error(str(e))
-    z = noise(a.num, cfg.model.z_dim, cfg.model.get("noise", "normal"), generator=torch.Generator().manual_seed(a.seed))
+    z = noise(
+        a.num,
+        cfg.model.z_dim,
+        cfg.model.get("noise", "normal"),
+        generator=torch.Generator().manual_seed(a.seed),
+    )
     with torch.no_grad():
         x = torch.cat([g(chunk.to(device)).cpu() for chunk in z.split(256)])
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,9 @@ import sys
 
 def _gone(error: BaseException | None) -> bool:
     """A closed pipe (EPIPE), or a terminal that hung up (EIO)."""
-    return isinstance(error, BrokenPipeError) or (isinstance(error, OSError) and error.errno == errno.EIO)
+    return isinstance(error, BrokenPipeError) or (
+        isinstance(error, OSError) and error.errno == errno.EIO
+    )
 
 
 class ConsoleHandler(logging.StreamHandler):
@@ -52,8 +54,10 @@ def interrupted(signum: int, frame) -> None:
 def entry_point(command):
     """A command-line entry point that a Ctrl-C during start-up ends without a traceback. (Once a run
     trains, Ctrl-C stops it after the current step and saves: signals.py replaces this handler.)"""
+
     @functools.wraps(command)
     def run():
         signal.signal(signal.SIGINT, interrupted)
         return command()
+
     return run

@@ -12,12 +12,18 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name} but PyTorch sees no CUDA device here. "
-                          "Use trainer.device=cpu or trainer.device=auto.")
+        raise ConfigError(
+            f"trainer.device={name} but PyTorch sees no CUDA device here. "
+            "Use trainer.device=cpu or trainer.device=auto."
+        )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(f"trainer.device={name} but only {torch.cuda.device_count()} CUDA device(s) are visible.")
+        raise ConfigError(
+            f"trainer.device={name} but only {torch.cuda.device_count()} CUDA device(s) are visible."
+        )
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"trainer.device={name} but MPS is not available here. Use trainer.device=cpu.")
+        raise ConfigError(
+            f"trainer.device={name} but MPS is not available here. Use trainer.device=cpu."
+        )
     return device
 
 
@@ -36,6 +42,8 @@ def describe(device: torch.device) -> dict:
 def _cpu_name() -> str:
     try:  # Linux names the model; platform.processor() is often empty there
         with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            return next(
+                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()

@@ -30,6 +30,7 @@ from .metrics.saturation import saturation
 from .metrics.spread import spread
 from .models import noise
 
+
 class Evaluator:
     def __init__(self, cfg: DictConfig, data, device: torch.device):
         m = cfg.metrics
@@ -40,8 +41,12 @@ class Evaluator:
         gen = torch.Generator(device).manual_seed(cfg.trainer.seed)
         self.z = noise(n, cfg.model.z_dim, cfg.model.noise, device, gen)
         self.cache_dir = Path(m.cache_dir).expanduser()
-        self.networks: dict[str, nn.Module] = {}  # "classifier" / "inception": .embed([0, 1] images) -> features, logits
-        self.reference: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # network -> real mean, covariance
+        self.networks: dict[
+            str, nn.Module
+        ] = {}  # "classifier" / "inception": .embed([0, 1] images) -> features, logits
+        self.reference: dict[
+            str, tuple[np.ndarray, np.ndarray]
+        ] = {}  # network -> real mean, covariance
         self.info: dict[str, float] = {}  # e.g. the classifier's test accuracy, for the log
         self.floor: dict = {}  # the data's own baselines, computed at the first evaluation that reports them
         for network in sorted({"classifier", "inception"} & needed(self.names, kind)):
@@ -53,32 +58,51 @@ class Evaluator:
         if kind == "classifier":
             from .metrics.classifier import classifier
 
-            model, accuracy, network_key = classifier(dataset_cfg, self.cfg.classifier, self.cache_dir, self.device)
+            model, accuracy, network_key = classifier(
+                dataset_cfg, self.cfg.classifier, self.cache_dir, self.device
+            )
             self.networks[kind], self.info["classifier_accuracy"] = model, accuracy
         else:
             from .metrics.inception import network
 
             self.networks[kind] = network(self.cfg.fid).to(self.device).eval()
             # another backend's statistics differ for the same images (resized and scaled its own way)
-            network_key = {"inception": hashlib.sha1(self.networks[kind].path.read_bytes()).hexdigest(),
-                           **({"backend": self.cfg.fid.backend} if self.cfg.fid.backend != "pytorch_fid" else {})}
+            network_key = {
+                "inception": hashlib.sha1(self.networks[kind].path.read_bytes()).hexdigest(),
+                **(
+                    {"backend": self.cfg.fid.backend}
+                    if self.cfg.fid.backend != "pytorch_fid"
+                    else {}
+                ),
+            }
         if any(METRICS[n].compute == "fid" and METRICS[n].needs == kind for n in self.names):
             self.reference[kind] = self._reference_statistics(kind, network_key)
 
     def _reference_statistics(self, kind: str, network_key: dict) -> tuple[np.ndarray, np.ndarray]:
         """Feature statistics of the real data, from the cache or computed now."""
         limit = self.cfg.fid.reference_samples
-        key = {"network": network_key, "data": self.data.fingerprint(), "shape": list(self.data.shape),
-               "n": min(limit or len(self.data), len(self.data)), "subset": "spaced"}
+        key = {
+            "network": network_key,
+            "data": self.data.fingerprint(),
+            "shape": list(self.data.shape),
+            "n": min(limit or len(self.data), len(self.data)),
+            "subset": "spaced",
+        }
         path = cache.entry(self.cache_dir, f"stats-{kind}", key, ".npz")
 
         def compute() -> dict:
-            feats = np.concatenate([self._features(kind, batch.float().div_(255))[0]
-                                    for batch in self.data.batches(self.cfg.fid.batch_size, limit)])
+            feats = np.concatenate(
+                [
+                    self._features(kind, batch.float().div_(255))[0]
+                    for batch in self.data.batches(self.cfg.fid.batch_size, limit)
+                ]
+            )
             mu, sigma = statistics(feats)
             return {"mu": mu, "sigma": sigma}
 
-        stats = cache.get_or_compute(path, key, compute, lambda v, f: np.savez(f, **v), lambda p: dict(np.load(p)))
+        stats = cache.get_or_compute(
+            path, key, compute, lambda v, f: np.savez(f, **v), lambda p: dict(np.load(p))
+        )
         return stats["mu"], stats["sigma"]
 
     @torch.no_grad()
@@ -93,9 +117,13 @@ class Evaluator:
         of fid.batch_size: the images are never all in memory at once."""
         was_training = g.training
         g.train(self.cfg.g_mode == "train")
-        kept = [(b, b.clone()) for b in g.buffers()]  # batch norm's statistics: training's, not evaluation's
+        kept = [
+            (b, b.clone()) for b in g.buffers()
+        ]  # batch norm's statistics: training's, not evaluation's
         try:
-            yield from (g(z) for z in self.z[:n or self.cfg.n_samples].split(self.cfg.fid.batch_size))
+            yield from (
+                g(z) for z in self.z[: n or self.cfg.n_samples].split(self.cfg.fid.batch_size)
+            )
         finally:
             g.train(was_training)
             for b, saved in kept:
@@ -119,8 +147,10 @@ class Evaluator:
             if m.needs == "players" and not players:
                 continue
             if m.needs == "players" and game is None:
-                raise ConfigError(f"{name} is measured on both players while the game trains: its values are in "
-                                  "the run's results.json, not recomputed from a checkpoint's generator.")
+                raise ConfigError(
+                    f"{name} is measured on both players while the game trains: its values are in "
+                    "the run's results.json, not recomputed from a checkpoint's generator."
+                )
             out.update(getattr(self, m.compute)(game if m.needs == "players" else g, m.needs))
         return out
 
@@ -128,19 +158,29 @@ class Evaluator:
         """(features, class probabilities) of the samples under `network`; one pass of G serves every
         network an FID or IS of this evaluation needs."""
         if network not in self._extracted:
-            networks = sorted({METRICS[n].needs for n in self.names if METRICS[n].compute in ("fid", "inception_score")})
+            networks = sorted(
+                {
+                    METRICS[n].needs
+                    for n in self.names
+                    if METRICS[n].compute in ("fid", "inception_score")
+                }
+            )
             parts = {k: [] for k in networks}
             for x in self.generated(g):
                 for k in networks:
                     parts[k].append(self._features(k, self.unit(x)))
-            self._extracted = {k: tuple(np.concatenate(a) for a in zip(*parts[k])) for k in networks}
+            self._extracted = {
+                k: tuple(np.concatenate(a) for a in zip(*parts[k])) for k in networks
+            }
         return self._extracted[network]
 
     def _real(self, n: int) -> Tensor:
         """n training samples (images: in [0, 1], spread evenly over the set); a mixture's drawn from its
         own generator."""
         if hasattr(self.data, "batches"):
-            return torch.cat([b.float().div_(255) for b in self.data.batches(self.cfg.fid.batch_size, n)])
+            return torch.cat(
+                [b.float().div_(255) for b in self.data.batches(self.cfg.fid.batch_size, n)]
+            )
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(0)
             return self.data.sample(n)
@@ -151,13 +191,27 @@ class Evaluator:
         return {"spread": value, "spread_ratio": value / self.data_spread}
 
     def modes(self, g: nn.Module, needs: str) -> dict[str, float]:
-        return mode_metrics(self.samples(g), self.data.centers, self.data.sigma, self.cfg.min_fraction, self.cfg.near)
+        return mode_metrics(
+            self.samples(g),
+            self.data.centers,
+            self.data.sigma,
+            self.cfg.min_fraction,
+            self.cfg.near,
+        )
 
     def fid(self, g: nn.Module, network: str) -> dict[str, float]:
         if network not in self.floor:
             self.floor[network] = self._floor(network)
-        return {f"fid_{network}": frechet_distance(*statistics(self._extract(g, network)[0]), *self.reference[network]),
-                **({f"fid_{network}_floor": self.floor[network]} if self.floor[network] is not None else {})}
+        return {
+            f"fid_{network}": frechet_distance(
+                *statistics(self._extract(g, network)[0]), *self.reference[network]
+            ),
+            **(
+                {f"fid_{network}_floor": self.floor[network]}
+                if self.floor[network] is not None
+                else {}
+            ),
+        }
 
     def _floor(self, network: str) -> float | None:
         """The FID of n_samples real test images (spread over the split; all, when fewer), the
@@ -168,8 +222,12 @@ class Evaluator:
         if dataset_kind(self.dataset_cfg) not in ("digits", "photos"):
             return None
         _, test, _ = labelled_splits(self.dataset_cfg, self.device)
-        feats = np.concatenate([self._features(network, b.float().div_(255))[0]
-                                for b in test.batches(self.cfg.fid.batch_size, self.cfg.n_samples)])
+        feats = np.concatenate(
+            [
+                self._features(network, b.float().div_(255))[0]
+                for b in test.batches(self.cfg.fid.batch_size, self.cfg.n_samples)
+            ]
+        )
         return frechet_distance(*statistics(feats), *self.reference[network])
 
     def inception_score(self, g: nn.Module, network: str) -> dict[str, float]:
@@ -178,8 +236,18 @@ class Evaluator:
 
     def stacked_modes(self, g: nn.Module, needs: str) -> dict[str, float]:
         """Each channel classified by the MNIST classifier: three digits, one of 1000 modes."""
-        digits = [torch.stack([torch.from_numpy(self._features("classifier", self.unit(x)[:, c:c + 1])[1]).argmax(1)
-                               for c in range(3)], dim=1) for x in self.generated(g, self.cfg.stacked_n_samples)]
+        digits = [
+            torch.stack(
+                [
+                    torch.from_numpy(
+                        self._features("classifier", self.unit(x)[:, c : c + 1])[1]
+                    ).argmax(1)
+                    for c in range(3)
+                ],
+                dim=1,
+            )
+            for x in self.generated(g, self.cfg.stacked_n_samples)
+        ]
         return stacked_modes(torch.cat(digits))
 
     def distance(self, game, needs: str) -> dict[str, float]:
@@ -189,7 +257,7 @@ class Evaluator:
 
     def saturation(self, game, needs: str) -> dict[str, float]:
         """On the players as they train (G itself, not its EMA), the first fid.batch_size noise vectors."""
-        return saturation(game.G, game.D, self.z[:self.cfg.fid.batch_size], game.objective.loss.g)
+        return saturation(game.G, game.D, self.z[: self.cfg.fid.batch_size], game.objective.loss.g)
 
     def parzen(self, g: nn.Module, needs: str) -> dict[str, float]:
         """Goodfellow et al. pick σ on held-out images: the GAN here trains on the whole training
@@ -199,9 +267,17 @@ class Evaluator:
         _, test, _ = labelled_splits(self.dataset_cfg, self.device)
         images = torch.cat([b.float() / 255 for b in test.batches(1000)]).cpu()
         n_val = min(1000, len(images) // 2)
-        if "parzen" not in self.floor:  # the baselines: the training images, and their mean image alone
+        if (
+            "parzen" not in self.floor
+        ):  # the baselines: the training images, and their mean image alone
             real = self._real(self.cfg.n_samples).cpu()
-            self.floor["parzen"] = {"parzen_real": parzen(real, images[:n_val], images[n_val:])["parzen"],
-                                    "parzen_mean_image": parzen(real.mean(0, keepdim=True), images[:n_val],
-                                                                images[n_val:])["parzen"]}
-        return {**parzen(self.unit(self.samples(g)).cpu(), images[:n_val], images[n_val:]), **self.floor["parzen"]}
+            self.floor["parzen"] = {
+                "parzen_real": parzen(real, images[:n_val], images[n_val:])["parzen"],
+                "parzen_mean_image": parzen(
+                    real.mean(0, keepdim=True), images[:n_val], images[n_val:]
+                )["parzen"],
+            }
+        return {
+            **parzen(self.unit(self.samples(g)).cpu(), images[:n_val], images[n_val:]),
+            **self.floor["parzen"],
+        }

@@ -16,7 +16,9 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 would hide results from collaborators
+            os.fchmod(
+                f.fileno(), 0o666 & ~_umask()
+            )  # mkstemp's 0600 would hide results from collaborators
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

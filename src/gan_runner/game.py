@@ -32,7 +32,9 @@ from .stabilisers.lens import NoLens
 from .stabilisers.lookahead import NoLookahead, lookahead
 from .stabilisers.unrolled import NoUnroll, unroller
 
-Stats = dict[str, Tensor]  # what a step leaves for the log: losses, D's outputs, ... (on the device)
+Stats = dict[
+    str, Tensor
+]  # what a step leaves for the log: losses, D's outputs, ... (on the device)
 
 
 class Objective(Protocol):
@@ -42,13 +44,27 @@ class Objective(Protocol):
     def g_loss(self, step: int) -> tuple[Tensor, Stats]: ...
     def joint_loss(self, step: int) -> tuple[Tensor, Tensor, Stats]: ...  # both from one minibatch
     def after_iteration(self, step: int) -> Stats: ...  # e.g. the lens's own step
-    def state(self) -> dict: ...  # what the checkpoint holds of it: name -> object with state_dict()
-    def pictures(self, step: int) -> dict[str, dict[str, Tensor]]: ...  # images to show beside the samples
+    def state(
+        self,
+    ) -> dict: ...  # what the checkpoint holds of it: name -> object with state_dict()
+    def pictures(
+        self, step: int
+    ) -> dict[str, dict[str, Tensor]]: ...  # images to show beside the samples
 
 
 class GANObjective:
-    def __init__(self, G: nn.Module, D: nn.Module, loss: Loss, data, z_dim: int, batch_size: int,
-                 lens: NoLens, unroll: NoUnroll, noise_kind: str = "normal"):
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        loss: Loss,
+        data,
+        z_dim: int,
+        batch_size: int,
+        lens: NoLens,
+        unroll: NoUnroll,
+        noise_kind: str = "normal",
+    ):
         self.G, self.D, self.loss, self.data = G, D, loss, data
         self.z_dim, self.batch_size, self.lens, self.unroll = z_dim, batch_size, lens, unroll
         self.noise_kind = noise_kind  # model.noise
@@ -71,7 +87,9 @@ class GANObjective:
         return self._d(step, fake)
 
     def _g(self, step: int, fake: Callable[[], Tensor], known: Tensor | None = None) -> Tensor:
-        return self.loss.g(widened(self.unroll.logits(fake, self.G, lambda: self.real(step), self.noise, known)))
+        return self.loss.g(
+            widened(self.unroll.logits(fake, self.G, lambda: self.real(step), self.noise, known))
+        )
 
     def g_loss(self, step: int) -> tuple[Tensor, Stats]:
         loss = self._g(step, lambda: self.G(self.noise()))
@@ -94,10 +112,22 @@ class GANObjective:
 
 
 class Game:
-    def __init__(self, G: nn.Module, D: nn.Module, opt_g: Optimizer, opt_d: Optimizer, objective: Objective, *,
-                 d_steps: int = 1, simultaneous: bool = False, step_rule: Callable = plain_step,
-                 lookahead: NoLookahead | None = None, ema: NoEMA | None = None, precision: Precision | None = None,
-                 ema_first: bool = False):
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        opt_g: Optimizer,
+        opt_d: Optimizer,
+        objective: Objective,
+        *,
+        d_steps: int = 1,
+        simultaneous: bool = False,
+        step_rule: Callable = plain_step,
+        lookahead: NoLookahead | None = None,
+        ema: NoEMA | None = None,
+        precision: Precision | None = None,
+        ema_first: bool = False,
+    ):
         self.G, self.D, self.opt_g, self.opt_d, self.objective = G, D, opt_g, opt_d, objective
         self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
         self.step_rule = step_rule
@@ -112,7 +142,9 @@ class Game:
         self.last_step = self.joint_step if simultaneous else self.g_step
         self.stats: Stats = {}
 
-    def _backward(self, opt: Optimizer, loss: Tensor, params: list[Tensor] | None, retain: bool = False) -> None:
+    def _backward(
+        self, opt: Optimizer, loss: Tensor, params: list[Tensor] | None, retain: bool = False
+    ) -> None:
         opt.zero_grad(set_to_none=True)
         self.precision.scaled(opt, loss).backward(inputs=params, retain_graph=retain)
 
@@ -120,7 +152,10 @@ class Game:
         def grads() -> None:
             with self.precision.forwards():
                 loss, self.stats = self.objective.d_loss(step)
-            self._backward(self.opt_d, loss, None)  # D's alone: the objective takes G's samples without a graph
+            self._backward(
+                self.opt_d, loss, None
+            )  # D's alone: the objective takes G's samples without a graph
+
         self.step_rule([self.opt_d], grads, self.precision.step)
 
     def g_step(self, step: int) -> None:
@@ -129,6 +164,7 @@ class Game:
                 loss, stats = self.objective.g_loss(step)
             self.stats.update(stats)
             self._backward(self.opt_g, loss, self.g_params)
+
         self.step_rule([self.opt_g], grads, self.precision.step)
 
     def joint_step(self, step: int) -> None:
@@ -137,6 +173,7 @@ class Game:
                 loss_d, loss_g, self.stats = self.objective.joint_loss(step)
             self._backward(self.opt_d, loss_d, self.d_params, retain=True)
             self._backward(self.opt_g, loss_g, self.g_params)
+
         self.step_rule([self.opt_d, self.opt_g], grads, self.precision.step)
 
     def iteration(self, step: int) -> Stats:
@@ -151,8 +188,10 @@ class Game:
         return stats
 
     def grad_norms(self) -> Stats:
-        return {"grad_norm/D": get_total_norm([p.grad for p in self.d_params if p.grad is not None]),
-                "grad_norm/G": get_total_norm([p.grad for p in self.g_params if p.grad is not None])}
+        return {
+            "grad_norm/D": get_total_norm([p.grad for p in self.d_params if p.grad is not None]),
+            "grad_norm/G": get_total_norm([p.grad for p in self.g_params if p.grad is not None]),
+        }
 
     @property
     def evaluated(self) -> nn.Module:
@@ -167,8 +206,16 @@ class Game:
 
     def state(self) -> dict:
         """Everything the checkpoint holds of the game: name -> object with state_dict()."""
-        return {"G": self.G, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d,
-                "lookahead": self.lookahead, "ema": self.ema, **self.precision.state(), **self.objective.state()}
+        return {
+            "G": self.G,
+            "D": self.D,
+            "opt_g": self.opt_g,
+            "opt_d": self.opt_d,
+            "lookahead": self.lookahead,
+            "ema": self.ema,
+            **self.precision.state(),
+            **self.objective.state(),
+        }
 
     def pictures(self, step: int) -> dict[str, dict[str, Tensor]]:
         return self.objective.pictures(step)
@@ -192,13 +239,22 @@ def compile_players(game: Game, mode: str) -> str:
     if mode == "off":  # (the bilinear game, whose players are points, refuses it in config.py)
         return ""
     objective, compiled = game.objective, [game.G]
-    if (type(objective.unroll) is NoUnroll and objective.loss.penalty is no_penalty  # not unrolled, no penalty
-            and not any(parametrize.is_parametrized(m) for m in game.D.modules())):  # no spectral norm
+    if (
+        type(objective.unroll) is NoUnroll
+        and objective.loss.penalty is no_penalty  # not unrolled, no penalty
+        and not any(parametrize.is_parametrized(m) for m in game.D.modules())
+    ):  # no spectral norm
         compiled.append(game.D)
     for net in compiled:
         net.compile(mode=None if mode == "default" else mode)
-    return f"torch.compile ({mode}): {' and '.join('G' if n is game.G else 'D' for n in compiled)}" + (
-        "" if len(compiled) == 2 else "; D eager (differentiated twice, unrolled, or spectrally normalised)")
+    return (
+        f"torch.compile ({mode}): {' and '.join('G' if n is game.G else 'D' for n in compiled)}"
+        + (
+            ""
+            if len(compiled) == 2
+            else "; D eager (differentiated twice, unrolled, or spectrally normalised)"
+        )
+    )
 
 
 def dataset(cfg: DictConfig, device: torch.device):
@@ -220,16 +276,41 @@ def gan_game(cfg: DictConfig, data, G: nn.Module, D: nn.Module, device: torch.de
     t = cfg.trainer
     opt_g = instantiate(cfg.optimizer.g, G.parameters(), _convert_="all")
     opt_d = instantiate(cfg.optimizer.d, D.parameters(), _convert_="all")
-    if hasattr(data, "objective"):  # a game with its own objective (config.py allows no loss, lens or unrolling)
+    if hasattr(
+        data, "objective"
+    ):  # a game with its own objective (config.py allows no loss, lens or unrolling)
         objective = data.objective(G, D, t.batch_size)
     else:
         loss = instantiate(cfg.loss)
-        lens = instantiate(cfg.lens, data_shape=data.shape, loss=loss, device=device, _convert_="all")
-        unroll = unroller(D, opt_d, loss, t.unroll_steps, t.unroll_second_order, t.unroll_fresh_batches)
-        objective = GANObjective(G, D, loss, data, cfg.model.z_dim, t.batch_size, lens, unroll, cfg.model.noise)
-    la = lookahead([G, D], cfg.optimizer.lookahead.k, cfg.optimizer.lookahead.alpha, cfg.optimizer.lookahead.lazy)
-    fast = t.ema and t.ema_follows == "fast"  # without the EMA, the slow G is evaluated whatever it would follow
-    return Game(G, D, opt_g, opt_d, objective, d_steps=t.d_steps, simultaneous=t.order == "simultaneous",
-                step_rule=extragradient_step if cfg.optimizer.extragradient else plain_step,
-                lookahead=la, ema=ema(G if fast else la.slow[0], t.ema), ema_first=bool(fast),
-                precision=Precision(t.precision, device, opt_g, opt_d))
+        lens = instantiate(
+            cfg.lens, data_shape=data.shape, loss=loss, device=device, _convert_="all"
+        )
+        unroll = unroller(
+            D, opt_d, loss, t.unroll_steps, t.unroll_second_order, t.unroll_fresh_batches
+        )
+        objective = GANObjective(
+            G, D, loss, data, cfg.model.z_dim, t.batch_size, lens, unroll, cfg.model.noise
+        )
+    la = lookahead(
+        [G, D],
+        cfg.optimizer.lookahead.k,
+        cfg.optimizer.lookahead.alpha,
+        cfg.optimizer.lookahead.lazy,
+    )
+    fast = (
+        t.ema and t.ema_follows == "fast"
+    )  # without the EMA, the slow G is evaluated whatever it would follow
+    return Game(
+        G,
+        D,
+        opt_g,
+        opt_d,
+        objective,
+        d_steps=t.d_steps,
+        simultaneous=t.order == "simultaneous",
+        step_rule=extragradient_step if cfg.optimizer.extragradient else plain_step,
+        lookahead=la,
+        ema=ema(G if fast else la.slow[0], t.ema),
+        ema_first=bool(fast),
+        precision=Precision(t.precision, device, opt_g, opt_d),
+    )

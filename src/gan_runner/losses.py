@@ -25,7 +25,9 @@ class Loss(NamedTuple):
     d_real: Callable[[Tensor], Tensor]
     d_fake: Callable[[Tensor], Tensor]
     g: Callable[[Tensor], Tensor]
-    penalty: Callable[[Critic, Tensor, Tensor], Tensor | float] = no_penalty  # D's regulariser on both batches
+    penalty: Callable[[Critic, Tensor, Tensor], Tensor | float] = (
+        no_penalty  # D's regulariser on both batches
+    )
 
 
 def bce_real(logits: Tensor) -> Tensor:
@@ -75,8 +77,11 @@ def nonsaturating() -> Loss:
 
 def lsgan(a: float, b: float, c: float) -> Loss:
     """Mao et al. 2016: least squares with fake label a, real label b, and G's target c."""
-    return Loss(partial(squared_error, target=b), partial(squared_error, target=a),
-                partial(squared_error, target=c))
+    return Loss(
+        partial(squared_error, target=b),
+        partial(squared_error, target=a),
+        partial(squared_error, target=c),
+    )
 
 
 def hinge() -> Loss:
@@ -113,5 +118,8 @@ def d_loss(loss: Loss, D: Critic, real: Tensor, fake: Tensor) -> tuple[Tensor, T
     Two forwards: batch norm sees real and fake batches apart (as in the DCGAN reference code); the
     losses in fp32 whatever precision D's forward ran in (trainer.precision)."""
     real_logits, fake_logits = widened(D(real)), widened(D(fake))
-    return loss.d_real(real_logits) + loss.d_fake(fake_logits) + loss.penalty(D, real, fake), real_logits, fake_logits
-
+    return (
+        loss.d_real(real_logits) + loss.d_fake(fake_logits) + loss.penalty(D, real, fake),
+        real_logits,
+        fake_logits,
+    )

@@ -20,7 +20,9 @@ DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 class Precision:
     def __init__(self, precision: str, device: torch.device, opt_g: Optimizer, opt_d: Optimizer):
         self.dtype, self.device_type = DTYPES[precision], device.type
-        self.scaler_g, self.scaler_d = (GradScaler(device.type, enabled=precision == "fp16") for _ in range(2))
+        self.scaler_g, self.scaler_d = (
+            GradScaler(device.type, enabled=precision == "fp16") for _ in range(2)
+        )
         self._scalers = {opt_g: self.scaler_g, opt_d: self.scaler_d}
 
     def forwards(self) -> AbstractContextManager:

@@ -27,8 +27,14 @@ from .metrics import HIGHER_IS_BETTER, METRICS, NO_EMA, fitting, needed, resolve
 from .run_dir import RunDir
 
 # the value shapes of the datasets (before dataset.resolution), for the memory estimate
-SHAPES = {"mixture": (2,), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32),
-          "svhn": (3, 32, 32), "stacked_digits": (3, 28, 28)}
+SHAPES = {
+    "mixture": (2,),
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "svhn": (3, 32, 32),
+    "stacked_digits": (3, 28, 28),
+}
 
 
 def check_run(task: DictConfig, run: RunDir) -> None:
@@ -36,9 +42,14 @@ def check_run(task: DictConfig, run: RunDir) -> None:
     check_metrics(task)
     check_memory(task)
     check_device_without_torch(task.trainer.device)
-    for path, key in ((run.path, "hydra.run.dir"), (run.checkpoint.parent, "hydra.run.dir"),
-                      (run.samples, "hydra.run.dir")):
-        if path == run.path or path.exists():  # a folder of an earlier attempt may have become read-only
+    for path, key in (
+        (run.path, "hydra.run.dir"),
+        (run.checkpoint.parent, "hydra.run.dir"),
+        (run.samples, "hydra.run.dir"),
+    ):
+        if (
+            path == run.path or path.exists()
+        ):  # a folder of an earlier attempt may have become read-only
             check_writable(path, key)
     if needed(task.metrics.names, dataset_kind(task.dataset)) & {"classifier", "inception"}:
         check_writable(Path(task.metrics.cache_dir).expanduser(), "metrics.cache_dir", keep=True)
@@ -59,33 +70,52 @@ def check_metrics(task: DictConfig) -> None:
     kind = dataset_kind(task.dataset)
     bad = unfit(task.metrics.names, kind)
     if bad:
-        raise ConfigError(f"metrics.names={sorted(resolve(task.metrics.names, kind))} does not fit this dataset "
-                          f"({kind} data): {', '.join(bad)} cannot be computed on it; it takes "
-                          f"{', '.join(fitting(kind))}. metrics.names=[auto] picks for you.")
+        raise ConfigError(
+            f"metrics.names={sorted(resolve(task.metrics.names, kind))} does not fit this dataset "
+            f"({kind} data): {', '.join(bad)} cannot be computed on it; it takes "
+            f"{', '.join(fitting(kind))}. metrics.names=[auto] picks for you."
+        )
     chosen, names = task.metrics.objective, resolve(task.metrics.names, kind)
-    reported = [v + suffix for n in names for v in METRICS[n].values
-                for suffix in ("", *((NO_EMA,) if task.trainer.ema and METRICS[n].needs != "players" else ()))]
+    reported = [
+        v + suffix
+        for n in names
+        for v in METRICS[n].values
+        for suffix in (
+            "",
+            *((NO_EMA,) if task.trainer.ema and METRICS[n].needs != "players" else ()),
+        )
+    ]
     if chosen and chosen not in reported:
-        raise ConfigError(f"metrics.objective={chosen} is not a value this run reports: it measures "
-                          f"{', '.join(reported) or 'nothing'} (metrics.names={names}).")
-    if task.metrics.fid.backend == "torchscript" and "is_inception" in resolve(task.metrics.names, kind):
-        raise ConfigError(f"metrics.names={sorted(resolve(task.metrics.names, kind))} asks for is_inception, the "
-                          "Inception score, which needs the network's class logits; metrics.fid.backend=torchscript "
-                          "gives its 2048 pool features only. Leave is_inception out (e.g. "
-                          "metrics.names=[fid_inception]), or use metrics.fid.backend=pytorch_fid.")
+        raise ConfigError(
+            f"metrics.objective={chosen} is not a value this run reports: it measures "
+            f"{', '.join(reported) or 'nothing'} (metrics.names={names})."
+        )
+    if task.metrics.fid.backend == "torchscript" and "is_inception" in resolve(
+        task.metrics.names, kind
+    ):
+        raise ConfigError(
+            f"metrics.names={sorted(resolve(task.metrics.names, kind))} asks for is_inception, the "
+            "Inception score, which needs the network's class logits; metrics.fid.backend=torchscript "
+            "gives its 2048 pool features only. Leave is_inception out (e.g. "
+            "metrics.names=[fid_inception]), or use metrics.fid.backend=pytorch_fid."
+        )
 
 
 def check_direction(task: DictConfig, direction: str) -> None:
     """An optimising sweeper goes the way the task's objective (metrics.objective) is better."""
     name = task_objective(task)
     if name is None:
-        raise ConfigError(f"hydra.sweeper optimises the runs' objective, but metrics.names={list(task.metrics.names)} "
-                          "measures nothing it could rank: pick metrics (metrics.names=[auto]) and metrics.objective.")
+        raise ConfigError(
+            f"hydra.sweeper optimises the runs' objective, but metrics.names={list(task.metrics.names)} "
+            "measures nothing it could rank: pick metrics (metrics.names=[auto]) and metrics.objective."
+        )
     want = "maximize" if HIGHER_IS_BETTER[name] else "minimize"
     if direction.lower() != want:
-        raise ConfigError(f"hydra.sweeper.direction={direction}, but the objective {name} (metrics.objective) is "
-                          f"better {'higher' if want == 'maximize' else 'lower'}: the search would look for the worst "
-                          f"runs. Set hydra.sweeper.direction={want}, or another metrics.objective.")
+        raise ConfigError(
+            f"hydra.sweeper.direction={direction}, but the objective {name} (metrics.objective) is "
+            f"better {'higher' if want == 'maximize' else 'lower'}: the search would look for the worst "
+            f"runs. Set hydra.sweeper.direction={want}, or another metrics.objective."
+        )
 
 
 def check_weights(task: DictConfig) -> None:
@@ -112,14 +142,23 @@ def check_memory(task: DictConfig) -> None:
     if task.dataset.get("resolution") and len(shape) == 3:
         shape = (shape[0], task.dataset.resolution, task.dataset.resolution)
     sample = math.prod(shape)
-    n_eval = max(m.n_samples, m.stacked_n_samples if "stacked_modes" in resolve(m.names, dataset_kind(task.dataset)) else 0)
-    width = max([*task.model.get("generator", {}).get("hidden", []), *task.model.get("g_hidden", []), 1])
+    n_eval = max(
+        m.n_samples,
+        m.stacked_n_samples
+        if "stacked_modes" in resolve(m.names, dataset_kind(task.dataset))
+        else 0,
+    )
+    width = max(
+        [*task.model.get("generator", {}).get("hidden", []), *task.model.get("g_hidden", []), 1]
+    )
     floats = n_eval * z + 3 * t.batch_size * (z + sample + width) + 2 * (z * width + width * sample)
     need, have = 4 * floats, _memory_bytes()
     if need > have:
-        raise ConfigError(f"This run needs at least {need / 2**30:.3g} GiB (trainer.batch_size={t.batch_size}, "
-                          f"model.z_dim={z}, metrics.n_samples={m.n_samples}, samples of {sample} values), more than "
-                          f"the {have / 2**30:.3g} GiB this machine has: make them smaller.")
+        raise ConfigError(
+            f"This run needs at least {need / 2**30:.3g} GiB (trainer.batch_size={t.batch_size}, "
+            f"model.z_dim={z}, metrics.n_samples={m.n_samples}, samples of {sample} values), more than "
+            f"the {have / 2**30:.3g} GiB this machine has: make them smaller."
+        )
 
 
 def _memory_bytes() -> int:
@@ -138,20 +177,34 @@ def check_precision(precision: str, device) -> None:
         return
     major, minor = torch.cuda.get_device_capability(device)
     if major < 8:
-        raise ConfigError(f"trainer.precision=bf16, but {torch.cuda.get_device_name(device)} (compute capability "
-                          f"{major}.{minor}) has no bfloat16 arithmetic: use trainer.precision=fp16 (with its "
-                          "gradient scalers) or fp32.")
+        raise ConfigError(
+            f"trainer.precision=bf16, but {torch.cuda.get_device_name(device)} (compute capability "
+            f"{major}.{minor}) has no bfloat16 arithmetic: use trainer.precision=fp16 (with its "
+            "gradient scalers) or fp32."
+        )
 
 
 def check_device_without_torch(device: str) -> None:
     """Refuse a device this machine cannot have, before the slow import of torch (which
     resolve_device then checks in full: how many GPUs, which index)."""
-    drivers = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd")  # NVIDIA's, or AMD's (ROCm's torch says cuda)
-    if device.startswith("cuda") and platform.system() == "Linux" and not any(Path(d).exists() for d in drivers):
-        raise ConfigError(f"trainer.device={device} but this machine has no GPU driver (none of {', '.join(drivers)}): "
-                          "no CUDA device here. Use trainer.device=cpu or trainer.device=auto.")
+    drivers = (
+        "/proc/driver/nvidia",
+        "/dev/nvidiactl",
+        "/dev/kfd",
+    )  # NVIDIA's, or AMD's (ROCm's torch says cuda)
+    if (
+        device.startswith("cuda")
+        and platform.system() == "Linux"
+        and not any(Path(d).exists() for d in drivers)
+    ):
+        raise ConfigError(
+            f"trainer.device={device} but this machine has no GPU driver (none of {', '.join(drivers)}): "
+            "no CUDA device here. Use trainer.device=cpu or trainer.device=auto."
+        )
     if device == "mps" and platform.system() != "Darwin":
-        raise ConfigError(f"trainer.device=mps is Apple's GPU, and this is {platform.system()}. Use trainer.device=cpu.")
+        raise ConfigError(
+            f"trainer.device=mps is Apple's GPU, and this is {platform.system()}. Use trainer.device=cpu."
+        )
 
 
 def check_writable(path: Path, key: str, keep: bool = False) -> None:
@@ -163,10 +216,16 @@ def check_writable(path: Path, key: str, keep: bool = False) -> None:
         path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
     except OSError as e:
-        raise ConfigError(f"Cannot write in {path}: {e.strerror}. Choose another with {key}=DIR"
-                          f"{'' if key.startswith('metrics') else ', or make it writable'}.") from None
+        raise ConfigError(
+            f"Cannot write in {path}: {e.strerror}. Choose another with {key}=DIR"
+            f"{'' if key.startswith('metrics') else ', or make it writable'}."
+        ) from None
     finally:
-        made = [path, *path.parents][:len(path.parts) - len(created.parts) + 1] if created and not keep else []
+        made = (
+            [path, *path.parents][: len(path.parts) - len(created.parts) + 1]
+            if created and not keep
+            else []
+        )
         for folder in made:
             try:
                 folder.rmdir()  # only while empty: another process may have started a run there meanwhile
@@ -191,7 +250,9 @@ class Preflight(Callback):
         try:
             check_writable(Path(config.hydra.sweep.dir).absolute(), "hydra.sweep.dir")
             direction = config.hydra.sweeper.get("direction")  # an optimising sweeper's (Optuna's)
-            if direction is not None and not isinstance(direction, ListConfig):  # one objective, as the task returns
+            if direction is not None and not isinstance(
+                direction, ListConfig
+            ):  # one objective, as the task returns
                 check_direction(config, str(getattr(direction, "name", direction)))
         except ConfigError as e:
             sys.exit(str(e))

@@ -28,7 +28,13 @@ from .metrics import best, worst
 # A run ends completed, diverged (a result, not a failure), interrupted (saved; it resumes) or
 # failed. A sweep's job may also be cancelled (never started) or, while the sweep runs, running.
 COMPLETED, DIVERGED, INTERRUPTED, FAILED, CANCELLED, RUNNING = STATUSES = (
-    "completed", "diverged", "interrupted", "failed", "cancelled", "running")
+    "completed",
+    "diverged",
+    "interrupted",
+    "failed",
+    "cancelled",
+    "running",
+)
 UNFINISHED = (INTERRUPTED, FAILED, CANCELLED)  # a sweep with one of these exits 1
 
 
@@ -49,7 +55,9 @@ def job_dirname(overrides: str, num: int) -> str:
     return f"{num}_{name}" if name else str(num)
 
 
-if not OmegaConf.has_resolver("job_dirname"):  # here, where Hydra's start-up imports it (the launcher plugin)
+if not OmegaConf.has_resolver(
+    "job_dirname"
+):  # here, where Hydra's start-up imports it (the launcher plugin)
     OmegaConf.register_new_resolver("job_dirname", job_dirname)
 
 
@@ -85,15 +93,33 @@ class RunDir:
         return str(self.path)
 
 
-def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[str], step: int | None = None,
-                  steps: int | None = None, wall_time: float | None = None, history: list[dict] = (),
-                  started: float | None = None, host: dict | None = None, device: dict | None = None,
-                  best_saved: int | None = None, info: dict | None = None, first_started: float | None = None) -> dict:
+def write_results(
+    run: RunDir,
+    status: str,
+    *,
+    note: str = "",
+    overrides: list[str],
+    step: int | None = None,
+    steps: int | None = None,
+    wall_time: float | None = None,
+    history: list[dict] = (),
+    started: float | None = None,
+    host: dict | None = None,
+    device: dict | None = None,
+    best_saved: int | None = None,
+    info: dict | None = None,
+    first_started: float | None = None,
+) -> dict:
     """results.json: how the run ended, its final metrics, its best evaluation (metrics.best) with
     every metric at that step (and `checkpoint`, when checkpoints/best.pt holds that step: `best_saved`), the history, and this attempt's times and machine. An attempt that
     failed does not erase a finished one's report: that is kept as results.previous.json."""
     earlier = read_results(run)
-    if status == FAILED and earlier and earlier["status"] in (COMPLETED, DIVERGED) and earlier.get("step") is not None:
+    if (
+        status == FAILED
+        and earlier
+        and earlier["status"] in (COMPLETED, DIVERGED)
+        and earlier.get("step") is not None
+    ):
         run.results.replace(run.previous_results)
     now = time.time()
     results = {
@@ -112,7 +138,8 @@ def write_results(run: RunDir, status: str, *, note: str = "", overrides: list[s
         "ended": now,
         "host": host or {},
         "device": device or {},
-        "info": info or {},  # what the metrics were prepared with, e.g. the classifier's test accuracy
+        "info": info
+        or {},  # what the metrics were prepared with, e.g. the classifier's test accuracy
     }
     write_json(run.results, results)
     return results
@@ -122,7 +149,9 @@ def objective_value(task: DictConfig, results: dict | None) -> float | None:
     """What a run gives a sweeper (metrics.objective): the value at its final evaluation when it
     completed with it finite, else the worst (a diverged, failed or interrupted run: ±inf, never
     NaN); None when the run measures nothing ranked."""
-    from .config import task_objective  # the schema: not at import, Hydra imports the launcher plugin at start-up
+    from .config import (
+        task_objective,  # the schema: not at import, Hydra imports the launcher plugin at start-up
+    )
 
     try:
         name = task_objective(task)
@@ -130,7 +159,9 @@ def objective_value(task: DictConfig, results: dict | None) -> float | None:
         return None
     if name is None:
         return None
-    value = results.get("final", {}).get(name) if results and results["status"] == COMPLETED else None
+    value = (
+        results.get("final", {}).get(name) if results and results["status"] == COMPLETED else None
+    )
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else worst(name)
 
 
@@ -154,16 +185,30 @@ def finished(run: RunDir, task: DictConfig) -> bool:
     from .config import ADDED, flatten
 
     results = read_results(run)
-    if not (results and results["status"] in (COMPLETED, DIVERGED) and results.get("steps") == task.trainer.steps
-            and (results["status"] == DIVERGED or results.get("step") == task.trainer.steps) and run.config.exists()):
+    if not (
+        results
+        and results["status"] in (COMPLETED, DIVERGED)
+        and results.get("steps") == task.trainer.steps
+        and (results["status"] == DIVERGED or results.get("step") == task.trainer.steps)
+        and run.config.exists()
+    ):
         return False
     try:
-        recorded = flatten(OmegaConf.create(OmegaConf.to_container(OmegaConf.load(run.config), resolve=True)))
+        recorded = flatten(
+            OmegaConf.create(OmegaConf.to_container(OmegaConf.load(run.config), resolve=True))
+        )
     except Exception:  # a garbled record: the job runs again
         return False
     now = flatten(OmegaConf.create(OmegaConf.to_container(task, resolve=True, enum_to_str=True)))
-    recorded = {**{k: v for k, v in ADDED.items() if k in now}, **recorded}  # keys added since: their old behaviour
-    return all(recorded.get(k) == now.get(k) for k in recorded.keys() | now.keys() if not k.startswith(NOT_TRAINING))
+    recorded = {
+        **{k: v for k, v in ADDED.items() if k in now},
+        **recorded,
+    }  # keys added since: their old behaviour
+    return all(
+        recorded.get(k) == now.get(k)
+        for k in recorded.keys() | now.keys()
+        if not k.startswith(NOT_TRAINING)
+    )
 
 
 def read_results(run: RunDir) -> dict[str, Any] | None:
@@ -197,12 +242,19 @@ def read_config(run: RunDir, what: str) -> DictConfig:
 
     cfg = load_yaml(run.config, what)
     try:
-        resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # what instantiation would see
-        if not (isinstance(resolved.get("model"), DictConfig) and isinstance(resolved.model.get("z_dim"), int)
-                and isinstance(resolved.get("dataset"), DictConfig)):
+        resolved = OmegaConf.create(
+            OmegaConf.to_container(cfg, resolve=True)
+        )  # what instantiation would see
+        if not (
+            isinstance(resolved.get("model"), DictConfig)
+            and isinstance(resolved.model.get("z_dim"), int)
+            and isinstance(resolved.get("dataset"), DictConfig)
+        ):
             raise ValueError("no model with a z_dim, or no dataset")
     except Exception as e:  # a list, a missing key, an interpolation that does not resolve
-        raise ConfigError(f"Cannot {what}: {run.config} is not a gan-runner run's config ({e}).") from None
+        raise ConfigError(
+            f"Cannot {what}: {run.config} is not a gan-runner run's config ({e})."
+        ) from None
     check_targets(OmegaConf.to_container(resolved))
     return resolved
 
@@ -215,7 +267,9 @@ def report(run: RunDir, status: str, note: str, overrides: list[str]) -> None:
     earlier = read_results(run)
     if status == CANCELLED and earlier is not None and earlier["status"] in (COMPLETED, DIVERGED):
         return  # a finished job a continued sweep did not get to start again: it is still finished
-    if earlier is not None and earlier.get("step") is not None:  # reports like this one have no step
+    if (
+        earlier is not None and earlier.get("step") is not None
+    ):  # reports like this one have no step
         run.results.replace(run.previous_results)
     write_results(run, status, note=note, overrides=overrides)
 
@@ -232,15 +286,18 @@ def last_lines(log_file: Path, n: int = 5, width: int = 300) -> str:
     if start and len(lines) > 1:
         lines = lines[1:]  # the first was cut in two
     lines = [line.rstrip() for line in lines if line.strip()][-n:]
-    return "\n".join(line if len(line) <= width else line[:width - 3] + "..." for line in lines)
+    return "\n".join(line if len(line) <= width else line[: width - 3] + "..." for line in lines)
 
 
 def record(run: RunDir, task: DictConfig, hydra: DictConfig) -> None:
     """Hydra's record of the composed run (.hydra/config.yaml, hydra.yaml, overrides.yaml), written
     by the run itself once its pre-flight has passed (conf/train.yaml turns Hydra's own writing
     off), so that a job refused in a directory holding another run leaves that run's record alone."""
-    for path, node in ((run.config, task), (run.hydra_yaml, OmegaConf.create({"hydra": hydra})),
-                       (run.overrides, OmegaConf.create(list(hydra.overrides.task)))):
+    for path, node in (
+        (run.config, task),
+        (run.hydra_yaml, OmegaConf.create({"hydra": hydra})),
+        (run.overrides, OmegaConf.create(list(hydra.overrides.task))),
+    ):
         # resolved: the values the run used, which the tables and the summary read as plain YAML
         # (a derived setting, ${order_for:...}, would read as its formula)
         try:
@@ -254,15 +311,21 @@ def checkpoint_path(run: RunDir, best: bool = False) -> Path:
     """The checkpoint gan-runner-sample and -eval read: the last, or the best evaluation's (--best)."""
     path = run.best_checkpoint if best else run.checkpoint
     if not run.config.is_file() or not run.checkpoint.is_file():
-        raise ConfigError(f"{run} holds no trained run: expected {run.config} and {run.checkpoint}.")
+        raise ConfigError(
+            f"{run} holds no trained run: expected {run.config} and {run.checkpoint}."
+        )
     if not path.is_file():
-        raise ConfigError(f"{run} has no {path.relative_to(run.path)}: a run saves it at each evaluation that "
-                          "improves on its best (metrics.best: the ranked metrics, e.g. modes, fid_*); this one "
-                          "had none ranked, or no evaluation yet. Without --best: its last checkpoint.")
+        raise ConfigError(
+            f"{run} has no {path.relative_to(run.path)}: a run saves it at each evaluation that "
+            "improves on its best (metrics.best: the ranked metrics, e.g. modes, fid_*); this one "
+            "had none ranked, or no evaluation yet. Without --best: its last checkpoint."
+        )
     return path
 
 
-def add_evaluation(run: RunDir, step: int, metrics: dict, overrides: list[str], checkpoint: Path) -> dict:
+def add_evaluation(
+    run: RunDir, step: int, metrics: dict, overrides: list[str], checkpoint: Path
+) -> dict:
     """eval.json: the metrics of the checkpoint's step (an evaluation of other metrics of the same
     step adds to them) and every evaluation, with its overrides and checkpoint. An unreadable eval.json is kept
     aside as eval.unreadable.json, not lost."""
@@ -270,17 +333,30 @@ def add_evaluation(run: RunDir, step: int, metrics: dict, overrides: list[str], 
     if run.eval.exists():
         try:
             earlier = json.loads(run.eval.read_text())
-            if not (isinstance(earlier, dict) and isinstance(earlier.get("metrics", {}), dict)
-                    and isinstance(earlier.get("evaluations", []), list)):
+            if not (
+                isinstance(earlier, dict)
+                and isinstance(earlier.get("metrics", {}), dict)
+                and isinstance(earlier.get("evaluations", []), list)
+            ):
                 raise ValueError("not gan-runner-eval's record")
         except (ValueError, UnicodeDecodeError):
             earlier = {}
             run.eval.replace(run.path / "eval.unreadable.json")
     same = earlier.get("step") == step
-    report = {"step": step, "metrics": {**(earlier.get("metrics", {}) if same else {}), **metrics},
-              "evaluations": [*earlier.get("evaluations", []),
-                              {"step": step, "metrics": metrics, "overrides": list(overrides),
-                               "checkpoint": str(checkpoint.relative_to(run.path)), "time": time.time()}]}
+    report = {
+        "step": step,
+        "metrics": {**(earlier.get("metrics", {}) if same else {}), **metrics},
+        "evaluations": [
+            *earlier.get("evaluations", []),
+            {
+                "step": step,
+                "metrics": metrics,
+                "overrides": list(overrides),
+                "checkpoint": str(checkpoint.relative_to(run.path)),
+                "time": time.time(),
+            },
+        ],
+    }
     write_json(run.eval, report)
     return report
 
@@ -289,7 +365,15 @@ def remove_stale_temp_files(run: RunDir, older_than_s: float = 600) -> None:
     """The temporary files of atomic writes (files.atomic_write: `.<name>.XXXX` beside `<name>`) that
     a process killed mid-write left behind, up to a checkpoint's size each. Only old ones: a write
     takes seconds, and another process (gan-runner-eval) may be writing in the directory now."""
-    for path in (run.checkpoint, run.best_checkpoint, run.results, run.eval, run.config, run.hydra_yaml, run.overrides):
+    for path in (
+        run.checkpoint,
+        run.best_checkpoint,
+        run.results,
+        run.eval,
+        run.config,
+        run.hydra_yaml,
+        run.overrides,
+    ):
         for stale in path.parent.glob(f".{path.name}.*"):
             try:
                 if time.time() - stale.stat().st_mtime > older_than_s:

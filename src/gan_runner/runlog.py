@@ -27,14 +27,20 @@ class RunLogger:
     def __init__(self, run: RunDir, start_step: int, total_steps: int):
         self.run = run
         # purge_step hides events a previous attempt logged after its last checkpoint
-        self.writer = SummaryWriter(str(run.path), purge_step=start_step + 1 if start_step else None)
+        self.writer = SummaryWriter(
+            str(run.path), purge_step=start_step + 1 if start_step else None
+        )
         self.total = total_steps
         self.bar = None
         if sys.stdout.isatty():
-            self.bar = tqdm(total=total_steps, initial=start_step, dynamic_ncols=True, file=sys.stdout)
+            self.bar = tqdm(
+                total=total_steps, initial=start_step, dynamic_ncols=True, file=sys.stdout
+            )
             self._redirect = logging_redirect_tqdm()  # log lines print above the bar ...
             self._redirect.__enter__()
-            for handler in logging.getLogger().handlers:  # ... but the bar shows the scalars instead
+            for (
+                handler
+            ) in logging.getLogger().handlers:  # ... but the bar shows the scalars instead
                 if not isinstance(handler, logging.FileHandler):
                     handler.addFilter(lambda record: record.name != progress.name)
         self._last = (start_step, time.perf_counter())
@@ -43,12 +49,17 @@ class RunLogger:
     def scalars(self, step: int, values: dict[str, float]) -> None:
         last_step, last_time = self._last
         self._last, paused, self._paused = (step, time.perf_counter()), self._paused, 0.0
-        values = {**values, "perf/steps_per_s": (step - last_step) / (self._last[1] - last_time - paused)}
+        values = {
+            **values,
+            "perf/steps_per_s": (step - last_step) / (self._last[1] - last_time - paused),
+        }
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
         progress.info("step %d/%d | %s", step, self.total, _short(values))
         if self.bar is not None:
-            self.bar.set_postfix_str(f"loss D {values['loss/D']:.4g} G {values['loss/G']:.4g}", refresh=False)
+            self.bar.set_postfix_str(
+                f"loss D {values['loss/D']:.4g} G {values['loss/G']:.4g}", refresh=False
+            )
             self.bar.update(step - self.bar.n)
 
     @contextmanager
@@ -83,12 +94,22 @@ class RunLogger:
         the run's .hydra record), every other value flattened, the run's status and its final metrics
         into this run, for TensorBoard's HParams tab. The metric values are the `metrics/<name>`
         scalars logged above."""
-        choices = (OmegaConf.load(self.run.hydra_yaml).hydra.runtime.choices if self.run.hydra_yaml.exists() else {})
+        choices = (
+            OmegaConf.load(self.run.hydra_yaml).hydra.runtime.choices
+            if self.run.hydra_yaml.exists()
+            else {}
+        )
         chosen = {g: str(c) for g, c in choices.items() if not g.startswith(("hydra/", "schema/"))}
         # a preset's claim says how a sweep is judged, not how this run trained; `_target_` paths say
         # in code what the group choices say
-        flat = {k: v for k, v in flatten(cfg).items() if not k.startswith("claim.") and not k.endswith("_target_")}
-        exp, ssi, sei = hparams({**chosen, **flat, "status": status}, {f"metrics/{k}": v for k, v in metrics.items()})
+        flat = {
+            k: v
+            for k, v in flatten(cfg).items()
+            if not k.startswith("claim.") and not k.endswith("_target_")
+        }
+        exp, ssi, sei = hparams(
+            {**chosen, **flat, "status": status}, {f"metrics/{k}": v for k, v in metrics.items()}
+        )
         for summary in (exp, ssi, sei):
             self.writer.file_writer.add_summary(summary)
 

@@ -36,9 +36,13 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     name = signal.Signals(signum).name
     if name not in _received:
         _received.append(name)
-    if signum in _expired and signum in _hand_on:  # the grace period is over: the launcher's turn, now
+    if (
+        signum in _expired and signum in _hand_on
+    ):  # the grace period is over: the launcher's turn, now
         _hand_on.pop(signum)(signum, frame)
-    elif signum in _hand_on and signum not in _grace:  # a thread, not SIGALRM: the alarm may be someone else's
+    elif (
+        signum in _hand_on and signum not in _grace
+    ):  # a thread, not SIGALRM: the alarm may be someone else's
         _grace[signum] = threading.Timer(GRACE_S, _expire, (signum,))
         _grace[signum].daemon = True
         _grace[signum].start()
@@ -70,9 +74,13 @@ class StopRequest:
         self._honoured = True
 
     def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():  # Python delivers signals there only
+        if (
+            threading.current_thread() is threading.main_thread()
+        ):  # Python delivers signals there only
             for s in SIGNALS:
-                if not (s == signal.SIGTERM and _python_handler(signal.getsignal(s))):  # the launcher's policy
+                if not (
+                    s == signal.SIGTERM and _python_handler(signal.getsignal(s))
+                ):  # the launcher's policy
                     self._previous[s] = signal.signal(s, _handle)
             _hand_on.update({s: h for s, h in self._previous.items() if _python_handler(h)})
         return self
@@ -87,7 +95,11 @@ class StopRequest:
         _expired.clear()
         for s, handler in self._previous.items():
             signal.signal(s, handler)
-        due = [s for s in list(_hand_on) if signal.Signals(s).name in _received] if self._honoured else []
+        due = (
+            [s for s in list(_hand_on) if signal.Signals(s).name in _received]
+            if self._honoured
+            else []
+        )
         _hand_on.clear()
         for s in due:  # now the launcher's turn (submitit: requeue, and exit)
             self._previous[s](s, None)

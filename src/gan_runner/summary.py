@@ -21,7 +21,17 @@ from omegaconf import DictConfig
 
 from .console import say
 from .files import write_text
-from .run_dir import FAILED, RUNNING, STATUSES, UNFINISHED, RunDir, last_lines, override_key, read_results, report
+from .run_dir import (
+    FAILED,
+    RUNNING,
+    STATUSES,
+    UNFINISHED,
+    RunDir,
+    last_lines,
+    override_key,
+    read_results,
+    report,
+)
 
 
 def runs(directories: list[Path], finished: bool = True) -> list[dict]:
@@ -34,16 +44,31 @@ def runs(directories: list[Path], finished: bool = True) -> list[dict]:
         for marker in sorted(Path(top).rglob(".hydra/overrides.yaml")):
             run = RunDir(marker.parent.parent)
             recorded = _yaml(marker)
-            overrides = {override_key(o): o.split("=", 1)[1] if "=" in o else ""
-                         for o in (recorded if isinstance(recorded, list) else []) if isinstance(o, str)}
+            overrides = {
+                override_key(o): o.split("=", 1)[1] if "=" in o else ""
+                for o in (recorded if isinstance(recorded, list) else [])
+                if isinstance(o, str)
+            }
             hydra_yaml, config = _yaml(run.hydra_yaml), _yaml(run.config)
-            results = read_results(run) or ({"status": FAILED, "note": last_lines(run.launcher_log) or "no results.json"} if finished
-                                            else {"status": RUNNING, "note": ""})
-            found.append({"dir": str(run), "overrides": overrides,
-                          "choices": _get(hydra_yaml, "hydra", "runtime", "choices"),
-                          "config": config if isinstance(config, dict) else {}, "status": results["status"], "step": results.get("step"),
-                          "wall_time_s": results.get("wall_time_s"), "final": results.get("final", {}),
-                          "best": results.get("best", {}), "note": results["note"]})
+            results = read_results(run) or (
+                {"status": FAILED, "note": last_lines(run.launcher_log) or "no results.json"}
+                if finished
+                else {"status": RUNNING, "note": ""}
+            )
+            found.append(
+                {
+                    "dir": str(run),
+                    "overrides": overrides,
+                    "choices": _get(hydra_yaml, "hydra", "runtime", "choices"),
+                    "config": config if isinstance(config, dict) else {},
+                    "status": results["status"],
+                    "step": results.get("step"),
+                    "wall_time_s": results.get("wall_time_s"),
+                    "final": results.get("final", {}),
+                    "best": results.get("best", {}),
+                    "note": results["note"],
+                }
+            )
     return found
 
 
@@ -74,8 +99,18 @@ def summary(records: list[dict]) -> tuple[str, str]:
     metrics = sorted({m for r in records for m in r["final"]})
 
     def rows(keys_):
-        return [[Path(r["dir"]).name, *(r["overrides"].get(k, "") for k in keys_), r["status"], r["step"],
-                 r["wall_time_s"], *(_short(r["final"].get(m)) for m in metrics), r["note"]] for r in records]
+        return [
+            [
+                Path(r["dir"]).name,
+                *(r["overrides"].get(k, "") for k in keys_),
+                r["status"],
+                r["step"],
+                r["wall_time_s"],
+                *(_short(r["final"].get(m)) for m in metrics),
+                r["note"],
+            ]
+            for r in records
+        ]
 
     columns = ["status", "step", "wall_time_s", *metrics, "note"]
     out = io.StringIO()
@@ -119,15 +154,21 @@ class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
         run = RunDir(HydraConfig.get().runtime.output_dir)
         results = read_results(run)
-        reported = results is not None and results.get("ended", 0) >= self.job_started  # by this attempt
+        reported = (
+            results is not None and results.get("ended", 0) >= self.job_started
+        )  # by this attempt
         if job_return.status == JobStatus.FAILED and not reported:
             error = job_return._return_value  # the exception; .return_value would raise it
-            report(run, FAILED, f"{type(error).__name__}: {error}", list(job_return.overrides or []))
+            report(
+                run, FAILED, f"{type(error).__name__}: {error}", list(job_return.overrides or [])
+            )
         if config.hydra.mode == RunMode.MULTIRUN:
             write_summary(Path(HydraConfig.get().sweep.dir), finished=False)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         records = write_summary(Path(config.hydra.sweep.dir))
-        say(f"sweep {config.hydra.sweep.dir}: {counts(records)}; summary.md there")  # a console gone: still exits 1
+        say(
+            f"sweep {config.hydra.sweep.dir}: {counts(records)}; summary.md there"
+        )  # a console gone: still exits 1
         if any(r["status"] in UNFINISHED for r in records):
             raise SystemExit(1)  # a callback's exceptions are warnings to Hydra; SystemExit is not

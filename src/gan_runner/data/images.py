@@ -18,7 +18,12 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError
 
-TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "svhn": "SVHN"}
+TORCHVISION = {
+    "mnist": "MNIST",
+    "fashion_mnist": "FashionMNIST",
+    "cifar10": "CIFAR10",
+    "svhn": "SVHN",
+}
 
 
 class Images:
@@ -39,8 +44,14 @@ class Images:
         """A square grid of `samples` as an HxWx3 uint8 picture."""
         from torchvision.utils import make_grid
 
-        grid = make_grid(samples.detach().float().cpu(), nrow=math.ceil(math.sqrt(len(samples))), padding=2,
-                         normalize=True, value_range=self.range, pad_value=1.0)
+        grid = make_grid(
+            samples.detach().float().cpu(),
+            nrow=math.ceil(math.sqrt(len(samples))),
+            padding=2,
+            normalize=True,
+            value_range=self.range,
+            pad_value=1.0,
+        )
         return grid.mul(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
 
     def state_dict(self) -> dict:
@@ -93,7 +104,9 @@ class IndexedImages(Images):
 class TensorImages(IndexedImages):
     """uint8 images [N, C, H, W] (and their labels) on the training device."""
 
-    def __init__(self, images: Tensor, labels: Tensor, value_range: list[float], device: torch.device | str):
+    def __init__(
+        self, images: Tensor, labels: Tensor, value_range: list[float], device: torch.device | str
+    ):
         super().__init__(tuple(images.shape[1:]), value_range)
         self.images, self.labels = images.to(device), labels.to(device)
         self.device = self.images.device
@@ -108,8 +121,14 @@ class TensorImages(IndexedImages):
 class StackedMNIST(IndexedImages):
     """Image i stacks digits triples[i] as its R, G, B channels; its label is their 3-digit number."""
 
-    def __init__(self, digits: Tensor, digit_labels: Tensor, triples: Tensor, value_range: list[float],
-                 device: torch.device | str):
+    def __init__(
+        self,
+        digits: Tensor,
+        digit_labels: Tensor,
+        triples: Tensor,
+        value_range: list[float],
+        device: torch.device | str,
+    ):
         super().__init__((3, *digits.shape[2:]), value_range)
         self.digits, self.triples = digits[:, 0].to(device), triples.to(device)
         self.labels = (digit_labels[triples] * torch.tensor([100, 10, 1])).sum(dim=1).to(device)
@@ -124,41 +143,75 @@ class StackedMNIST(IndexedImages):
 
 def resize(images: Tensor, resolution: int, chunk: int = 4096) -> Tensor:
     """Antialiased bilinear resize of uint8 images, once, at load time."""
-    out = [F.interpolate(part.float(), size=(resolution, resolution), mode="bilinear", antialias=True)
-           .round_().clamp_(0, 255).to(torch.uint8) for part in images.split(chunk)]
+    out = [
+        F.interpolate(part.float(), size=(resolution, resolution), mode="bilinear", antialias=True)
+        .round_()
+        .clamp_(0, 255)
+        .to(torch.uint8)
+        for part in images.split(chunk)
+    ]
     return torch.cat(out)
 
 
 def _expected_place(name: str, root: Path, split: str) -> Path:
-    return root / {"mnist": "MNIST/raw", "fashion_mnist": "FashionMNIST/raw", "cifar10": "cifar-10-batches-py",
-                   "svhn": f"{split}_32x32.mat"}[name]
+    return (
+        root
+        / {
+            "mnist": "MNIST/raw",
+            "fashion_mnist": "FashionMNIST/raw",
+            "cifar10": "cifar-10-batches-py",
+            "svhn": f"{split}_32x32.mat",
+        }[name]
+    )
 
 
 # The pre-flight check loads the data, the trainer reuses it (as do later jobs of a sweep run in one
 # process). One entry: a CPU copy of the last dataset stays in memory while the run trains.
 @functools.lru_cache(maxsize=1)
-def load(name: str, root: str, split: str, download: bool, resolution: int | None) -> tuple[Tensor, Tensor]:
+def load(
+    name: str, root: str, split: str, download: bool, resolution: int | None
+) -> tuple[Tensor, Tensor]:
     """uint8 images [N, C, H, W] and int64 labels on the CPU, read by torchvision."""
     import torchvision.datasets
 
     cls = getattr(torchvision.datasets, TORCHVISION[name])
     where = Path(root).expanduser().absolute()
     try:
-        ds = cls(str(where), download=download, **({"split": split} if name == "svhn" else {"train": split == "train"}))
-    except (RuntimeError, OSError, AssertionError, ValueError, IndexError) as e:  # not found, corrupted (torchvision
+        ds = cls(
+            str(where),
+            download=download,
+            **({"split": split} if name == "svhn" else {"train": split == "train"}),
+        )
+    except (
+        RuntimeError,
+        OSError,
+        AssertionError,
+        ValueError,
+        IndexError,
+    ) as e:  # not found, corrupted (torchvision
         # asserts on an IDX header it does not expect), no network
         place = _expected_place(name, where, split)
-        e = str(e).strip().splitlines()[0] if str(e).strip() else f"{type(e).__name__} in torchvision's reader"
+        e = (
+            str(e).strip().splitlines()[0]
+            if str(e).strip()
+            else f"{type(e).__name__} in torchvision's reader"
+        )
         if download:
-            raise ConfigError(f"Downloading {cls.__name__} into {where} failed ({e}). Without network access, "
-                              f"put the files at {place} yourself and run with dataset.download=false.") from None
+            raise ConfigError(
+                f"Downloading {cls.__name__} into {where} failed ({e}). Without network access, "
+                f"put the files at {place} yourself and run with dataset.download=false."
+            ) from None
         if place.exists():
-            raise ConfigError(f"{cls.__name__} ({split}) at {place} is there but torchvision rejects it "
-                              f"({e}): the files are incomplete or corrupted (their MD5 sums are checked). "
-                              "Replace them, or fetch them again with dataset.download=true.") from None
-        raise ConfigError(f"{cls.__name__} ({split}) is not in {where}: torchvision looks for {place}. Put "
-                          "the files there, point dataset.root at them, or let gan-runner fetch them with "
-                          "dataset.download=true.") from None
+            raise ConfigError(
+                f"{cls.__name__} ({split}) at {place} is there but torchvision rejects it "
+                f"({e}): the files are incomplete or corrupted (their MD5 sums are checked). "
+                "Replace them, or fetch them again with dataset.download=true."
+            ) from None
+        raise ConfigError(
+            f"{cls.__name__} ({split}) is not in {where}: torchvision looks for {place}. Put "
+            "the files there, point dataset.root at them, or let gan-runner fetch them with "
+            "dataset.download=true."
+        ) from None
     images = torch.as_tensor(np.asarray(ds.data))
     if name in ("mnist", "fashion_mnist"):
         images, labels = images[:, None], ds.targets
@@ -167,21 +220,38 @@ def load(name: str, root: str, split: str, download: bool, resolution: int | Non
     else:
         images, labels = images.contiguous(), torch.as_tensor(ds.labels)
     if images.ndim != 4 or not len(images) or len(images) != len(labels):
-        raise ConfigError(f"{cls.__name__} ({split}) at {_expected_place(name, where, split)} is corrupted: "
-                          f"{tuple(images.shape)} images for {len(labels)} labels. Replace the files.")
+        raise ConfigError(
+            f"{cls.__name__} ({split}) at {_expected_place(name, where, split)} is corrupted: "
+            f"{tuple(images.shape)} images for {len(labels)} labels. Replace the files."
+        )
     if resolution and resolution != images.shape[-1]:
         images = resize(images, resolution)
     return images, labels.long()
 
 
-def torchvision_images(name: str, root: str, download: bool, split: str, range: list[float],
-                       resolution: int | None, device: torch.device | str = "cpu") -> TensorImages:
+def torchvision_images(
+    name: str,
+    root: str,
+    download: bool,
+    split: str,
+    range: list[float],
+    resolution: int | None,
+    device: torch.device | str = "cpu",
+) -> TensorImages:
     images, labels = load(name, root, split, download, resolution)
     return TensorImages(images, labels, range, device)
 
 
-def stacked_mnist(root: str, download: bool, split: str, range: list[float], resolution: int | None, size: int,
-                  seed: int, device: torch.device | str = "cpu") -> StackedMNIST:
+def stacked_mnist(
+    root: str,
+    download: bool,
+    split: str,
+    range: list[float],
+    resolution: int | None,
+    size: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> StackedMNIST:
     digits, labels = load("mnist", root, split, download, resolution)
     triples = torch.randint(len(digits), (size, 3), generator=torch.Generator().manual_seed(seed))
     return StackedMNIST(digits, labels, triples, range, device)

@@ -31,15 +31,27 @@ class GaussianMixture:
 
         fig = Figure(figsize=(10, 5), dpi=100)
         scatter, density = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-        xy, c = samples.detach().flatten(1)[:, :2].double().cpu().numpy(), self.centers.cpu().numpy()
+        xy, c = (
+            samples.detach().flatten(1)[:, :2].double().cpu().numpy(),
+            self.centers.cpu().numpy(),
+        )
         lim = 1.5 * abs(c).max() + 0.5
         scatter.scatter(xy[:, 0], xy[:, 1], s=2, alpha=0.3, linewidths=0, label="G(z)")
         grid = np.linspace(-lim, lim, 120)
         try:
             kde = gaussian_kde(xy[:2500].T)
             gx, gy = np.meshgrid(grid, grid)
-            density.contourf(gx, gy, kde(np.stack([gx.ravel(), gy.ravel()])).reshape(gx.shape), levels=30, cmap="Greens")
-        except (np.linalg.LinAlgError, ValueError):  # all samples on one point or one line: no density
+            density.contourf(
+                gx,
+                gy,
+                kde(np.stack([gx.ravel(), gy.ravel()])).reshape(gx.shape),
+                levels=30,
+                cmap="Greens",
+            )
+        except (
+            np.linalg.LinAlgError,
+            ValueError,
+        ):  # all samples on one point or one line: no density
             density.text(0, 0, "no density (samples on a point or a line)", ha="center", fontsize=9)
         for ax, name in ((scatter, title), (density, "density (KDE)")):
             ax.scatter(c[:, 0], c[:, 1], s=40, marker="x", c="red", label="modes")
@@ -56,14 +68,18 @@ class GaussianMixture:
         pass
 
 
-def ring(n_modes: int, radius: float, sigma: float, device: torch.device | str = "cpu") -> GaussianMixture:
+def ring(
+    n_modes: int, radius: float, sigma: float, device: torch.device | str = "cpu"
+) -> GaussianMixture:
     """`n_modes` Gaussians at angles 2πk/n_modes, k = 0..n_modes-1 (no repeated endpoint)."""
     angles = torch.arange(n_modes, dtype=torch.float64) * (2 * math.pi / n_modes)
     centers = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
     return GaussianMixture(centers.float().to(device), sigma)
 
 
-def grid(side: int, spacing: float, sigma: float, device: torch.device | str = "cpu") -> GaussianMixture:
+def grid(
+    side: int, spacing: float, sigma: float, device: torch.device | str = "cpu"
+) -> GaussianMixture:
     """side × side Gaussians on a square lattice centred on the origin ({-4,-2,0,2,4}² for 5, 2.0)."""
     axis = (torch.arange(side, dtype=torch.float32) - (side - 1) / 2) * spacing
     centers = torch.cartesian_prod(axis, axis)

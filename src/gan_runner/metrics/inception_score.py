@@ -8,6 +8,8 @@ def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
     scores = []
     for part in np.array_split(np.asarray(probs, dtype=np.float64), splits):
         marginal = part.mean(axis=0, keepdims=True)
-        kl = (part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None)))).sum(axis=1)
+        kl = (
+            part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None)))
+        ).sum(axis=1)
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))

@@ -15,8 +15,9 @@ from torch import Tensor
 SECTORS = 72  # clumps: 5° sectors of the circle
 
 
-def mode_metrics(samples: Tensor, centers: Tensor, sigma: float, min_fraction: float,
-                 near: float = 0.1) -> dict[str, float]:
+def mode_metrics(
+    samples: Tensor, centers: Tensor, sigma: float, min_fraction: float, near: float = 0.1
+) -> dict[str, float]:
     """Modes covered, % high quality and KL; `modes_near`: the modes covered within a distance `near`
     instead of 3σ (a looser reading: the mixture's modes found, if not as sharp as the data's); for a
     mixture on a circle, `clumps`: the runs of consecutive 5° sectors that each hold `min_fraction`
@@ -32,7 +33,9 @@ def mode_metrics(samples: Tensor, centers: Tensor, sigma: float, min_fraction: f
         "modes": int((per_mode_good >= min_fraction * n).sum()),
         "high_quality": 100.0 * n_good / n,
         "kl": kl,
-        "modes_near": int((torch.bincount(nearest[dist <= near], minlength=m) >= min_fraction * n).sum()),
+        "modes_near": int(
+            (torch.bincount(nearest[dist <= near], minlength=m) >= min_fraction * n).sum()
+        ),
     }
     radii = centers.float().norm(dim=1)
     if torch.allclose(radii, radii[0]) and centers.shape[1] == 2:
@@ -57,4 +60,7 @@ def stacked_modes(digits: Tensor) -> dict[str, float]:
     modes = (digits.long() * torch.tensor([100, 10, 1], device=digits.device)).sum(dim=1)
     hist = torch.bincount(modes, minlength=1000).double()
     p = hist / hist.sum()
-    return {"stacked_modes": int((hist > 0).sum()), "stacked_kl": torch.special.xlogy(p, p * 1000).sum().item()}
+    return {
+        "stacked_modes": int((hist > 0).sum()),
+        "stacked_kl": torch.special.xlogy(p, p * 1000).sum().item(),
+    }

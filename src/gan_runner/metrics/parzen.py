@@ -20,8 +20,16 @@ def log_likelihoods(x: Tensor, samples: Tensor, sigmas, chunk: int = 500) -> Ten
     out = []
     for part in x.split(chunk):
         sq = torch.cdist(part, samples).pow_(2)
-        out.append(torch.stack([torch.logsumexp(-sq / (2 * s**2), dim=1) - math.log(n) - d / 2 * math.log(2 * math.pi * s**2)
-                                for s in sigmas]))
+        out.append(
+            torch.stack(
+                [
+                    torch.logsumexp(-sq / (2 * s**2), dim=1)
+                    - math.log(n)
+                    - d / 2 * math.log(2 * math.pi * s**2)
+                    for s in sigmas
+                ]
+            )
+        )
     return torch.cat(out, dim=1)
 
 
@@ -29,4 +37,8 @@ def parzen(samples: Tensor, validation: Tensor, test: Tensor) -> dict[str, float
     samples, validation, test = (t.flatten(1).double() for t in (samples, validation, test))
     best = float(SIGMAS[log_likelihoods(validation, samples, SIGMAS).mean(dim=1).argmax()])
     ll = log_likelihoods(test, samples, [best])[0]
-    return {"parzen": ll.mean().item(), "parzen_se": (ll.std() / math.sqrt(len(ll))).item(), "parzen_sigma": best}
+    return {
+        "parzen": ll.mean().item(),
+        "parzen_se": (ll.std() / math.sqrt(len(ll))).item(),
+        "parzen_sigma": best,
+    }

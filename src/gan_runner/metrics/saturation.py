@@ -19,11 +19,21 @@ def saturation(G: nn.Module, D: nn.Module, z: Tensor, g_loss) -> dict[str, float
         with torch.enable_grad():
             logits = D(G(z))
             params = [p for p in G.parameters() if p.requires_grad]
-            norms = {name: get_total_norm(torch.autograd.grad(fn(logits), params, retain_graph=True)).item()
-                     for name, fn in (("g_grad_minimax", saturating_g), ("g_grad_nonsaturating", bce_real),
-                                      ("g_grad", g_loss))}
+            norms = {
+                name: get_total_norm(
+                    torch.autograd.grad(fn(logits), params, retain_graph=True)
+                ).item()
+                for name, fn in (
+                    ("g_grad_minimax", saturating_g),
+                    ("g_grad_nonsaturating", bce_real),
+                    ("g_grad", g_loss),
+                )
+            }
     finally:
         for m, training in zip((G, D), modes):
             m.train(training)
-    return {"d_fake": torch.sigmoid(logits.detach()).mean().item(), **norms,
-            "saturation_ratio": norms["g_grad_minimax"] / max(norms["g_grad_nonsaturating"], 1e-30)}
+    return {
+        "d_fake": torch.sigmoid(logits.detach()).mean().item(),
+        **norms,
+        "saturation_ratio": norms["g_grad_minimax"] / max(norms["g_grad_nonsaturating"], 1e-30),
+    }

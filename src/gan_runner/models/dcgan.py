@@ -21,9 +21,17 @@ class Generator(nn.Module):
         super().__init__()
         start, doublings = LAYOUT[resolution]
         ch = width * 2 ** (doublings - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch, start, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, ch, start, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
+        ]
         for _ in range(doublings - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch // 2),
+                nn.ReLU(True),
+            ]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), OUTPUTS[output]()]
         self.net = nn.Sequential(*layers)
@@ -37,10 +45,16 @@ class Discriminator(nn.Module):
         super().__init__()
         start, doublings = LAYOUT[resolution]
         ch = width
-        layers: list[nn.Module] = [nn.Conv2d(channels, ch, 4, 2, 1, bias=not batchnorm), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, ch, 4, 2, 1, bias=not batchnorm),
+            nn.LeakyReLU(0.2, True),
+        ]
         for _ in range(doublings - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not batchnorm),
-                       *([nn.BatchNorm2d(ch * 2)] if batchnorm else []), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not batchnorm),
+                *([nn.BatchNorm2d(ch * 2)] if batchnorm else []),
+                nn.LeakyReLU(0.2, True),
+            ]
             ch *= 2
         layers.append(nn.Conv2d(ch, 1, start, 1, 0, bias=not batchnorm))
         self.net = nn.Sequential(*layers)
@@ -49,13 +63,23 @@ class Discriminator(nn.Module):
         return self.net(x).view(-1)
 
 
-def build(data_shape: tuple[int, ...], z_dim: int, width: int, d_batchnorm: bool, output: str, init: str,
-          init_gain: float, spectral_norm: bool,
-          d_init_gain: float | None = None) -> tuple[Generator, Discriminator]:
+def build(
+    data_shape: tuple[int, ...],
+    z_dim: int,
+    width: int,
+    d_batchnorm: bool,
+    output: str,
+    init: str,
+    init_gain: float,
+    spectral_norm: bool,
+    d_init_gain: float | None = None,
+) -> tuple[Generator, Discriminator]:
     channels, height, width_px = data_shape
     if height != width_px or height not in LAYOUT:
-        raise ConfigError(f"model=dcgan takes square images of {', '.join(map(str, LAYOUT))} pixels, not "
-                          f"{height}x{width_px}: set dataset.resolution to one of those.")
+        raise ConfigError(
+            f"model=dcgan takes square images of {', '.join(map(str, LAYOUT))} pixels, not "
+            f"{height}x{width_px}: set dataset.resolution to one of those."
+        )
     g = Generator(z_dim, channels, height, width, output)
     d = Discriminator(channels, height, width, d_batchnorm)
     return finish(g, d, init, init_gain, spectral_norm, d_init_gain)

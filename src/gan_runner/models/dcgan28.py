@@ -23,10 +23,18 @@ class Generator(nn.Module):
         super().__init__()
         w = width
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(z_dim, 8 * w, 3, 1, 0, bias=False), nn.BatchNorm2d(8 * w), nn.ReLU(True),
-            nn.ConvTranspose2d(8 * w, 4 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * w), nn.ReLU(True),
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 0, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(True),
-            nn.ConvTranspose2d(2 * w, channels, 4, 2, 1, bias=False), OUTPUTS[output]())
+            nn.ConvTranspose2d(z_dim, 8 * w, 3, 1, 0, bias=False),
+            nn.BatchNorm2d(8 * w),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(8 * w, 4 * w, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(4 * w),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 0, bias=False),
+            nn.BatchNorm2d(2 * w),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(2 * w, channels, 4, 2, 1, bias=False),
+            OUTPUTS[output](),
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z[:, :, None, None])
@@ -41,21 +49,44 @@ class Discriminator(nn.Module):
             return [nn.BatchNorm2d(n)] if batchnorm else []
 
         self.net = nn.Sequential(
-            nn.Conv2d(channels, w, 4, 2, 1, bias=not batchnorm), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(w, 2 * w, 4, 2, 1, bias=not batchnorm), *norm(2 * w), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(2 * w, 4 * w, 4, 2, 1, bias=not batchnorm), *norm(4 * w), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(4 * w, 1, 3, 1, 0, bias=not batchnorm))
+            nn.Conv2d(channels, w, 4, 2, 1, bias=not batchnorm),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(w, 2 * w, 4, 2, 1, bias=not batchnorm),
+            *norm(2 * w),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(2 * w, 4 * w, 4, 2, 1, bias=not batchnorm),
+            *norm(4 * w),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(4 * w, 1, 3, 1, 0, bias=not batchnorm),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).view(-1)
 
 
-def build(data_shape: tuple[int, ...], z_dim: int, g_width: int, d_width: int, d_batchnorm: bool, output: str,
-          init: str, init_gain: float, spectral_norm: bool,
-          d_init_gain: float | None = None) -> tuple[Generator, Discriminator]:
+def build(
+    data_shape: tuple[int, ...],
+    z_dim: int,
+    g_width: int,
+    d_width: int,
+    d_batchnorm: bool,
+    output: str,
+    init: str,
+    init_gain: float,
+    spectral_norm: bool,
+    d_init_gain: float | None = None,
+) -> tuple[Generator, Discriminator]:
     channels, height, width_px = data_shape
     if (height, width_px) != (28, 28):
-        raise ConfigError(f"model=dcgan28 takes 28×28 images, not {height}×{width_px}: use model=dcgan for 32 or "
-                          "64 px, or dataset.resolution=28.")
-    return finish(Generator(z_dim, channels, g_width, output), Discriminator(channels, d_width, d_batchnorm), init,
-                  init_gain, spectral_norm, d_init_gain)
+        raise ConfigError(
+            f"model=dcgan28 takes 28×28 images, not {height}×{width_px}: use model=dcgan for 32 or "
+            "64 px, or dataset.resolution=28."
+        )
+    return finish(
+        Generator(z_dim, channels, g_width, output),
+        Discriminator(channels, d_width, d_batchnorm),
+        init,
+        init_gain,
+        spectral_norm,
+        d_init_gain,
+    )

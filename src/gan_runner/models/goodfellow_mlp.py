@@ -14,8 +14,15 @@ from .weights import finish
 
 
 class Discriminator(nn.Module):
-    def __init__(self, in_shape: tuple[int, ...], units: int, pieces: int, layers: int,
-                 input_dropout: float, dropout: float):
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        units: int,
+        pieces: int,
+        layers: int,
+        input_dropout: float,
+        dropout: float,
+    ):
         super().__init__()
         blocks: list[nn.Module] = [nn.Dropout(input_dropout)]
         n_in = math.prod(in_shape)
@@ -28,10 +35,21 @@ class Discriminator(nn.Module):
         return self.net(x.flatten(1)).squeeze(1)
 
 
-def build(data_shape: tuple[int, ...], z_dim: int, g_hidden: list[int], d_units: int, d_pieces: int, d_layers: int,
-          d_input_dropout: float, d_dropout: float, output: str, init: str, init_gain: float,
-          spectral_norm: bool,
-          d_init_gain: float | None = None) -> tuple[Generator, Discriminator]:
+def build(
+    data_shape: tuple[int, ...],
+    z_dim: int,
+    g_hidden: list[int],
+    d_units: int,
+    d_pieces: int,
+    d_layers: int,
+    d_input_dropout: float,
+    d_dropout: float,
+    output: str,
+    init: str,
+    init_gain: float,
+    spectral_norm: bool,
+    d_init_gain: float | None = None,
+) -> tuple[Generator, Discriminator]:
     g = Generator(z_dim, list(g_hidden), "relu", tuple(data_shape), output)
     d = Discriminator(tuple(data_shape), d_units, d_pieces, d_layers, d_input_dropout, d_dropout)
     return finish(g, d, init, init_gain, spectral_norm, d_init_gain)

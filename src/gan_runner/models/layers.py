@@ -27,5 +27,3 @@ class Maxout(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear(x).view(-1, self.units, self.pieces).amax(dim=2)
-
-

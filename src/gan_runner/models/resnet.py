@@ -10,7 +10,6 @@ in shortcuts and the linear and output layers.
 
 import math
 
-
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -73,8 +72,12 @@ class Generator(nn.Module):
         self.ch = g_channels
         self.linear = xavier(nn.Linear(z_dim, 4 * 4 * g_channels))
         self.blocks = nn.Sequential(*(GBlock(g_channels, g_channels) for _ in range(3)))
-        self.head = nn.Sequential(nn.BatchNorm2d(g_channels), nn.ReLU(),
-                                  xavier(nn.Conv2d(g_channels, channels, 3, 1, 1)), OUTPUTS[output]())
+        self.head = nn.Sequential(
+            nn.BatchNorm2d(g_channels),
+            nn.ReLU(),
+            xavier(nn.Conv2d(g_channels, channels, 3, 1, 1)),
+            OUTPUTS[output](),
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         return self.head(self.blocks(self.linear(z).view(-1, self.ch, 4, 4)))
@@ -83,22 +86,34 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     def __init__(self, channels: int, d_channels: int):
         super().__init__()
-        self.blocks = nn.Sequential(DBlock(channels, d_channels, down=True, first=True),
-                                    DBlock(d_channels, d_channels, down=True),
-                                    DBlock(d_channels, d_channels, down=False),
-                                    DBlock(d_channels, d_channels, down=False))
+        self.blocks = nn.Sequential(
+            DBlock(channels, d_channels, down=True, first=True),
+            DBlock(d_channels, d_channels, down=True),
+            DBlock(d_channels, d_channels, down=False),
+            DBlock(d_channels, d_channels, down=False),
+        )
         self.linear = xavier(nn.Linear(d_channels, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear(F.relu(self.blocks(x)).sum(dim=(2, 3))).squeeze(1)
 
 
-def build(data_shape: tuple[int, ...], z_dim: int, g_channels: int, d_channels: int, output: str, init: str,
-          init_gain: float, spectral_norm: bool,
-          d_init_gain: float | None = None) -> tuple[Generator, Discriminator]:
+def build(
+    data_shape: tuple[int, ...],
+    z_dim: int,
+    g_channels: int,
+    d_channels: int,
+    output: str,
+    init: str,
+    init_gain: float,
+    spectral_norm: bool,
+    d_init_gain: float | None = None,
+) -> tuple[Generator, Discriminator]:
     channels, height, width = data_shape
     if (height, width) != (32, 32):
-        raise ConfigError(f"model=resnet is the 32x32 SN-GAN ResNet; the data is {height}x{width}: "
-                          "set dataset.resolution=32.")
+        raise ConfigError(
+            f"model=resnet is the 32x32 SN-GAN ResNet; the data is {height}x{width}: "
+            "set dataset.resolution=32."
+        )
     g, d = Generator(z_dim, channels, g_channels, output), Discriminator(channels, d_channels)
     return finish(g, d, init, init_gain, spectral_norm, d_init_gain)

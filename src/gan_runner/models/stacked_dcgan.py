@@ -22,11 +22,20 @@ class Generator(nn.Module):
         w = width
         self.project = nn.Linear(z_dim, 8 * w * 4 * 4)
         self.net = nn.Sequential(
-            nn.BatchNorm2d(8 * w), nn.ReLU(True),
-            nn.ConvTranspose2d(8 * w, 4 * w, 3, 2, 1), nn.BatchNorm2d(4 * w), nn.ReLU(True),  # 4 -> 7
-            nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1, output_padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(True),  # 14
-            nn.ConvTranspose2d(2 * w, w, 3, 2, 1, output_padding=1), nn.BatchNorm2d(w), nn.ReLU(True),  # 28
-            nn.Conv2d(w, channels, 3, 1, 1), OUTPUTS[output]())
+            nn.BatchNorm2d(8 * w),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(8 * w, 4 * w, 3, 2, 1),
+            nn.BatchNorm2d(4 * w),
+            nn.ReLU(True),  # 4 -> 7
+            nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1, output_padding=1),
+            nn.BatchNorm2d(2 * w),
+            nn.ReLU(True),  # 14
+            nn.ConvTranspose2d(2 * w, w, 3, 2, 1, output_padding=1),
+            nn.BatchNorm2d(w),
+            nn.ReLU(True),  # 28
+            nn.Conv2d(w, channels, 3, 1, 1),
+            OUTPUTS[output](),
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(self.project(z).view(len(z), -1, 4, 4))
@@ -37,20 +46,45 @@ class Discriminator(nn.Module):
         super().__init__()
         d = width
         self.net = nn.Sequential(
-            nn.Conv2d(channels, d, 3, 2, 1), nn.BatchNorm2d(d), nn.LeakyReLU(0.3, True),  # 28 -> 14
-            nn.Conv2d(d, 2 * d, 3, 2, 1), nn.BatchNorm2d(2 * d), nn.LeakyReLU(0.3, True),  # 7
-            nn.Conv2d(2 * d, 4 * d, 3, 2, 1), nn.BatchNorm2d(4 * d), nn.LeakyReLU(0.3, True),  # 4
-            nn.Flatten(), nn.Linear(4 * d * 4 * 4, 1))
+            nn.Conv2d(channels, d, 3, 2, 1),
+            nn.BatchNorm2d(d),
+            nn.LeakyReLU(0.3, True),  # 28 -> 14
+            nn.Conv2d(d, 2 * d, 3, 2, 1),
+            nn.BatchNorm2d(2 * d),
+            nn.LeakyReLU(0.3, True),  # 7
+            nn.Conv2d(2 * d, 4 * d, 3, 2, 1),
+            nn.BatchNorm2d(4 * d),
+            nn.LeakyReLU(0.3, True),  # 4
+            nn.Flatten(),
+            nn.Linear(4 * d * 4 * 4, 1),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).view(-1)
 
 
-def build(data_shape: tuple[int, ...], z_dim: int, g_width: int, d_width: int, output: str, init: str,
-          init_gain: float, spectral_norm: bool, d_init_gain: float | None = None) -> tuple[Generator, Discriminator]:
+def build(
+    data_shape: tuple[int, ...],
+    z_dim: int,
+    g_width: int,
+    d_width: int,
+    output: str,
+    init: str,
+    init_gain: float,
+    spectral_norm: bool,
+    d_init_gain: float | None = None,
+) -> tuple[Generator, Discriminator]:
     channels, height, width_px = data_shape
     if (height, width_px) != (28, 28):
-        raise ConfigError(f"model=stacked_dcgan takes 28×28 images, not {height}×{width_px}: use model=dcgan for 32 "
-                          "or 64 px, or dataset.resolution=28.")
-    return finish(Generator(z_dim, channels, g_width, output), Discriminator(channels, d_width), init, init_gain,
-                  spectral_norm, d_init_gain)
+        raise ConfigError(
+            f"model=stacked_dcgan takes 28×28 images, not {height}×{width_px}: use model=dcgan for 32 "
+            "or 64 px, or dataset.resolution=28."
+        )
+    return finish(
+        Generator(z_dim, channels, g_width, output),
+        Discriminator(channels, d_width),
+        init,
+        init_gain,
+        spectral_norm,
+        d_init_gain,
+    )

@@ -9,7 +9,9 @@ def _normal(w, gain):  # DCGAN (Radford et al. 2016): N(0, 0.02), i.e. gain = 0.
     return nn.init.normal_(w, 0.0, gain)
 
 
-def _uniform(w, gain):  # pylearn2's `irange`, as Goodfellow et al. 2014's MNIST nets: U(−gain, gain)
+def _uniform(
+    w, gain
+):  # pylearn2's `irange`, as Goodfellow et al. 2014's MNIST nets: U(−gain, gain)
     return nn.init.uniform_(w, -gain, gain)
 
 
@@ -47,8 +49,14 @@ def add_spectral_norm(net: nn.Module) -> None:
             spectral_norm(m)
 
 
-def finish(g: nn.Module, d: nn.Module, init: str, gain: float, spectral_norm: bool,
-           d_gain: float | None = None) -> tuple[nn.Module, nn.Module]:
+def finish(
+    g: nn.Module,
+    d: nn.Module,
+    init: str,
+    gain: float,
+    spectral_norm: bool,
+    d_gain: float | None = None,
+) -> tuple[nn.Module, nn.Module]:
     """What every architecture's build ends with: both players initialised (D with `d_gain` when
     given), D spectrally normalised when asked."""
     for net, net_gain in ((g, gain), (d, gain if d_gain is None else d_gain)):
@@ -71,6 +79,8 @@ def bias_from_marginals(g: nn.Module, pixel_mean: Tensor, output: str) -> None:
     if bias.numel() != pixel_mean.numel():  # a conv layer's bias: one per channel
         pixel_mean = pixel_mean.flatten(1).mean(1)
     if bias.numel() != pixel_mean.numel():
-        raise ValueError(f"G's output bias has {bias.numel()} entries for data of shape {tuple(pixel_mean.shape)}")
+        raise ValueError(
+            f"G's output bias has {bias.numel()} entries for data of shape {tuple(pixel_mean.shape)}"
+        )
     m = pixel_mean.double().clamp(1e-7, 1 - 1e-7)
     bias.copy_((torch.log(m / (1 - m)) * (0.5 if output == "tanh" else 1.0)).flatten())

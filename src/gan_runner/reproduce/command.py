@@ -1,7 +1,6 @@
 """`gan-runner-reproduce`: run a claim's sweep and report it, re-report a sweep directory, or list
 the claims with their scales."""
 
-
 import sys
 import time
 from pathlib import Path
@@ -27,12 +26,26 @@ def listing(config_dir: str | None = None) -> str:
             if s is not None:
                 extra = " ".join(s["overrides"]) or "the paper's setup as it is"
                 here = invocations(sweep_dir(name, scale, []))
-                local = (f"; the reproduce commands logged in outputs/reproduce/{name}/{scale}: "
-                         f"{_minutes(sum(i['ended'] - i['started'] for i in here))}" if here else "")
-                hours = f"≈ {s['cpu_hours']:g} CPU-hours" if s.get("cpu_hours") is not None else "CPU time not estimated"
-                decides = "decides the claim" if s.get("decides", True) else f"cannot decide it: {s['why_not'].strip()}"
-                lines.append(f"  --scale {scale}: {hours}; {decides}\n    {extra}; measured: "
-                             f"{s.get('measured') or 'not yet'}{local}")
+                local = (
+                    f"; the reproduce commands logged in outputs/reproduce/{name}/{scale}: "
+                    f"{_minutes(sum(i['ended'] - i['started'] for i in here))}"
+                    if here
+                    else ""
+                )
+                hours = (
+                    f"≈ {s['cpu_hours']:g} CPU-hours"
+                    if s.get("cpu_hours") is not None
+                    else "CPU time not estimated"
+                )
+                decides = (
+                    "decides the claim"
+                    if s.get("decides", True)
+                    else f"cannot decide it: {s['why_not'].strip()}"
+                )
+                lines.append(
+                    f"  --scale {scale}: {hours}; {decides}\n    {extra}; measured: "
+                    f"{s.get('measured') or 'not yet'}{local}"
+                )
     return "\n".join(lines)
 
 
@@ -42,18 +55,35 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="gan-runner-reproduce",
         description="Reproduce a published claim: run its experiment preset's sweep (any launcher: overrides such "
-                    "as hydra/launcher=gpu_pool pass through), then print the paper's table beside ours with the "
-                    "verdict and write REPORT.md and figure.png into the sweep directory. The same command "
-                    "again continues an interrupted reproduction.")
+        "as hydra/launcher=gpu_pool pass through), then print the paper's table beside ours with the "
+        "verdict and write REPORT.md and figure.png into the sweep directory. The same command "
+        "again continues an interrupted reproduction.",
+    )
     p.add_argument("name", nargs="?", help="the claim: an experiment preset (see --list)")
-    p.add_argument("overrides", nargs="*", help="gan-runner overrides, e.g. hydra/launcher=gpu_pool")
-    p.add_argument("--scale", choices=SCALES, default="quick",
-                   help="quick: sized for a 2-core machine (--list says how long each took); paper: the paper's "
-                        "budget (default quick)")
-    p.add_argument("--report", type=Path, metavar="DIR", help="re-tabulate a (partly) finished sweep; no training")
-    p.add_argument("--list", action="store_true",
-                   help="every claim, its scales, their estimated CPU time and whether they can decide it")
-    p.add_argument("--config-dir", help="a directory of your own configs and presets (as gan-runner's)")
+    p.add_argument(
+        "overrides", nargs="*", help="gan-runner overrides, e.g. hydra/launcher=gpu_pool"
+    )
+    p.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="quick",
+        help="quick: sized for a 2-core machine (--list says how long each took); paper: the paper's "
+        "budget (default quick)",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="re-tabulate a (partly) finished sweep; no training",
+    )
+    p.add_argument(
+        "--list",
+        action="store_true",
+        help="every claim, its scales, their estimated CPU time and whether they can decide it",
+    )
+    p.add_argument(
+        "--config-dir", help="a directory of your own configs and presets (as gan-runner's)"
+    )
     a = p.parse_intermixed_args(argv)
     config_dir = str(Path(a.config_dir).expanduser().absolute()) if a.config_dir else None
     try:
@@ -78,7 +108,9 @@ def main(argv: list[str]) -> int:
             return status or 1  # the sweep refused its config: its message said why
         text, _ = report(out, claim, command, finished=True)
         print(text)
-        print(f"(this command: {_minutes(time.time() - started)}; REPORT.md and figure.png in {out})")
+        print(
+            f"(this command: {_minutes(time.time() - started)}; REPORT.md and figure.png in {out})"
+        )
         return status
     except ConfigError as e:
         print(e, file=sys.stderr)

@@ -21,11 +21,17 @@ def _label(claim: dict, v: str) -> str:
 
 
 def _cell(runs: list[dict], metric: str) -> str:
-    values = [v for r in runs if r["status"] == COMPLETED for v in measured(r, metric) if v is not None]
+    values = [
+        v for r in runs if r["status"] == COMPLETED for v in measured(r, metric) if v is not None
+    ]
     text = "–"
     if values:
         mean = statistics.mean(values)
-        text = f"{mean:.4g}" + (f" ± {statistics.stdev(values):.2g}" if len(values) > 1 else "") + f" (n={len(values)})"
+        text = (
+            f"{mean:.4g}"
+            + (f" ± {statistics.stdev(values):.2g}" if len(values) > 1 else "")
+            + f" (n={len(values)})"
+        )
     bad = {s: sum(r["status"] == s for r in runs) for s in STATUSES if s != COMPLETED}
     return text + "".join(f", {k} {s}" for s, k in bad.items() if k)
 
@@ -41,37 +47,66 @@ def table(claim: dict, runs: list[dict]) -> str:
         col_values = ordered(value(r, cols) for r in runs)
         for metric in metrics:
             kind = "area under its curve, per step" if metric.endswith(AREA) else "final"
-            lines += [f"**{metric.removesuffix(AREA)}** ({kind}; rows {rows}, columns {cols})", "",
-                      "| " + " | ".join([rows, "paper", *(f"{cols}={_label(claim, c)}" for c in col_values)]) + " |",
-                      "|" + "---|" * (2 + len(col_values))]
+            lines += [
+                f"**{metric.removesuffix(AREA)}** ({kind}; rows {rows}, columns {cols})",
+                "",
+                "| "
+                + " | ".join([rows, "paper", *(f"{cols}={_label(claim, c)}" for c in col_values)])
+                + " |",
+                "|" + "---|" * (2 + len(col_values)),
+            ]
             for rv in row_values:
                 paper = reported.get(rv, {}).get(metric, "")
-                cells = [_cell([r for r in runs if value(r, rows) == rv and value(r, cols) == cv], metric)
-                         for cv in col_values]
+                cells = [
+                    _cell(
+                        [r for r in runs if value(r, rows) == rv and value(r, cols) == cv], metric
+                    )
+                    for cv in col_values
+                ]
                 lines.append("| " + " | ".join([_label(claim, rv), str(paper), *cells]) + " |")
             lines.append("")
     else:
         shown = [m for m in metrics if any(m in reported.get(rv, {}) for rv in row_values)]
-        lines.append("| " + " | ".join([rows, *(f"paper: {m}" for m in shown), *(f"ours: {m}" for m in metrics)]) + " |")
+        lines.append(
+            "| "
+            + " | ".join([rows, *(f"paper: {m}" for m in shown), *(f"ours: {m}" for m in metrics)])
+            + " |"
+        )
         lines.append("|" + "---|" * (1 + len(shown) + len(metrics)))
         for rv in row_values:
             selected = [r for r in runs if value(r, rows) == rv]
-            lines.append("| " + " | ".join([_label(claim, rv), *(str(reported.get(rv, {}).get(m, "")) for m in shown),
-                                            *(_cell(selected, m) for m in metrics)]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        _label(claim, rv),
+                        *(str(reported.get(rv, {}).get(m, "")) for m in shown),
+                        *(_cell(selected, m) for m in metrics),
+                    ]
+                )
+                + " |"
+            )
         lines.append("")
     return "\n".join(lines)
 
 
 def _runs_of(claim: dict, where: dict) -> str:
-    return ", ".join(claim.get("labels", {}).get(str(v), f"{k}={v}") for k, v in where.items()) or "all runs"
+    return (
+        ", ".join(claim.get("labels", {}).get(str(v), f"{k}={v}") for k, v in where.items())
+        or "all runs"
+    )
 
 
 def _when(cond: dict) -> str:
     over = "area" if cond["metric"].endswith(AREA) else cond.get("over", "final")
     until = f" up to step {cond['until']}" if cond.get("until") is not None else ""
-    return {"every_evaluation": f" at every evaluation{until}", "first": " at the first evaluation",
-            "area": f" in area under its curve{until}", "min": f" at its lowest{until}",
-            "max": f" at its highest{until}"}.get(over, " at the end")
+    return {
+        "every_evaluation": f" at every evaluation{until}",
+        "first": " at the first evaluation",
+        "area": f" in area under its curve{until}",
+        "min": f" at its lowest{until}",
+        "max": f" at its highest{until}",
+    }.get(over, " at the end")
 
 
 def _runs(n: int) -> str:
@@ -82,23 +117,40 @@ def _condition_text(claim: dict, c: dict) -> str:
     cond = c["condition"]
     where = _runs_of(claim, cond["where"])
     if cond.get("than"):
-        means = " / ".join(("–" if m is None else f"{m:.4g} (n={n})") + (f", {d} diverged" if d else "")
-                           for m, n, d in zip(c["means"], c["n"], c["diverged"]))
+        means = " / ".join(
+            ("–" if m is None else f"{m:.4g} (n={n})") + (f", {d} diverged" if d else "")
+            for m, n, d in zip(c["means"], c["n"], c["diverged"])
+        )
         ratio = "–" if c["ratio"] is None else f"{c['ratio']:.3g}"
-        extra = [f"one-sided Welch p = {c['p']:.2g} the claimed way, {c['p_against']:.2g} the other way (either "
-                 f"decides below {cond['alpha']})" if c["p"] is not None and c["p_against"] is not None else ""]
+        extra = [
+            f"one-sided Welch p = {c['p']:.2g} the claimed way, {c['p_against']:.2g} the other way (either "
+            f"decides below {cond['alpha']})"
+            if c["p"] is not None and c["p_against"] is not None
+            else ""
+        ]
         if cond.get("paper_ratio") and c["needed"]["paper"] is not None:
-            extra.append(f"a difference of the paper's size (ratio {cond['paper_ratio']:.3g}) needs ≈ "
-                         f"{_runs(c['needed']['paper'])} a side at the spread measured here")
+            extra.append(
+                f"a difference of the paper's size (ratio {cond['paper_ratio']:.3g}) needs ≈ "
+                f"{_runs(c['needed']['paper'])} a side at the spread measured here"
+            )
         if c["needed"]["measured"] is not None:
-            extra.append(f"the difference measured here would need ≈ {_runs(c['needed']['measured'])} a side")
-        return (f"{where} against {_runs_of(claim, cond['than'])}: mean {cond['metric']}{_when(cond)} {means}, "
-                f"ratio {ratio}, must be {cond['test']}" + "".join(f"; {e}" for e in extra if e)
-                + f": **{c['verdict']}**")
+            extra.append(
+                f"the difference measured here would need ≈ {_runs(c['needed']['measured'])} a side"
+            )
+        return (
+            f"{where} against {_runs_of(claim, cond['than'])}: mean {cond['metric']}{_when(cond)} {means}, "
+            f"ratio {ratio}, must be {cond['test']}"
+            + "".join(f"; {e}" for e in extra if e)
+            + f": **{c['verdict']}**"
+        )
     diverged = " (a diverged run counts as passing)" if cond.get("diverged") else ""
-    need = {"all": "every run", "none": "no run", "most": "more than half of the runs"}[cond.get("runs", "all")]
-    return (f"{where}: {cond['metric']} {cond['test']}{_when(cond)} in {need}{diverged} — {c['passed']} of "
-            f"{c['finished']} finished runs ({c['selected']} found) meet the test: **{c['verdict']}**")
+    need = {"all": "every run", "none": "no run", "most": "more than half of the runs"}[
+        cond.get("runs", "all")
+    ]
+    return (
+        f"{where}: {cond['metric']} {cond['test']}{_when(cond)} in {need}{diverged} — {c['passed']} of "
+        f"{c['finished']} finished runs ({c['selected']} found) meet the test: **{c['verdict']}**"
+    )
 
 
 def preconditions_text(claim: dict, runs: list[dict], failed: list) -> list[str]:
@@ -109,10 +161,19 @@ def preconditions_text(claim: dict, runs: list[dict], failed: list) -> list[str]
     for cond in claim["preconditions"]:
         n = sum(r["status"] == COMPLETED and matches(r, cond.get("where") or {}) for r in runs)
         bad = [(r, v) for r, c, v in failed if c is cond]
-        lines.append(f"- {_runs_of(claim, cond.get('where') or {})}: {cond['metric']} {cond['test']}{_when(cond)}"
-                     f" — {n - len(bad)} of {n} pass" + (f"; **did not train** ({cond['why']}): " + ", ".join(
-                         f"{Path(r['dir']).name} ({', '.join('–' if x is None else f'{x:.4g}' for x in v)})"
-                         for r, v in bad) if bad else ""))
+        lines.append(
+            f"- {_runs_of(claim, cond.get('where') or {})}: {cond['metric']} {cond['test']}{_when(cond)}"
+            f" — {n - len(bad)} of {n} pass"
+            + (
+                f"; **did not train** ({cond['why']}): "
+                + ", ".join(
+                    f"{Path(r['dir']).name} ({', '.join('–' if x is None else f'{x:.4g}' for x in v)})"
+                    for r, v in bad
+                )
+                if bad
+                else ""
+            )
+        )
     return [*lines, ""]
 
 
@@ -121,20 +182,32 @@ def classifier_note(claim: dict, runs: list[dict]) -> str | None:
     classifier FID is comparable only between numbers from the same classifier."""
     from ..metrics import METRICS, NO_EMA
 
-    names = {m.removesuffix(AREA).removesuffix(NO_EMA) for m in [*claim["metrics"], *(c["metric"] for c in claim["rule"])]}
+    names = {
+        m.removesuffix(AREA).removesuffix(NO_EMA)
+        for m in [*claim["metrics"], *(c["metric"] for c in claim["rule"])]
+    }
     if not any(m.needs == "classifier" and names & m.values.keys() for m in METRICS.values()):
         return None
     used = set()
     for r in runs:
         c = r["config"].get("metrics", {}).get("classifier", {})
         accuracy = r.get("info", {}).get("classifier_accuracy")
-        used.add(f"the weights file {c['weights_path']}" if c.get("weights_path") else
-                 f"the runner's own classifier (trained on the run's training split: {c.get('epochs')} epochs, batch "
-                 f"{c.get('batch_size')}, lr {c.get('lr')}; "
-                 + (f"test accuracy {accuracy:.3f})" if accuracy is not None else "its test accuracy is logged at the "
-                    "start of each job's train.log)"))
-    return ("The classifier metrics were computed with " + "; and ".join(sorted(used))
-            + ": their scale is that classifier's, so they compare with a paper's only as an order.")
+        used.add(
+            f"the weights file {c['weights_path']}"
+            if c.get("weights_path")
+            else f"the runner's own classifier (trained on the run's training split: {c.get('epochs')} epochs, batch "
+            f"{c.get('batch_size')}, lr {c.get('lr')}; "
+            + (
+                f"test accuracy {accuracy:.3f})"
+                if accuracy is not None
+                else "its test accuracy is logged at the start of each job's train.log)"
+            )
+        )
+    return (
+        "The classifier metrics were computed with "
+        + "; and ".join(sorted(used))
+        + ": their scale is that classifier's, so they compare with a paper's only as an order."
+    )
 
 
 def timing(out: Path, runs: list[dict]) -> dict:
@@ -144,11 +217,20 @@ def timing(out: Path, runs: list[dict]) -> dict:
     logged = invocations(out)
     starts = [r["started"] for r in runs if r.get("started")]  # each job's first attempt
     ends = [r["ended"] for r in runs if r.get("ended")]
-    hosts = sorted({f"{r['host'].get('name', '?')} ({r['device'].get('name', r['device'].get('device', '?'))}, "
-                    f"{r['host'].get('torch_threads', '?')} torch threads per job)" for r in runs if r.get("host")})
-    return {"job_s": sum(r["wall_time_s"] or 0 for r in runs),
-            "span_s": max(ends) - min(starts) if starts and ends else None,
-            "invoked_s": sum(i["ended"] - i["started"] for i in logged) if logged else None, "machines": hosts}
+    hosts = sorted(
+        {
+            f"{r['host'].get('name', '?')} ({r['device'].get('name', r['device'].get('device', '?'))}, "
+            f"{r['host'].get('torch_threads', '?')} torch threads per job)"
+            for r in runs
+            if r.get("host")
+        }
+    )
+    return {
+        "job_s": sum(r["wall_time_s"] or 0 for r in runs),
+        "span_s": max(ends) - min(starts) if starts and ends else None,
+        "invoked_s": sum(i["ended"] - i["started"] for i in logged) if logged else None,
+        "machines": hosts,
+    }
 
 
 def _minutes(seconds: float | None) -> str:
@@ -171,6 +253,7 @@ def figure(claim: dict, runs: list[dict], out: Path) -> Path | None:
     if not done:
         return None
     path = out / "figure.png"
+
     def seed(r: dict) -> int:
         v = value(r, "trainer.seed")
         return int(v) if v.isdigit() else 0
@@ -199,9 +282,18 @@ def figure(claim: dict, runs: list[dict], out: Path) -> Path | None:
     else:
         col_values = ordered(value(r, cols) for r in done) if cols else [""]
         # a lens's first picture of real | lensed images under each panel (its lowest seed), when runs saved one
-        lensed = [min(((seed(r), pics[0]) for r in done if (not cols or value(r, cols) == cv)
-                       and (pics := sorted((Path(r["dir"]) / "samples").glob("lens_step_*.png")))),
-                      default=(None, None))[1] for cv in col_values]
+        lensed = [
+            min(
+                (
+                    (seed(r), pics[0])
+                    for r in done
+                    if (not cols or value(r, cols) == cv)
+                    and (pics := sorted((Path(r["dir"]) / "samples").glob("lens_step_*.png")))
+                ),
+                default=(None, None),
+            )[1]
+            for cv in col_values
+        ]
         n_rows = 2 if any(lensed) else 1
         fig = Figure(figsize=(4 * len(col_values), 3.4 * n_rows), dpi=100)
         FigureCanvasAgg(fig)
@@ -214,19 +306,42 @@ def figure(claim: dict, runs: list[dict], out: Path) -> Path | None:
         for j, cv in enumerate(col_values):
             ax = fig.add_subplot(n_rows, len(col_values), j + 1)
             for rv in ordered(value(r, rows) for r in done):
-                curves = [r["history"] for r in done if value(r, rows) == rv and (not cols or value(r, cols) == cv)]
-                per_step = 2 if any(value(r, "optimizer.extragradient") == "True" for r in done
-                                    if value(r, rows) == rv) else 1
+                curves = [
+                    r["history"]
+                    for r in done
+                    if value(r, rows) == rv and (not cols or value(r, cols) == cv)
+                ]
+                per_step = (
+                    2
+                    if any(
+                        value(r, "optimizer.extragradient") == "True"
+                        for r in done
+                        if value(r, rows) == rv
+                    )
+                    else 1
+                )
                 steps = sorted({e["step"] for h in curves for e in h})
                 if not steps:
                     continue
-                values = np.array([[next((e.get(metric, math.nan) for e in h if e["step"] == s), math.nan)
-                                    for s in steps] for h in curves], dtype=float)
+                values = np.array(
+                    [
+                        [
+                            next((e.get(metric, math.nan) for e in h if e["step"] == s), math.nan)
+                            for s in steps
+                        ]
+                        for h in curves
+                    ],
+                    dtype=float,
+                )
                 x = np.array(steps) * per_step
                 ax.plot(x, np.nanmean(values, 0), label=_label(claim, rv))
                 ax.fill_between(x, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2)
-            ax.set(yscale="log", xlabel="passes (iterations; extragradient: 2 each)", ylabel=metric,
-                   title=_label(claim, cv) if cols else metric)
+            ax.set(
+                yscale="log",
+                xlabel="passes (iterations; extragradient: 2 each)",
+                ylabel=metric,
+                title=_label(claim, cv) if cols else metric,
+            )
             ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
@@ -244,43 +359,78 @@ def verdict_text(result: str, scale: dict | None, checks: list[dict]) -> str:
     if result == NOT_HERE:
         return f"{SAID[result]}: {scale['why_not'].rstrip('.')}. Decide it with `{scale['decide_with']}`"
     if result in (UNDECIDABLE, WITHIN_SPREAD):
-        needed = [c["needed"]["paper" if result == UNDECIDABLE else "measured"] for c in checks if c["verdict"] == result]
+        needed = [
+            c["needed"]["paper" if result == UNDECIDABLE else "measured"]
+            for c in checks
+            if c["verdict"] == result
+        ]
         most = max((n for n in needed if n is not None), default=None)
         return SAID[result] + (f" (≈ {_runs(most)} a side would be needed)" if most else "")
     return SAID[result]
 
 
-def report(out: Path, claim: dict | None = None, command: str = "", finished: bool = False) -> tuple[str, str]:
+def report(
+    out: Path, claim: dict | None = None, command: str = "", finished: bool = False
+) -> tuple[str, str]:
     """(the console text, the verdict); writes REPORT.md and figure.png into the sweep directory `out`,
     from the jobs' records alone (results.json, .hydra/, samples/). The claim defaults to the one the
     jobs recorded; `finished`: the sweep has ended (a job without results.json then failed)."""
     runs = records(out, finished)
     if not runs:
-        raise ConfigError(f"{out} holds no job of a sweep (no .hydra/overrides.yaml below it): nothing to report.")
-    claim = claim or next((r["config"]["claim"] for r in runs if isinstance(r["config"].get("claim"), dict)), None)
+        raise ConfigError(
+            f"{out} holds no job of a sweep (no .hydra/overrides.yaml below it): nothing to report."
+        )
+    claim = claim or next(
+        (r["config"]["claim"] for r in runs if isinstance(r["config"].get("claim"), dict)), None
+    )
     if claim is None:
-        raise ConfigError(f"The jobs in {out} record no claim: they were not run from an experiment preset "
-                          "(use gan-runner-table for a plain sweep).")
+        raise ConfigError(
+            f"The jobs in {out} record no claim: they were not run from an experiment preset "
+            "(use gan-runner-table for a plain sweep)."
+        )
     scale_name, scale = scale_of(out, claim)
     result, checks, failed = verdict(claim, runs, scale)
     t = timing(out, runs)
-    counts = ", ".join(f"{sum(r['status'] == s for r in runs)} {s}" for s in STATUSES if any(r["status"] == s for r in runs))
+    counts = ", ".join(
+        f"{sum(r['status'] == s for r in runs)} {s}"
+        for s in STATUSES
+        if any(r["status"] == s for r in runs)
+    )
     fig = figure(claim, runs, out)
-    text = "\n".join([
-        f"# {claim['paper']}", "", f"**Claim.** {claim['statement']}", "",
-        *([f"**Command.** `{command}`", ""] if command else []),
-        f"**Runs.** {len(runs)} jobs in {out}{f' (scale {scale_name})' if scale_name else ''}: {counts}; on "
-        f"{'; '.join(t['machines']) or 'an unrecorded machine'}. Time: the jobs' own training time summed "
-        f"{_minutes(t['job_s'])}; first job start to last job end {_minutes(t['span_s'])}"
-        + (f"; the reproduce commands that ran it {_minutes(t['invoked_s'])}." if t["invoked_s"] is not None else "."), "",
-        f"**Paper vs ours.** The paper's numbers: {claim['source']}.", "",
-        *([f"**Classifier.** {note}", ""] if (note := classifier_note(claim, runs)) else []), table(claim, runs),
-        *preconditions_text(claim, runs, failed),
-        f"**Rule.** The claim {claim['rule_text']}.", "",
-        *(f"- {_condition_text(claim, c)}" for c in checks), "",
-        f"**Verdict: {verdict_text(result, scale, checks)}.**", "",
-        *([f"**What would change it.** {claim['changes'].strip()}", ""] if claim.get("changes") else []),
-        *([f"![{claim['figure']}](figure.png)", ""] if fig else []),
-    ])
+    text = "\n".join(
+        [
+            f"# {claim['paper']}",
+            "",
+            f"**Claim.** {claim['statement']}",
+            "",
+            *([f"**Command.** `{command}`", ""] if command else []),
+            f"**Runs.** {len(runs)} jobs in {out}{f' (scale {scale_name})' if scale_name else ''}: {counts}; on "
+            f"{'; '.join(t['machines']) or 'an unrecorded machine'}. Time: the jobs' own training time summed "
+            f"{_minutes(t['job_s'])}; first job start to last job end {_minutes(t['span_s'])}"
+            + (
+                f"; the reproduce commands that ran it {_minutes(t['invoked_s'])}."
+                if t["invoked_s"] is not None
+                else "."
+            ),
+            "",
+            f"**Paper vs ours.** The paper's numbers: {claim['source']}.",
+            "",
+            *([f"**Classifier.** {note}", ""] if (note := classifier_note(claim, runs)) else []),
+            table(claim, runs),
+            *preconditions_text(claim, runs, failed),
+            f"**Rule.** The claim {claim['rule_text']}.",
+            "",
+            *(f"- {_condition_text(claim, c)}" for c in checks),
+            "",
+            f"**Verdict: {verdict_text(result, scale, checks)}.**",
+            "",
+            *(
+                [f"**What would change it.** {claim['changes'].strip()}", ""]
+                if claim.get("changes")
+                else []
+            ),
+            *([f"![{claim['figure']}](figure.png)", ""] if fig else []),
+        ]
+    )
     write_text(out / "REPORT.md", text)
     return text, result

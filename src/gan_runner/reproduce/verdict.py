@@ -20,14 +20,21 @@ from ..tables import value
 
 OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq}
 HOLDS, FAILS, TOO_FEW = "holds", "does not hold", "too few runs"
-NOT_TRAINED, NOT_HERE, UNDECIDABLE, WITHIN_SPREAD = ("did not train", "not decided here", "not decidable here",
-                                                     "within the seed spread")
-SAID = {HOLDS: "the claim holds", FAILS: "the claim does not hold",
-        TOO_FEW: "not decided yet: too few finished runs",
-        NOT_TRAINED: "not decided: the setup did not train",
-        NOT_HERE: "not decided here",
-        UNDECIDABLE: "not decidable here: a difference of the paper's size needs more runs than the sweep has",
-        WITHIN_SPREAD: "not decided: a difference within the seed spread"}
+NOT_TRAINED, NOT_HERE, UNDECIDABLE, WITHIN_SPREAD = (
+    "did not train",
+    "not decided here",
+    "not decidable here",
+    "within the seed spread",
+)
+SAID = {
+    HOLDS: "the claim holds",
+    FAILS: "the claim does not hold",
+    TOO_FEW: "not decided yet: too few finished runs",
+    NOT_TRAINED: "not decided: the setup did not train",
+    NOT_HERE: "not decided here",
+    UNDECIDABLE: "not decidable here: a difference of the paper's size needs more runs than the sweep has",
+    WITHIN_SPREAD: "not decided: a difference within the seed spread",
+}
 # the order in which a condition's verdict decides the claim's: a run that did not train voids every
 # reading; a condition that fails decides whatever the others say; then the undecided kinds
 PRECEDENCE = (NOT_TRAINED, FAILS, TOO_FEW, UNDECIDABLE, WITHIN_SPREAD, HOLDS)
@@ -54,7 +61,9 @@ def area(history: list[dict], metric: str) -> float | None:
     return total / (points[-1][0] - points[0][0])
 
 
-def measured(record: dict, metric: str, over: str = "final", until: int | None = None) -> list[float | None]:
+def measured(
+    record: dict, metric: str, over: str = "final", until: int | None = None
+) -> list[float | None]:
     """A completed run's values of `metric` a test reads: its final one, its first, one per evaluation,
     the least or the greatest of them (of the evaluations at or before step `until`, when given), or
     its area (`over`, or NAME@area)."""
@@ -62,16 +71,24 @@ def measured(record: dict, metric: str, over: str = "final", until: int | None =
         metric, over = metric.removesuffix(AREA), "area"
     history = [e for e in record["history"] if until is None or e["step"] <= until]
     if over in ("every_evaluation", "first"):
-        return [_number(e.get(metric)) for e in history][:1 if over == "first" else None]
-    if over in ("min", "max"):  # of the evaluations that have it (a lens's values stop when it is dropped)
+        return [_number(e.get(metric)) for e in history][: 1 if over == "first" else None]
+    if over in (
+        "min",
+        "max",
+    ):  # of the evaluations that have it (a lens's values stop when it is dropped)
         values = [v for e in history if (v := _number(e.get(metric))) is not None]
         return [(min if over == "min" else max)(values) if values else None]
     return [area(history, metric) if over == "area" else _number(record["final"].get(metric))]
 
 
 def _mean_of(r: dict, condition: dict) -> float | None:
-    values = [v for v in measured(r, condition["metric"], condition.get("over", "final"), condition.get("until"))
-              if v is not None]
+    values = [
+        v
+        for v in measured(
+            r, condition["metric"], condition.get("over", "final"), condition.get("until")
+        )
+        if v is not None
+    ]
     return statistics.mean(values) if values else None
 
 
@@ -84,10 +101,16 @@ def runs_needed(a: list[float], b: list[float], difference: float, alpha: float)
 
     if len(a) < 2 or len(b) < 2 or difference == 0:
         return None
-    pooled = math.sqrt(((len(a) - 1) * statistics.variance(a) + (len(b) - 1) * statistics.variance(b))
-                       / (len(a) + len(b) - 2))
+    pooled = math.sqrt(
+        ((len(a) - 1) * statistics.variance(a) + (len(b) - 1) * statistics.variance(b))
+        / (len(a) + len(b) - 2)
+    )
     n = 2
-    while n < 10**6 and n < 2 * ((t.ppf(1 - alpha, 2 * n - 2) + t.ppf(POWER, 2 * n - 2)) * pooled / difference) ** 2:
+    while (
+        n < 10**6
+        and n
+        < 2 * ((t.ppf(1 - alpha, 2 * n - 2) + t.ppf(POWER, 2 * n - 2)) * pooled / difference) ** 2
+    ):
         n += 1
     return n
 
@@ -117,8 +140,10 @@ def compare(condition: dict, runs: list[dict], min_runs: int, op: str, threshold
     seed spread" — or, with `paper_ratio`, "not decidable here" when a difference of the paper's size
     needs more runs a side than the sweep has at the spread measured."""
     sides = [[r for r in runs if matches(r, condition[key])] for key in ("where", "than")]
-    values = [[v for r in side if r["status"] == COMPLETED and (v := _mean_of(r, condition)) is not None]
-              for side in sides]
+    values = [
+        [v for r in side if r["status"] == COMPLETED and (v := _mean_of(r, condition)) is not None]
+        for side in sides
+    ]
     diverged = [sum(r["status"] == DIVERGED for r in side) for side in sides]
     means = [statistics.mean(v) if v else None for v in values]
     done = all(r["status"] in (COMPLETED, DIVERGED) for side in sides for r in side)
@@ -127,8 +152,12 @@ def compare(condition: dict, runs: list[dict], min_runs: int, op: str, threshold
     p = welch_p(*values, op) if alpha else None
     against = welch_p(*values, OPPOSITE[op]) if alpha else None
     level = alpha or 0.05
-    needed = {"paper": runs_needed(*values, means[1] * (1 - paper), level) if paper and ratio is not None else None,
-              "measured": runs_needed(*values, means[0] - means[1], level) if ratio is not None else None}
+    needed = {
+        "paper": runs_needed(*values, means[1] * (1 - paper), level)
+        if paper and ratio is not None
+        else None,
+        "measured": runs_needed(*values, means[0] - means[1], level) if ratio is not None else None,
+    }
     if diverged[0] and not condition.get("diverged", False):
         result = FAILS
     elif not done or ratio is None or min(len(v) for v in values) < min_runs:
@@ -143,13 +172,26 @@ def compare(condition: dict, runs: list[dict], min_runs: int, op: str, threshold
         result = UNDECIDABLE
     else:
         result = WITHIN_SPREAD
-    return {"condition": condition, "selected": sum(map(len, sides)), "finished": sum(map(len, values)),
-            "passed": None, "means": means, "n": [len(v) for v in values], "diverged": diverged, "ratio": ratio,
-            "p": p, "p_against": against, "needed": needed, "verdict": result}
+    return {
+        "condition": condition,
+        "selected": sum(map(len, sides)),
+        "finished": sum(map(len, values)),
+        "passed": None,
+        "means": means,
+        "n": [len(v) for v in values],
+        "diverged": diverged,
+        "ratio": ratio,
+        "p": p,
+        "p_against": against,
+        "needed": needed,
+        "verdict": result,
+    }
 
 
 def _passes(r: dict, condition: dict, op: str, threshold: str) -> bool:
-    values = measured(r, condition["metric"], condition.get("over", "final"), condition.get("until"))
+    values = measured(
+        r, condition["metric"], condition.get("over", "final"), condition.get("until")
+    )
     return bool(values) and all(v is not None and OPS[op](v, float(threshold)) for v in values)
 
 
@@ -178,8 +220,13 @@ def check(condition: dict, runs: list[dict], min_runs: int, cell) -> dict:
         result = TOO_FEW
     else:
         result = HOLDS if runs_ != "most" or passed > finished / 2 else FAILS
-    return {"condition": condition, "selected": len(selected), "finished": finished, "passed": passed,
-            "verdict": result}
+    return {
+        "condition": condition,
+        "selected": len(selected),
+        "finished": finished,
+        "passed": passed,
+        "verdict": result,
+    }
 
 
 def untrained(claim: dict, runs: list[dict]) -> list[tuple[dict, dict, list[float | None]]]:
@@ -189,16 +236,33 @@ def untrained(claim: dict, runs: list[dict]) -> list[tuple[dict, dict, list[floa
     for condition in claim.get("preconditions") or []:
         op, threshold = TEST.fullmatch(condition["test"].strip()).group(1, 2)
         for r in runs:
-            if r["status"] == COMPLETED and matches(r, condition.get("where") or {}) and not _passes(r, condition, op, threshold):
-                failed.append((r, condition, measured(r, condition["metric"], condition.get("over", "final"),
-                                                      condition.get("until"))))
+            if (
+                r["status"] == COMPLETED
+                and matches(r, condition.get("where") or {})
+                and not _passes(r, condition, op, threshold)
+            ):
+                failed.append(
+                    (
+                        r,
+                        condition,
+                        measured(
+                            r,
+                            condition["metric"],
+                            condition.get("over", "final"),
+                            condition.get("until"),
+                        ),
+                    )
+                )
     return failed
 
 
-def verdict(claim: dict, runs: list[dict], scale: dict | None = None) -> tuple[str, list[dict], list]:
+def verdict(
+    claim: dict, runs: list[dict], scale: dict | None = None
+) -> tuple[str, list[dict], list]:
     """The claim's verdict, each condition's check, and the runs that did not train. It holds when
     every condition does and every run trained; a scale that cannot decide it says so (NOT_HERE)
     once its runs have trained; otherwise the first verdict in PRECEDENCE among the conditions'."""
+
     def cell(r: dict) -> tuple[str, str]:
         return value(r, claim["rows"]), value(r, claim.get("cols"))
 

@@ -37,10 +37,14 @@ class EMA(NoEMA):
     def __init__(self, followed: nn.Module, beta: float):
         super().__init__(followed)
         self.beta, self.average, self.started = beta, copy.deepcopy(followed), False
-        self.n_averaged = torch.zeros((), dtype=torch.long, device=next(followed.parameters()).device)
+        self.n_averaged = torch.zeros(
+            (), dtype=torch.long, device=next(followed.parameters()).device
+        )
         # the tensors, paired once (the modules keep theirs: checkpoints load in place): floats by
         # dtype for one foreach lerp each, the rest (batch norm's counts) apart
-        self.ours, self.theirs = (list(itertools.chain(m.parameters(), m.buffers())) for m in (self.average, followed))
+        self.ours, self.theirs = (
+            list(itertools.chain(m.parameters(), m.buffers())) for m in (self.average, followed)
+        )
         self.floats: dict[torch.dtype, tuple[list, list]] = {}
         for t, m in zip(self.ours, self.theirs):
             if t.is_floating_point():
@@ -70,13 +74,22 @@ class EMA(NoEMA):
                 t.copy_(t * self.beta + m * (1 - self.beta))
         self.n_averaged += 1
 
-    def state_dict(self) -> dict:  # AveragedModel's layout: checkpoints written before read the same
-        return {"n_averaged": self.n_averaged, **{f"module.{k}": v for k, v in self.average.state_dict().items()}}
+    def state_dict(
+        self,
+    ) -> dict:  # AveragedModel's layout: checkpoints written before read the same
+        return {
+            "n_averaged": self.n_averaged,
+            **{f"module.{k}": v for k, v in self.average.state_dict().items()},
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.n_averaged.copy_(state["n_averaged"])
-        self.started = bool(state["n_averaged"])  # a stop before the first iteration saves a count of 0
-        self.average.load_state_dict({k.removeprefix("module."): v for k, v in state.items() if k != "n_averaged"})
+        self.started = bool(
+            state["n_averaged"]
+        )  # a stop before the first iteration saves a count of 0
+        self.average.load_state_dict(
+            {k.removeprefix("module."): v for k, v in state.items() if k != "n_averaged"}
+        )
 
 
 def ema(followed: nn.Module, beta: float | None) -> NoEMA:

@@ -13,7 +13,6 @@ from typing import Callable
 import torch
 from torch.optim import Optimizer
 
-
 Step = Callable[[Optimizer], object]
 
 
@@ -23,7 +22,9 @@ def plain_step(optimizers: list[Optimizer], closure: Callable[[], object], step:
         step(opt)
 
 
-def extragradient_step(optimizers: list[Optimizer], closure: Callable[[], object], step: Step) -> None:
+def extragradient_step(
+    optimizers: list[Optimizer], closure: Callable[[], object], step: Step
+) -> None:
     params = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
     start = [p.detach().clone() for p in params]
     plain_step(optimizers, closure, step)  # extrapolation: θ' = θ + step(∇ at θ)

@@ -44,8 +44,18 @@ class NoLens(Off):
 
 
 class TemperedLens(NoLens):
-    def __init__(self, K: int, rec_weight: float, hidden: int, depth: int, optimizer, data_shape: tuple[int, ...],
-                 loss: Loss, device: torch.device, rec_reduction: str = "sum"):
+    def __init__(
+        self,
+        K: int,
+        rec_weight: float,
+        hidden: int,
+        depth: int,
+        optimizer,
+        data_shape: tuple[int, ...],
+        loss: Loss,
+        device: torch.device,
+        rec_reduction: str = "sum",
+    ):
         self.K, self.rec_weight, self.loss = K, rec_weight, loss
         # ‖x − L(x)‖² summed over a sample's values, or their mean (the paper does not say which)
         self.rec_scale = 1.0 if rec_reduction == "sum" else 1.0 / math.prod(data_shape)
@@ -67,16 +77,28 @@ class TemperedLens(NoLens):
         lam = tempering(step, self.K)
         x = batch()
         lensed = self.net(x)
-        rec = (x - lensed).pow(2).flatten(1).sum(1).mean()  # logged summed, whatever the loss's reduction
-        buffers = {name: b.clone() for name, b in D.named_buffers()}  # D's statistics are D's own business
+        rec = (
+            (x - lensed).pow(2).flatten(1).sum(1).mean()
+        )  # logged summed, whatever the loss's reduction
+        buffers = {
+            name: b.clone() for name, b in D.named_buffers()
+        }  # D's statistics are D's own business
         adv = -self.loss.d_real(functional_call(D, buffers, (lensed,)))
         self.opt.zero_grad(set_to_none=True)
-        (lam * adv + self.rec_weight * self.rec_scale * rec).backward(inputs=list(self.net.parameters()))
+        (lam * adv + self.rec_weight * self.rec_scale * rec).backward(
+            inputs=list(self.net.parameters())
+        )
         self.opt.step()
-        return {"lens/lambda": torch.tensor(lam), "lens/rec": rec.detach(), "lens/adv": adv.detach()}
+        return {
+            "lens/lambda": torch.tensor(lam),
+            "lens/rec": rec.detach(),
+            "lens/adv": adv.detach(),
+        }
 
     def pictures(self, step: int, data) -> dict[str, dict[str, Tensor]]:
-        if not (self.active(step) and hasattr(data, "evenly")):  # images held by index: real ones beside L(them)
+        if not (
+            self.active(step) and hasattr(data, "evenly")
+        ):  # images held by index: real ones beside L(them)
             return {}
         x = data.scale(data.evenly(data.preview // 2))
         return {"lens": {"real": x, "lensed": self.view(x, step)}}

@@ -57,18 +57,31 @@ def flat_state(opt: Optimizer, params: list[Tensor]) -> dict:
     def cat(key: str) -> Tensor | None:
         if all(key not in s for s in states):
             return None
-        return torch.cat([s[key].reshape(-1) if key in s else torch.zeros(p.numel(), device=p.device, dtype=p.dtype)
-                          for s, p in zip(states, params)])
+        return torch.cat(
+            [
+                s[key].reshape(-1)
+                if key in s
+                else torch.zeros(p.numel(), device=p.device, dtype=p.dtype)
+                for s, p in zip(states, params)
+            ]
+        )
 
     if isinstance(opt, Adam):
-        zeros = torch.zeros(sum(p.numel() for p in params), device=params[0].device, dtype=params[0].dtype)
+        zeros = torch.zeros(
+            sum(p.numel() for p in params), device=params[0].device, dtype=params[0].dtype
+        )
         steps = [float(s["step"]) for s in states if "step" in s]
-        return {"exp_avg": cat("exp_avg") if steps else zeros, "exp_avg_sq": cat("exp_avg_sq") if steps else zeros,
-                "step": max(steps, default=0.0)}
+        return {
+            "exp_avg": cat("exp_avg") if steps else zeros,
+            "exp_avg_sq": cat("exp_avg_sq") if steps else zeros,
+            "step": max(steps, default=0.0),
+        }
     return {"momentum_buffer": cat("momentum_buffer")}
 
 
-def functional_step(opt: Optimizer, flat_params: Tensor, flat_grad: Tensor, state: dict, k: int) -> tuple[Tensor, dict]:
+def functional_step(
+    opt: Optimizer, flat_params: Tensor, flat_grad: Tensor, state: dict, k: int
+) -> tuple[Tensor, dict]:
     """opt's update of the flat parameter vector (the k-th unrolled one), out of place and differentiable."""
     rule = _adam if isinstance(opt, Adam) else _sgd
     return rule(flat_params, flat_grad, state, opt.param_groups[0], k)
@@ -80,8 +93,14 @@ class NoUnroll:
     def __init__(self, D: nn.Module):
         self.D = D
 
-    def logits(self, fake: Callable[[], Tensor], G: nn.Module, real: Callable[[], Tensor],
-               noise: Callable[[], Tensor], known: Tensor | None = None) -> Tensor:
+    def logits(
+        self,
+        fake: Callable[[], Tensor],
+        G: nn.Module,
+        real: Callable[[], Tensor],
+        noise: Callable[[], Tensor],
+        known: Tensor | None = None,
+    ) -> Tensor:
         """The logits G's loss takes on the batch `fake()`; `known`: D's on it, when D's own step
         already computed them."""
         return self.D(fake()) if known is None else known
@@ -90,29 +109,58 @@ class NoUnroll:
 class Unroller(NoUnroll):
     """G's loss is taken against D^K."""
 
-    def __init__(self, D: nn.Module, opt_d: Optimizer, loss: Loss, steps: int, second_order: bool,
-                 fresh_batches: bool):
-        if (type(opt_d) not in (adam.Adam, Adam, SGD) or len(opt_d.param_groups) != 1):
-            raise ConfigError("trainer.unroll_steps > 0 unrolls D's optimizer functionally: D must use "
-                              "optimizer=adam or optimizer=sgd (one parameter group).")
-        if any(opt_d.param_groups[0].get(flag) for flag in ("amsgrad", "maximize", "decoupled_weight_decay")):
-            raise ConfigError("trainer.unroll_steps > 0: Adam's amsgrad/maximize/decoupled variants are not unrolled.")
-        if (loss.penalty is not no_penalty and second_order
-                and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())):
-            raise ConfigError("trainer.unroll_steps > 0 with a gradient penalty (loss=wgan_gp): G's gradient goes "
-                              "through the penalty of every unrolled D step, a third derivative, and torch's batch "
-                              "norm has none. Use a D without batch norm (model.d_batchnorm=false), "
-                              "trainer.unroll_second_order=false, or another loss.")
+    def __init__(
+        self,
+        D: nn.Module,
+        opt_d: Optimizer,
+        loss: Loss,
+        steps: int,
+        second_order: bool,
+        fresh_batches: bool,
+    ):
+        if type(opt_d) not in (adam.Adam, Adam, SGD) or len(opt_d.param_groups) != 1:
+            raise ConfigError(
+                "trainer.unroll_steps > 0 unrolls D's optimizer functionally: D must use "
+                "optimizer=adam or optimizer=sgd (one parameter group)."
+            )
+        if any(
+            opt_d.param_groups[0].get(flag)
+            for flag in ("amsgrad", "maximize", "decoupled_weight_decay")
+        ):
+            raise ConfigError(
+                "trainer.unroll_steps > 0: Adam's amsgrad/maximize/decoupled variants are not unrolled."
+            )
+        if (
+            loss.penalty is not no_penalty
+            and second_order
+            and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
+        ):
+            raise ConfigError(
+                "trainer.unroll_steps > 0 with a gradient penalty (loss=wgan_gp): G's gradient goes "
+                "through the penalty of every unrolled D step, a third derivative, and torch's batch "
+                "norm has none. Use a D without batch norm (model.d_batchnorm=false), "
+                "trainer.unroll_second_order=false, or another loss."
+            )
         super().__init__(D)
         self.opt_d, self.loss, self.steps = opt_d, loss, steps
         self.second_order, self.fresh_batches = second_order, fresh_batches
 
-    def logits(self, fake: Callable[[], Tensor], G: nn.Module, real: Callable[[], Tensor],
-               noise: Callable[[], Tensor], known: Tensor | None = None) -> Tensor:
-        critic = self.critic(G, real, noise)  # unrolled first: its batches are drawn before G's noise
+    def logits(
+        self,
+        fake: Callable[[], Tensor],
+        G: nn.Module,
+        real: Callable[[], Tensor],
+        noise: Callable[[], Tensor],
+        known: Tensor | None = None,
+    ) -> Tensor:
+        critic = self.critic(
+            G, real, noise
+        )  # unrolled first: its batches are drawn before G's noise
         return critic(fake())
 
-    def critic(self, G: nn.Module, real: Callable[[], Tensor], noise: Callable[[], Tensor]) -> Callable[[Tensor], Tensor]:
+    def critic(
+        self, G: nn.Module, real: Callable[[], Tensor], noise: Callable[[], Tensor]
+    ) -> Callable[[Tensor], Tensor]:
         """D^K, unrolled on real batches `real()` and fakes G(`noise()`): fresh ones for every
         unrolled step, or (fresh_batches=False) one pair for all K."""
         names, params = zip(*self.D.named_parameters())
@@ -131,7 +179,9 @@ class Unroller(NoUnroll):
         for k in range(self.steps):
             if k == 0 or self.fresh_batches:
                 x, z = real(), noise()
-            with torch.set_grad_enabled(self.second_order):  # first order: D^K does not depend on θG
+            with torch.set_grad_enabled(
+                self.second_order
+            ):  # first order: D^K does not depend on θG
                 fake = functional_call(G, g_buffers, (z,))
             if not self.second_order:
                 flat = flat.detach().requires_grad_()
@@ -144,7 +194,8 @@ class Unroller(NoUnroll):
         return lambda x: forward(flat, x)
 
 
-def unroller(D: nn.Module, opt_d: Optimizer, loss: Loss, steps: int, second_order: bool,
-             fresh_batches: bool) -> NoUnroll:
+def unroller(
+    D: nn.Module, opt_d: Optimizer, loss: Loss, steps: int, second_order: bool, fresh_batches: bool
+) -> NoUnroll:
     """Unrolled GAN with K = `steps` (0: off)."""
     return Unroller(D, opt_d, loss, steps, second_order, fresh_batches) if steps else NoUnroll(D)

@@ -42,26 +42,49 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_runner.errors import ConfigError
 from gan_runner.files import write_text
-from gan_runner.run_dir import (CANCELLED, FAILED, INTERRUPTED, RunDir, config_dirs, last_lines, objective_value,
-                                quoted, read_results, report)
+from gan_runner.run_dir import (
+    CANCELLED,
+    FAILED,
+    INTERRUPTED,
+    RunDir,
+    config_dirs,
+    last_lines,
+    objective_value,
+    quoted,
+    read_results,
+    report,
+)
 
 log = logging.getLogger(__name__)
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
-PASSED_ON_AS = {signal.SIGHUP: signal.SIGTERM}  # a job would die of a HUP; on a TERM it saves (gan_runner.signals)
+PASSED_ON_AS = {
+    signal.SIGHUP: signal.SIGTERM
+}  # a job would die of a HUP; on a TERM it saves (gan_runner.signals)
 # the sweep's hydra overrides that are not a job's business
-SWEEP_ONLY = ("hydra/launcher", "hydra.launcher", "hydra/sweeper", "hydra.sweeper", "hydra.sweep", "hydra.mode",
-              "hydra.run")
+SWEEP_ONLY = (
+    "hydra/launcher",
+    "hydra.launcher",
+    "hydra/sweeper",
+    "hydra.sweeper",
+    "hydra.sweep",
+    "hydra.mode",
+    "hydra.run",
+)
 
 
 @dataclass
 class GPUPoolConf:
     _target_: str = "hydra_plugins.gan_runner_gpu_pool.gpu_pool_launcher.GPUPoolLauncher"
-    gpus: Optional[List[int]] = None  # CUDA device ids (of those this process sees); null: CPU slots
+    gpus: Optional[List[int]] = (
+        None  # CUDA device ids (of those this process sees); null: CPU slots
+    )
     jobs_per_gpu: int = 1
     n_jobs: int = 2  # CPU slots, when gpus is null
 
 
-ConfigStore.instance().store(group="hydra/launcher", name="gpu_pool", node=GPUPoolConf, provider="gan_runner")
+ConfigStore.instance().store(
+    group="hydra/launcher", name="gpu_pool", node=GPUPoolConf, provider="gan_runner"
+)
 
 
 @dataclass
@@ -75,23 +98,33 @@ class _Running:
 
 
 class GPUPoolLauncher(Launcher):
-    def __init__(self, gpus: Optional[List[int]] = None, jobs_per_gpu: int = 1, n_jobs: int = 2) -> None:
+    def __init__(
+        self, gpus: Optional[List[int]] = None, jobs_per_gpu: int = 1, n_jobs: int = 2
+    ) -> None:
         self.gpus, self.jobs_per_gpu, self.n_jobs = gpus, jobs_per_gpu, n_jobs
         self.stop: Optional[str] = None  # the name of the signal that stopped the sweep
 
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
         # checked here, before any job starts or the sweep's directory is made, as bad input (Hydra
         # wraps what __init__ raises in a traceback-like "Error in call to target")
         if self.gpus is not None and not self.gpus:
-            raise ConfigError("hydra.launcher.gpus=[] names no GPU: give the ids of the GPUs to share out (e.g. "
-                              "hydra.launcher.gpus=[0,1]), or leave gpus out for CPU slots (hydra.launcher.n_jobs).")
+            raise ConfigError(
+                "hydra.launcher.gpus=[] names no GPU: give the ids of the GPUs to share out (e.g. "
+                "hydra.launcher.gpus=[0,1]), or leave gpus out for CPU slots (hydra.launcher.n_jobs)."
+            )
         if self.gpus is not None and self.jobs_per_gpu < 1:
-            raise ConfigError(f"hydra.launcher.jobs_per_gpu={self.jobs_per_gpu} leaves the GPUs no slot: "
-                              "it is the number of jobs that share each GPU at once, at least 1.")
+            raise ConfigError(
+                f"hydra.launcher.jobs_per_gpu={self.jobs_per_gpu} leaves the GPUs no slot: "
+                "it is the number of jobs that share each GPU at once, at least 1."
+            )
         if self.gpus is None and self.n_jobs < 1:
-            raise ConfigError(f"hydra.launcher.n_jobs={self.n_jobs} leaves the sweep no slot: it is the number "
-                              "of jobs that run at once on CPU slots, at least 1 (with hydra.launcher.gpus set, "
-                              "hydra.launcher.jobs_per_gpu per GPU instead).")
+            raise ConfigError(
+                f"hydra.launcher.n_jobs={self.n_jobs} leaves the sweep no slot: it is the number "
+                "of jobs that run at once on CPU slots, at least 1 (with hydra.launcher.gpus set, "
+                "hydra.launcher.jobs_per_gpu per GPU instead)."
+            )
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # ids are of these, as torch numbers them
         devices = visible.split(",") if visible else None
@@ -99,34 +132,59 @@ class GPUPoolLauncher(Launcher):
             seen = len(devices) if devices else _gpu_count()
             if max(self.gpus) >= seen or min(self.gpus) < 0:
                 where = f"CUDA_VISIBLE_DEVICES={visible}" if devices else "as PyTorch counts them"
-                raise ConfigError(f"hydra.launcher.gpus={list(self.gpus)} names GPUs this machine does not have: "
-                                  f"this process sees {seen} GPU{'s' * (seen != 1)} ({where}), numbered from 0. "
-                                  "Pick ids below that, or leave gpus out for CPU slots (hydra.launcher.n_jobs).")
-        self.slots = ([devices[g] if devices else str(g) for g in self.gpus for _ in range(self.jobs_per_gpu)]
-                      if self.gpus is not None else [""] * self.n_jobs)  # "": no GPU visible
+                raise ConfigError(
+                    f"hydra.launcher.gpus={list(self.gpus)} names GPUs this machine does not have: "
+                    f"this process sees {seen} GPU{'s' * (seen != 1)} ({where}), numbered from 0. "
+                    "Pick ids below that, or leave gpus out for CPU slots (hydra.launcher.n_jobs)."
+                )
+        self.slots = (
+            [devices[g] if devices else str(g) for g in self.gpus for _ in range(self.jobs_per_gpu)]
+            if self.gpus is not None
+            else [""] * self.n_jobs
+        )  # "": no GPU visible
         self.threads = max(1, len(os.sched_getaffinity(0)) // len(self.slots))
 
     def _job(self, idx: int, overrides: Sequence[str]) -> tuple[DictConfig, Path]:
-        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(
+            self.config, list(overrides)
+        )
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = idx
             sweep_config.hydra.job.num = idx
-        return sweep_config, Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)
+        return sweep_config, Path(sweep_config.hydra.sweep.dir) / str(
+            sweep_config.hydra.sweep.subdir
+        )
 
     def _command(self, idx: int, overrides: Sequence[str], job_dir: Path) -> list[str]:
         """The application as this sweep was started (config name and dirs, hydra overrides), for one job."""
         h = self.config.hydra
-        hydra_overrides = [o for o in OmegaConf.to_container(h.overrides.hydra)  # as typed: `${...}` is the job's
-                           if not o.lstrip("+~").startswith(SWEEP_ONLY)]
-        return [sys.executable, sys.argv[0], f"--config-name={h.job.config_name}",
-                *(f"--config-dir={d}" for d in config_dirs(h)), *overrides, *hydra_overrides,
-                f"hydra.run.dir={quoted(job_dir)}", f"hydra.job.num={idx}", f"hydra.job.id={idx}"]
+        hydra_overrides = [
+            o
+            for o in OmegaConf.to_container(h.overrides.hydra)  # as typed: `${...}` is the job's
+            if not o.lstrip("+~").startswith(SWEEP_ONLY)
+        ]
+        return [
+            sys.executable,
+            sys.argv[0],
+            f"--config-name={h.job.config_name}",
+            *(f"--config-dir={d}" for d in config_dirs(h)),
+            *overrides,
+            *hydra_overrides,
+            f"hydra.run.dir={quoted(job_dir)}",
+            f"hydra.job.num={idx}",
+            f"hydra.job.id={idx}",
+        ]
 
     def _env(self, slot: str) -> dict[str, str]:
-        return {**os.environ, "CUDA_VISIBLE_DEVICES": slot,
-                **{var: str(self.threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+        return {
+            **os.environ,
+            "CUDA_VISIBLE_DEVICES": slot,
+            **{var: str(self.threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+        }
 
-    def _start(self, s: int, idx: int, overrides: Sequence[str], job_dir: Path) -> tuple[subprocess.Popen, bool]:
+    def _start(
+        self, s: int, idx: int, overrides: Sequence[str], job_dir: Path
+    ) -> tuple[subprocess.Popen, bool]:
         """The job's process on slot `s`: the slot's warm one where it is alive, else a fresh one.
         Returns it and whether it was warm."""
         _describe(job_dir, overrides)
@@ -134,15 +192,24 @@ class GPUPoolLauncher(Launcher):
         warm = self.warm.pop(s, None)
         if warm is not None and warm.poll() is None:
             try:
-                job = {"argv": command[1:], "log": str(log_file), "cwd": os.getcwd()}  # paths are relative to it
+                job = {
+                    "argv": command[1:],
+                    "log": str(log_file),
+                    "cwd": os.getcwd(),
+                }  # paths are relative to it
                 warm.stdin.write(json.dumps(job).encode() + b"\n")
                 warm.stdin.close()
                 return warm, True
             except OSError:  # it died just now: start afresh
                 warm.wait()
         with open(log_file, "ab") as out:
-            return subprocess.Popen(command, env=self._env(self.slots[s]), stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True), False  # signals: only ours
+            return subprocess.Popen(
+                command,
+                env=self._env(self.slots[s]),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            ), False  # signals: only ours
 
     def _drop_warm(self) -> None:
         for warm in self.warm.values():  # no job will come for them
@@ -152,16 +219,23 @@ class GPUPoolLauncher(Launcher):
 
     def _warm_up(self, s: int) -> None:
         """Start slot `s`'s next job's process now: it imports while the slot's job runs."""
-        self.warm[s] = subprocess.Popen([sys.executable, "-m", "hydra_plugins.gan_runner_gpu_pool.worker"],
-                                        env=self._env(self.slots[s]), stdin=subprocess.PIPE,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.warm[s] = subprocess.Popen(
+            [sys.executable, "-m", "hydra_plugins.gan_runner_gpu_pool.worker"],
+            env=self._env(self.slots[s]),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def _forward(self, signum: int, frame) -> None:
         self.stop = self.stop or signal.Signals(signum).name
         for job in self.running.values():
             job.process.send_signal(_passed_on(signum))
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -170,15 +244,19 @@ class GPUPoolLauncher(Launcher):
         log.info(f"gpu_pool: {len(job_overrides)} jobs on {where}, {self.threads} threads each")
         pending = deque(enumerate(job_overrides, initial_job_idx))
         self.running: dict[int, _Running] = {}  # slot index -> its job
-        self.warm: dict[int, subprocess.Popen] = {}  # slot index -> the process waiting for its next job
+        self.warm: dict[
+            int, subprocess.Popen
+        ] = {}  # slot index -> the process waiting for its next job
         returns: dict[int, JobReturn] = {}
         previous = {s: signal.signal(s, self._forward) for s in FORWARDED}
         try:
             while pending or self.running:
                 if self.stop and pending:
                     passed_on = _passed_on(self.stop).name
-                    log.info(f"gpu_pool: {self.stop}; passed on to the running jobs"
-                             f"{'' if passed_on == self.stop else ' as ' + passed_on}, {len(pending)} not started")
+                    log.info(
+                        f"gpu_pool: {self.stop}; passed on to the running jobs"
+                        f"{'' if passed_on == self.stop else ' as ' + passed_on}, {len(pending)} not started"
+                    )
                     self._cancel(pending, returns)
                 self._start_free_slots(pending, returns)
                 time.sleep(0.1)
@@ -186,14 +264,16 @@ class GPUPoolLauncher(Launcher):
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            for job in self.running.values():  # only after an error here: do not leave them orphaned
+            for (
+                job
+            ) in self.running.values():  # only after an error here: do not leave them orphaned
                 job.process.terminate()
                 job.process.wait()
             self._drop_warm()
         return [returns[i] for i in sorted(returns)]
 
     def _start_free_slots(self, pending: deque, returns: dict) -> None:
-        for s, slot in enumerate(self.slots):
+        for s in range(len(self.slots)):
             if s in self.running or not pending or self.stop:
                 continue
             idx, overrides = pending.popleft()
@@ -201,16 +281,22 @@ class GPUPoolLauncher(Launcher):
             start = time.time()
             try:
                 process, warm = self._start(s, idx, overrides, job_dir)
-            except OSError as e:  # this job cannot start (a full disk, no processes left): the others may
+            except (
+                OSError
+            ) as e:  # this job cannot start (a full disk, no processes left): the others may
                 report(RunDir(job_dir), FAILED, f"could not start: {e}", list(overrides))
                 returns[idx] = _job_return(sweep_config, overrides, job_dir, FAILED, None)
                 continue
             self.running[s] = _Running(process, idx, overrides, sweep_config, job_dir, start)
             if self.stop:  # the signal came while it started
                 process.send_signal(_passed_on(self.stop))
-            log.info(f"\t#{idx} on slot {s} (pid {process.pid}{', warm' if warm else ''}): "
-                     f"{' '.join(filter_overrides(overrides))}")
-            if not pending:  # the last job has started: the warm processes left would wait for nothing
+            log.info(
+                f"\t#{idx} on slot {s} (pid {process.pid}{', warm' if warm else ''}): "
+                f"{' '.join(filter_overrides(overrides))}"
+            )
+            if (
+                not pending
+            ):  # the last job has started: the warm processes left would wait for nothing
                 self._drop_warm()
             elif not self.stop:  # whichever slot frees first finds its next job's process ready
                 try:
@@ -219,7 +305,9 @@ class GPUPoolLauncher(Launcher):
                     log.warning(f"gpu_pool: no warm process for slot {s}: {e}")
 
     def _collect(self, returns: dict, sweep_dir: Path) -> None:
-        from gan_runner.summary import write_summary  # not at import: Hydra imports every plugin at start-up
+        from gan_runner.summary import (
+            write_summary,  # not at import: Hydra imports every plugin at start-up
+        )
 
         for s, job in list(self.running.items()):
             if job.process.poll() is None:
@@ -230,14 +318,25 @@ class GPUPoolLauncher(Launcher):
             if results is not None and results.get("ended", 0) < job.start:
                 results = None  # an earlier attempt's
             ended = _ended(job.process.returncode)
-            if results is None:  # the job wrote nothing: stopped before it could train, or refused, or killed
-                status, note = (INTERRUPTED, f"{self.stop} while starting ({ended})") if self.stop else (
-                    FAILED, _without_results(ended, run))
+            if (
+                results is None
+            ):  # the job wrote nothing: stopped before it could train, or refused, or killed
+                status, note = (
+                    (INTERRUPTED, f"{self.stop} while starting ({ended})")
+                    if self.stop
+                    else (FAILED, _without_results(ended, run))
+                )
                 report(run, status, note, list(job.overrides))
             else:
-                status = FAILED if job.process.returncode and results["status"] != INTERRUPTED else results["status"]
+                status = (
+                    FAILED
+                    if job.process.returncode and results["status"] != INTERRUPTED
+                    else results["status"]
+                )
             log.info(f"\t#{job.idx} {status} ({ended}, {time.time() - job.start:.1f} s)")
-            returns[job.idx] = _job_return(job.sweep_config, job.overrides, job.job_dir, status, results)
+            returns[job.idx] = _job_return(
+                job.sweep_config, job.overrides, job.job_dir, status, results
+            )
             try:
                 write_summary(sweep_dir, finished=False)
             except OSError as e:  # a summary is not worth the sweep; the next one may succeed
@@ -248,7 +347,12 @@ class GPUPoolLauncher(Launcher):
             idx, overrides = pending.popleft()
             sweep_config, job_dir = self._job(idx, overrides)
             _describe(job_dir, overrides)
-            report(RunDir(job_dir), CANCELLED, f"not started: the sweep got {self.stop}", list(overrides))
+            report(
+                RunDir(job_dir),
+                CANCELLED,
+                f"not started: the sweep got {self.stop}",
+                list(overrides),
+            )
             returns[idx] = _job_return(sweep_config, overrides, job_dir, CANCELLED, None)
 
 
@@ -273,7 +377,8 @@ def _without_results(ended: str, run: RunDir) -> str:
     why = " (by hand, or by the out-of-memory killer)" if ended == "killed by SIGKILL" else ""
     said = last_lines(run.launcher_log)
     return f"{ended}{why} without writing results.json; " + (
-        f"the last lines of its launcher.log:\n{said}" if said else "its launcher.log is empty")
+        f"the last lines of its launcher.log:\n{said}" if said else "its launcher.log is empty"
+    )
 
 
 def _gpu_count() -> int:
@@ -291,13 +396,25 @@ def _describe(job_dir: Path, overrides: Sequence[str]) -> None:
         write_text(run.overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
 
 
-def _job_return(sweep_config: DictConfig, overrides: Sequence[str], job_dir: Path, status: str,
-                results: Optional[dict]) -> JobReturn:
+def _job_return(
+    sweep_config: DictConfig,
+    overrides: Sequence[str],
+    job_dir: Path,
+    status: str,
+    results: Optional[dict],
+) -> JobReturn:
     """What the task would have returned in this process: the run's objective, for a sweeper (the
     worst when the job did not complete, as its exit status or its report says, or wrote no results)."""
     ret = JobReturn()
-    ret.overrides, ret.working_dir, ret.task_name = list(overrides), str(job_dir), sweep_config.hydra.job.name
+    ret.overrides, ret.working_dir, ret.task_name = (
+        list(overrides),
+        str(job_dir),
+        sweep_config.hydra.job.name,
+    )
     ret.hydra_cfg, ret.cfg = sweep_config, sweep_config
     # a failed job is reported by the sweep summary, not raised: Hydra would stop at it
-    ret.status, ret.return_value = JobStatus.COMPLETED, objective_value(sweep_config, results and {**results, "status": status})
+    ret.status, ret.return_value = (
+        JobStatus.COMPLETED,
+        objective_value(sweep_config, results and {**results, "status": status}),
+    )
     return ret
