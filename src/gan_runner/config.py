@@ -520,14 +520,14 @@ class ConditionConfig:
         "must be null or in (0, 1)", lambda v: v is None or 0 < v < 1, None
     )
     # the paper's ratio (where / than): the report says how many runs a side a difference of its size
-    # needs at the spread measured here; an undecided comparison (alpha) with fewer is "not decidable here"
+    # needs at the spread measured here; a comparison (alpha) with fewer is "not decidable here"
     paper_ratio: Optional[float] = _checked(
         "must be null or > 0", lambda v: v is None or v > 0, None
     )
 
     def problems(self) -> List[str]:
         return (
-            ["claim: paper_ratio needs alpha (it tells an undecided comparison's cause)"]
+            ["claim: paper_ratio needs alpha (it says whether the comparison's runs can decide)"]
             if (self.paper_ratio is not None and self.alpha is None)
             else []
         )

@@ -137,8 +137,9 @@ def compare(condition: dict, runs: list[dict], min_runs: int, op: str, threshold
     sides has finished with at least min_runs values a side and both means are positive. With `alpha`
     the ratio alone does not decide: it holds when a one-sided Welch t-test in the claimed direction
     is significant, does not hold when one in the opposite direction is, and otherwise is "within the
-    seed spread" — or, with `paper_ratio`, "not decidable here" when a difference of the paper's size
-    needs more runs a side than the sweep has at the spread measured."""
+    seed spread". With `paper_ratio` it is first "not decidable here" when a difference of the paper's
+    size needs more runs a side than the sweep has at the spread measured: a sweep that small cannot
+    tell the paper's effect, whichever way its own runs fall (the report still gives both p values)."""
     sides = [[r for r in runs if matches(r, condition[key])] for key in ("where", "than")]
     values = [
         [v for r in side if r["status"] == COMPLETED and (v := _mean_of(r, condition)) is not None]
@@ -164,12 +165,13 @@ def compare(condition: dict, runs: list[dict], min_runs: int, op: str, threshold
         result = TOO_FEW
     elif not alpha:
         result = HOLDS if OPS[op](ratio, float(threshold)) else FAILS
+    elif needed["paper"] is not None and needed["paper"] > min(len(v) for v in values):
+        # too few runs a side for a difference of the paper's size: whatever these runs show
+        result = UNDECIDABLE
     elif OPS[op](ratio, float(threshold)) and p is not None and p < alpha:
         result = HOLDS
     elif against is not None and against < alpha:
         result = FAILS  # significantly the other way
-    elif needed["paper"] is not None and needed["paper"] > min(len(v) for v in values):
-        result = UNDECIDABLE
     else:
         result = WITHIN_SPREAD
     return {
