@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: install test lint format train tensorboard bench clean slurm-up slurm-down
+.PHONY: install test test-fast test-slurm test-all lint format train tensorboard bench clean slurm-up slurm-down
 
 install: $(VENV)/.installed
 
@@ -15,9 +15,20 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,digits,inception,optuna]'
 	touch $@
 
-# The Slurm tests submit real jobs: a Slurm must run (slurm-up starts one here when none does).
-test: install slurm-up
-	$(BIN)/python -m pytest -n 2 $(ARGS)
+# Everything that needs no system service: CPU only, no network, no root, no Slurm.
+test: install
+	$(BIN)/python -m pytest -n 2 -m "not slurm" $(ARGS)
+
+# The developer's loop: the tests not marked slow (a few minutes on two cores).
+test-fast: install
+	$(BIN)/python -m pytest -n 2 -m "not slurm and not slow" $(ARGS)
+
+# The Slurm tests submit real jobs: slurm-up starts a local one-node Slurm (root, Debian's packages)
+# when none runs. They fail, never skip, when it cannot start; one worker: they share one sweep.
+test-slurm: install slurm-up
+	$(BIN)/python -m pytest -m slurm $(ARGS)
+
+test-all: test test-slurm
 
 lint: install
 	$(BIN)/ruff check .

@@ -128,6 +128,7 @@ def _la_ema_run(tmp_path, follows: str, k: int = 3, beta: float = 0.5) -> dict:
     return torch.load(out / "checkpoints" / "last.pt", weights_only=True)
 
 
+@pytest.mark.slow
 def test_the_ema_follows_the_fast_generator_before_the_backtrack(tmp_path, monkeypatch):
     """trainer.ema_follows=fast: θ_ema ← β θ_ema + (1 − β) θ_fast every iteration, read before that
     iteration's Lookahead backtrack (the Lookahead-Minmax notebook's update_ema_gen, then its
@@ -214,6 +215,7 @@ def test_g_evaluated_in_train_mode_uses_each_batchs_statistics(tmp_path, mnist_r
         assert not torch.allclose(samples, G(evaluator.z[:64]))  # not eval mode's
 
 
+@pytest.mark.slow
 def test_goodfellows_init_keeps_d_unconfident_early(tmp_path):
     """With the authors' init a minimax run's D(G(z)) is still above 0.1 at step 50 (D starts at
     ±0.005 weights); with torch's default init D is confident at once (the collapse the old preset had)."""
@@ -241,6 +243,7 @@ def test_goodfellows_init_keeps_d_unconfident_early(tmp_path):
     assert d_fake("model.init=default") < 0.1
 
 
+@pytest.mark.slow
 def test_the_tempered_lens_moves_real_images_within_300_iterations(tmp_path):
     """tempered_mnist's lens (K = 10^5, L_rec a per-pixel mean): ‖x − L(x)‖² above 2 (1% of the digits'
     variance) at some evaluation within 300 iterations; summed over the pixels it stays near the identity."""

@@ -55,6 +55,7 @@ def run(tmp_path) -> RunDir:
     return RunDir(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_best_is_saved_when_an_evaluation_improves_and_results_name_it(run):
     """Saved at steps 10 and 20 (each better than all before); not at 30 (a tie) nor at 40 (worse)."""
     results = json.loads(run.results.read_text())
@@ -70,6 +71,7 @@ def test_best_is_saved_when_an_evaluation_improves_and_results_name_it(run):
     )  # written atomically: no temporary left
 
 
+@pytest.mark.slow
 def test_sample_and_eval_take_the_best_checkpoint(run, tmp_path):
     for which in ([], ["--best"]):
         run_cli(
@@ -107,6 +109,7 @@ def test_sample_and_eval_take_the_best_checkpoint(run, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_no_best_checkpoint_is_one_paragraph(tmp_path):
     run = RunDir(tmp_path / "run")  # nothing ranked: nothing is "best"
     run_cli(
@@ -133,6 +136,7 @@ def test_no_best_checkpoint_is_one_paragraph(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_fresh_start_drops_an_earlier_attempts_best(run, tmp_path):
     """A directory holding a best.pt but no last.pt (an attempt that never saved a checkpoint): a fresh
     run there must not serve that file as its own best, whatever it ranks."""
@@ -149,6 +153,7 @@ def test_a_fresh_start_drops_an_earlier_attempts_best(run, tmp_path):
     assert fresh.checkpoint.is_file() and not fresh.best_checkpoint.exists()
 
 
+@pytest.mark.slow
 def test_a_resumed_run_whose_best_came_before_the_resume_still_names_it(run, tmp_path):
     """Resumed from step 40 to 60 with worse evaluations: the best stays step 20's, and results.json
     still names checkpoints/best.pt, which holds it."""

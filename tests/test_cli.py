@@ -23,6 +23,7 @@ def run_dir(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_a_run_directory_holds_everything(run_dir):
     for name in (
         ".hydra/config.yaml",
@@ -39,6 +40,7 @@ def test_a_run_directory_holds_everything(run_dir):
     )  # plain log lines when not on a terminal
 
 
+@pytest.mark.slow
 def test_sample_writes_npy_and_png(run_dir, tmp_path):
     run_cli(
         str(run_dir),
@@ -77,6 +79,7 @@ def test_cfg_job_shows_the_composed_config(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_resume_continues_a_finished_run_with_more_steps(run_dir):
     proc = run_cli(f"resume={run_dir}", "trainer.steps=60", cwd=run_dir.parent, check=True)
     assert f"completed at step 60. Outputs in {run_dir}" in proc.stdout
@@ -85,6 +88,7 @@ def test_resume_continues_a_finished_run_with_more_steps(run_dir):
     assert "resumed from" in (run_dir / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_a_rejected_resume_leaves_the_run_as_it_was(run_dir):
     files = [
         run_dir / "results.json",
@@ -104,6 +108,7 @@ def test_a_rejected_resume_leaves_the_run_as_it_was(run_dir):
     assert [f.read_bytes() for f in files] == before
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_the_run_resumes_to_the_same_numbers(tmp_path):
     args = [
         *FAST,
@@ -140,6 +145,7 @@ def test_sigterm_saves_and_the_run_resumes_to_the_same_numbers(tmp_path):
     assert_same_tensors(load_state(ref)["objects"], load_state(run)["objects"])
 
 
+@pytest.mark.slow
 def test_a_closed_console_changes_nothing_the_run_records(tmp_path):
     """`gan-runner ... | head -12`: the run goes on to the end and reports completed. A line every
     step: far more than a pipe's buffer (64 KiB), so the run does write to the closed pipe."""
@@ -186,6 +192,7 @@ def preset_run(tmp_path_factory):
     return cwd, cwd / "run"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "before,after",
     [(["--cfg", "job"], []), (["-cd", "mine"], []), ([], ["--config-dir", "mine"]), ([], [])],
@@ -214,6 +221,7 @@ def test_resume_takes_hydras_flags_and_the_runs_own_config_dir(preset_run, befor
         )  # and recorded for next time
 
 
+@pytest.mark.slow
 def test_eval_of_a_run_composed_from_a_users_config_dir(preset_run, tmp_path):
     _, run = preset_run
     proc = run_cli(
@@ -234,6 +242,7 @@ def test_the_device_is_recorded(run_dir):
     assert f"device: cpu ({results['device']['name']})" in (run_dir / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_says_how_to_resume(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(

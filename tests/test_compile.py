@@ -19,6 +19,7 @@ SHORT = [
 ]
 
 
+@pytest.mark.slow
 def test_exact_resume_with_compile_on(tmp_path):
     """2N ≡ N + resume + N with trainer.compile=default, bit for bit; the checkpoint keeps the eager
     state_dict keys; the compiled code went to the on-disk cache the next job reads."""
@@ -61,6 +62,7 @@ def test_the_players_are_compiled_and_traced(twice):
     }  # G for D's step and its own; D on real, fake, G's samples
 
 
+@pytest.mark.slow
 def test_the_compiled_code_is_cached_under_the_metrics_cache(tmp_path):
     """A fresh process (a sweep's job) puts torch.compile's cache in metrics.cache_dir/inductor, where
     the next job finds it; trainer.compile set by a user's preset."""

@@ -131,6 +131,7 @@ def refusal(dataset: str, group: str, option: str) -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "group,option", [(g, o) for g, o in OPTIONS if g in ("model", "loss", "optimizer", "lens")]
 )
@@ -411,6 +412,7 @@ def junk_data(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_bad_input_exits_nonzero_with_one_clear_paragraph(tmp_path, image_root):
     """Each case: exit != 0, one paragraph naming the key or file, no traceback, nothing created.
     The time to reject is measured from process start (four at a time on two cores) and printed."""

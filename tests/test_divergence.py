@@ -4,6 +4,8 @@ sweep in which one job diverges while the others complete exits 0 and counts it 
 import csv
 import json
 
+import pytest
+
 from conftest import job_dir, run_cli
 
 # a short toy run; an lr of 1e30 puts D's weights at ~1e30 after one Adam step and its logits past
@@ -21,6 +23,7 @@ SHORT = [
 DIVERGES = "optimizer.d.lr=1e30"
 
 
+@pytest.mark.slow
 def test_a_diverged_run_exits_0_with_status_diverged(tmp_path):
     run = tmp_path / "run"
     proc = run_cli(*SHORT, DIVERGES, "optimizer.g.lr=1e30", f"hydra.run.dir={run}", cwd=tmp_path)
@@ -33,6 +36,7 @@ def test_a_diverged_run_exits_0_with_status_diverged(tmp_path):
     assert proc.stdout.strip().splitlines()[-1].startswith("diverged at step 5: ")
 
 
+@pytest.mark.slow
 def test_a_sweep_with_a_diverged_job_exits_0_and_says_so(tmp_path):
     sweep = tmp_path / "sweep"
     # the middle job diverges; the one after it still runs and completes

@@ -56,6 +56,7 @@ def garble_checkpoint(path, how: str) -> None:
         torch.save({"objects": {}, "rng": {}, "meta": Payload()}, path, pickle_module=pickle)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["zero bytes", "truncated", "garbled", "unsafe pickle"])
 def test_an_unreadable_checkpoint_is_named_everywhere_and_nothing_changes(run_copy, how, tmp_path):
     garble_checkpoint(run_copy / "checkpoints" / "last.pt", how)
@@ -78,6 +79,7 @@ def test_an_unreadable_checkpoint_is_named_everywhere_and_nothing_changes(run_co
     assert json.loads((run_copy / "results.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "file,content,phrase",
     [
@@ -102,6 +104,7 @@ def test_corrupt_run_records_are_one_message(run_copy, tmp_path, file, content, 
         one_paragraph(run_cli(*args, cwd=tmp_path, tool=tool), phrase)
 
 
+@pytest.mark.slow
 def test_a_run_started_in_a_directory_that_is_gone_still_resumes(tmp_path):
     gone = tmp_path / "gone"
     gone.mkdir()
@@ -126,6 +129,7 @@ def test_a_truncated_results_json_is_a_failed_row_not_a_crash(finished_run, tmp_
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["it's a run", "ünïcödé run"])
 def test_resume_paths_that_need_quoting(tmp_path, name):
     run = tmp_path / name
@@ -140,6 +144,7 @@ def test_resume_paths_that_need_quoting(tmp_path, name):
     assert f"completed at step 30. Outputs in {run}" in proc.stdout
 
 
+@pytest.mark.slow
 def test_resume_replays_only_the_runs_own_settings(run_copy, tmp_path):
     """A recorded override that would instantiate something (here: open a file for writing), or set
     Hydra's own behaviour (here: where it writes its record), is not replayed, and resume says so;
@@ -169,6 +174,7 @@ def test_resume_replays_only_the_runs_own_settings(run_copy, tmp_path):
     )  # the record is clean again
 
 
+@pytest.mark.slow
 def test_sample_refuses_a_config_that_names_other_code(run_copy, tmp_path):
     config = run_copy / ".hydra" / "config.yaml"
     config.write_text(config.read_text().replace("gan_runner.models.mlp.build", "os.system"))
@@ -180,6 +186,7 @@ def test_sample_refuses_a_config_that_names_other_code(run_copy, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_sample_refuses_a_foreign_target_inside_a_list(run_copy, tmp_path):
     """A list of the config (G's hidden widths) is instantiated item by item: a target in it is refused
     before anything is built, and the file it would open is never made."""
@@ -235,6 +242,7 @@ cli.train()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "phase",
     ["composing", "checking", "importing torch", "building the players", "preparing the metrics"],
@@ -412,6 +420,7 @@ def test_a_recorded_config_dir_cannot_run_code(run_copy, tmp_path, where):
     assert not victim.exists()
 
 
+@pytest.mark.slow
 def test_an_interpolation_cannot_build_a_target(run_copy, tmp_path):
     """check_targets reads the config as instantiation would: resolved (oc.create builds nodes)."""
     config = run_copy / ".hydra" / "config.yaml"

@@ -73,6 +73,7 @@ def test_a_dcgan_run_on_mnist_files_writes_sample_grids(image_root, tmp_path):
     assert final["is_classifier_std"] == pytest.approx(np.std(scores), rel=1e-3, abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "dataset",
     [
@@ -101,6 +102,7 @@ def test_exact_resume_on_image_data(image_root, tmp_path, dataset):
     )  # G, D (BN statistics too), optimizers, data
 
 
+@pytest.mark.slow
 def test_the_cli_trains_resumes_elsewhere_and_samples_without_the_data(tmp_path):
     """A relative dataset.root means the directory the run started in, also when it is resumed from
     elsewhere; gan-runner-sample needs only the run directory."""

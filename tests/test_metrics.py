@@ -106,6 +106,7 @@ def _compute_slowly(path: str, counter: str) -> None:
     assert np.array_equal(value["mu"], np.arange(1000.0))  # a whole file, in every process
 
 
+@pytest.mark.slow
 def test_statistics_cache(tmp_path):
     calls = []
 
@@ -316,6 +317,7 @@ def test_stacked_mnist_counting():
     assert stacked_modes(skewed)["stacked_kl"] == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_evaluation_in_a_run_and_afterwards(image_root, tmp_path):
     """A DCGAN run on MNIST files logs classifier FID and IS (metrics=auto); stacked MNIST its modes;
     gan-runner-eval scores a finished run with other metrics."""

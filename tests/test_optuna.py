@@ -79,6 +79,7 @@ def test_an_objective_the_run_does_not_report_or_a_wrong_direction_is_refused():
         check_direction(make_cfg("metrics.names=[]"), "maximize")
 
 
+@pytest.mark.slow
 def test_an_optuna_search_of_learning_rates_on_the_ring_reports_the_best(tmp_path):
     sweep = tmp_path / "search"
     proc = run_cli(
@@ -105,6 +106,7 @@ def test_an_optuna_search_of_learning_rates_on_the_ring_reports_the_best(tmp_pat
     assert len(lrs) == 3 and best.best_params["optimizer.g.lr"] in lrs
 
 
+@pytest.mark.slow
 def test_a_failed_trial_is_the_worst_value_and_the_search_goes_on_through_gpu_pool(tmp_path):
     """trainer.steps=0 fails its job's pre-flight: the trial gets +inf (kl is minimised), Optuna
     keeps searching and reports the trial that completed; the sweep still exits 1 for the failure."""
@@ -138,6 +140,7 @@ cli.train()
 """
 
 
+@pytest.mark.slow
 def test_an_in_process_trial_that_diverged_gets_the_worst_value_whatever_its_last_evaluation(
     tmp_path,
 ):
@@ -183,6 +186,7 @@ def test_an_in_process_trial_that_diverged_gets_the_worst_value_whatever_its_las
     assert values == {0.0001: 0.5, 1e30: math.inf}
 
 
+@pytest.mark.slow
 def test_gpu_pool_gives_the_worst_value_for_a_job_it_saw_fail_whatever_its_results_say(tmp_path):
     """The job of seed 1 trains to the end, writes a completed results.json, then its process exits 3
     (a crash in teardown, say): the pool saw it fail, and the study records +inf for it."""

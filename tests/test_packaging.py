@@ -54,6 +54,7 @@ def test_the_wheel_ships_every_config_and_every_module(wheel):
     assert modules <= names, sorted(modules - names)
 
 
+@pytest.mark.slow
 def test_an_installed_wheel_trains_from_another_directory_with_a_users_preset(wheel, tmp_path):
     """A fresh venv holds only the wheel; the dependencies (torch's several GB) are borrowed from
     this environment's site-packages by a path entry, which adds their directory but not the

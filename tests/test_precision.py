@@ -88,6 +88,7 @@ def test_fp16_scalers_are_per_player():
     assert precision.scaler_d.get_scale() == 2.0**15 and precision.scaler_g.get_scale() == 2.0**16
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["the command line", "a preset"])
 def test_precision_from_the_command_line_or_a_preset(tmp_path, where):
     from conftest import run_cli

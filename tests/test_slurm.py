@@ -17,6 +17,8 @@ import pytest
 
 from conftest import BIN, assert_same_tensors, job_dir, load_state, run_cli
 
+pytestmark = pytest.mark.slurm  # `make test-slurm`: a Slurm must run (it starts a local one)
+
 JOB = [
     "trainer.steps=3000",
     "trainer.log_every=250",

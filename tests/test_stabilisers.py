@@ -293,6 +293,7 @@ def without(overrides: list[str], off: str) -> list[str]:
     return [o for o in overrides if o.split("=")[0] != key and not o.startswith(key + ".")] + [off]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data", ["toy", "images"])
 @pytest.mark.parametrize("name", list(STABILISERS))
 def test_every_stabiliser_composes_and_runs(tmp_path, image_root, name, data):
@@ -335,6 +336,7 @@ def test_every_stabiliser_composes_and_runs(tmp_path, image_root, name, data):
             )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stabilisers", [ALL_ON, EXTRA_ON, [*ALL_ON, "loss=wgan_gp"]])
 def test_exact_resume_with_every_stabiliser_on(tmp_path, stabilisers):
     """2N ≡ N + resume + N, bitwise, with unrolling (or extragradient), the lens, Lookahead

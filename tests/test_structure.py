@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -60,6 +62,7 @@ def test_the_import_graph_has_no_cycle():
             visit(name, [name])
 
 
+@pytest.mark.slow
 def test_every_module_imports_alone():
     """Each in a fresh interpreter: no module works only because another was imported first."""
     names, failed = list(modules()), {}

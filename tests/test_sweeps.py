@@ -106,6 +106,7 @@ def _most_at_once(intervals: list[tuple[float, float]]) -> int:
     return most
 
 
+@pytest.mark.slow
 def test_cpu_slots_run_two_jobs_at_a_time(tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli(
@@ -138,6 +139,7 @@ def test_cpu_slots_run_two_jobs_at_a_time(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_slots_next_job_starts_in_a_warm_process_with_the_same_numbers(tmp_path):
     """While a slot's job runs, its next job's process imports torch, Hydra and gan-runner; the job it
     then runs is the same run a fresh process makes (bit for bit: job 2 repeats job 0's settings), and
@@ -198,6 +200,7 @@ def test_a_slots_next_job_starts_in_a_warm_process_with_the_same_numbers(tmp_pat
     assert _warm_processes(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_gpu_slots_and_a_failing_job(tmp_path):
     sweep = tmp_path / "sweep"
     jobs = [[f"trainer.steps={n}", *JOB[1:]] for n in (600, 610, 620, 0)]
@@ -288,6 +291,7 @@ def test_gpu_pool_rejects_empty_pools(tmp_path, bad, message):
     assert not sweep.exists() and os.listdir(tmp_path) == []  # nothing started, nothing made
 
 
+@pytest.mark.slow
 def test_gpus_shared_by_several_jobs(tmp_path):
     # one GPU with two slots, the launcher given GPU 5 (as by Slurm): two jobs at once, both on it
     sweep = tmp_path / "sweep"
@@ -313,6 +317,7 @@ def test_gpus_shared_by_several_jobs(tmp_path):
     assert _most_at_once([(r["started"], r["ended"]) for r in results.values()]) == 2
 
 
+@pytest.mark.slow
 def test_a_job_killed_without_a_report_is_failed_with_how_and_its_last_lines(tmp_path):
     # job 0 is killed (kill -9, as by the out-of-memory killer) while it trains; job 1 runs all the same
     sweep, out = tmp_path / "sweep", tmp_path / "out.txt"
@@ -374,6 +379,7 @@ def test_a_job_killed_without_a_report_is_failed_with_how_and_its_last_lines(tmp
     assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "when,how",
     [
@@ -434,6 +440,7 @@ def test_a_stopped_sweep_saves_its_running_job_and_cancels_the_rest(tmp_path, wh
     )  # no job left running, nor a warm one
 
 
+@pytest.mark.slow
 def test_a_stop_reaches_a_job_running_in_a_warm_process(tmp_path):
     """Job 1 runs in the process that warmed up during job 0: a SIGTERM to the launcher reaches it
     (it saves), job 2 is cancelled, and neither a job nor a warm process is left."""
@@ -466,6 +473,7 @@ def test_a_stop_reaches_a_job_running_in_a_warm_process(tmp_path):
     assert _processes_in(sweep) == {} and _warm_processes(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_jobs_get_the_sweeps_hydra_settings(tmp_path):
     sweep = tmp_path / "sweep"
     run_cli(
@@ -505,6 +513,7 @@ def test_job_directory_names():
     assert len(job_dirname("dataset.root=" + "é" * 180, 7).encode()) <= 200  # bytes, not characters
 
 
+@pytest.mark.slow
 def test_basic_launcher_sweep_summary_names_the_failure(tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli(
@@ -519,6 +528,7 @@ def test_basic_launcher_sweep_summary_names_the_failure(tmp_path):
     assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_gpus_this_machine_lacks_are_refused_before_the_sweep_starts(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
     proc = run_cli(
@@ -559,6 +569,7 @@ def test_slurm_where_there_is_none_is_one_paragraph(tmp_path):
     assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["basic", "gpu_pool"])
 def test_a_sweep_job_never_continues_another_experiments_checkpoint(tmp_path, launcher):
     """A job whose directory holds another config's checkpoint is refused like a single run: the run

@@ -129,6 +129,7 @@ def test_curves_mean_and_std_over_seeds(sweep):
     assert data[("lsgan", "")][2].tolist() == [0, 0]
 
 
+@pytest.mark.slow
 def test_table_command(sweep, tmp_path):
     (sweep / "summary.md").unlink(missing_ok=True)
     proc = run_cli(

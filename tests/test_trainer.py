@@ -91,6 +91,7 @@ def test_a_short_ring_run_writes_events_samples_results_and_checkpoint(tmp_path)
     }
 
 
+@pytest.mark.slow
 def test_tensorboard_names_a_sweeps_runs_by_their_overrides_and_their_groups_by_choice(tmp_path):
     """Job directories (TensorBoard's run names) say what each job changed; hparams hold the group
     choices, not `_target_` paths; the composed config is a text summary."""
@@ -146,6 +147,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
     assert not torch.equal(a["G"]["net.0.weight"], c["G"]["net.0.weight"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("update", ["alternating", "simultaneous"])
 def test_exact_resume(tmp_path, update, optimizer):
