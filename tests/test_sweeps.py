@@ -201,6 +201,31 @@ def test_a_slots_next_job_starts_in_a_warm_process_with_the_same_numbers(tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_warm_worker_runs_its_job_in_the_directory_the_job_names(tmp_path):
+    """The worker is started elsewhere (here: /); its job's relative log file and the application's
+    working directory are the sweep's, as a fresh job process's would be."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "app.py").write_text(
+        "import os\nopen('where.txt', 'w').write(os.getcwd())\nprint('ran')\n"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "hydra_plugins.gan_runner_gpu_pool.worker"],
+        cwd="/",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    job = {"argv": [str(tmp_path / "app.py")], "log": "job.log", "cwd": str(tmp_path)}
+    worker.communicate(json.dumps(job).encode() + b"\n", timeout=120)
+    assert worker.returncode == 0
+    assert (tmp_path / "where.txt").read_text() == str(tmp_path)
+    assert (tmp_path / "job.log").read_text() == "ran\n"
+
+
 def test_gpu_slots_and_a_failing_job(tmp_path):
     sweep = tmp_path / "sweep"
     jobs = [[f"trainer.steps={n}", *JOB[1:]] for n in (600, 610, 620, 0)]
