@@ -41,6 +41,11 @@ PRECEDENCE = (NOT_TRAINED, FAILS, TOO_FEW, UNDECIDABLE, WITHIN_SPREAD, HOLDS)
 POWER = 0.8  # of the test whose runs a side `runs_needed` counts
 
 
+def label(claim: dict, v: str) -> str:
+    """The claim's name for a value of its rows or columns (its `labels`), else the value."""
+    return claim.get("labels", {}).get(v, v)
+
+
 def matches(record: dict, where: dict) -> bool:
     return all(value(record, key) == str(v) for key, v in where.items())
 
