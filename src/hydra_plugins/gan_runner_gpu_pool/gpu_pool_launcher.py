@@ -35,31 +35,27 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_runner.errors import ConfigError
-from gan_runner.files import write_text
 from gan_runner.run_dir import (
     CANCELLED,
     FAILED,
     INTERRUPTED,
     RunDir,
     config_dirs,
-    last_lines,
-    objective_value,
     quoted,
     read_results,
     report,
 )
 
+from . import jobs
+
 log = logging.getLogger(__name__)
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
-PASSED_ON_AS = {
-    signal.SIGHUP: signal.SIGTERM
-}  # a job would die of a HUP; on a TERM it saves (gan_runner.signals)
 # the sweep's hydra overrides that are not a job's business
 SWEEP_ONLY = (
     "hydra/launcher",
@@ -85,16 +81,6 @@ class GPUPoolConf:
 ConfigStore.instance().store(
     group="hydra/launcher", name="gpu_pool", node=GPUPoolConf, provider="gan_runner"
 )
-
-
-@dataclass
-class _Running:
-    process: subprocess.Popen
-    idx: int
-    overrides: Sequence[str]
-    sweep_config: DictConfig
-    job_dir: Path
-    start: float  # time.time() when it started
 
 
 class GPUPoolLauncher(Launcher):
@@ -187,7 +173,7 @@ class GPUPoolLauncher(Launcher):
     ) -> tuple[subprocess.Popen, bool]:
         """The job's process on slot `s`: the slot's warm one where it is alive, else a fresh one.
         Returns it and whether it was warm."""
-        _describe(job_dir, overrides)
+        jobs.describe(job_dir, overrides)
         command, log_file = self._command(idx, overrides, job_dir), RunDir(job_dir).launcher_log
         warm = self.warm.pop(s, None)
         if warm is not None and warm.poll() is None:
@@ -231,7 +217,7 @@ class GPUPoolLauncher(Launcher):
     def _forward(self, signum: int, frame) -> None:
         self.stop = self.stop or signal.Signals(signum).name
         for job in self.running.values():
-            job.process.send_signal(_passed_on(signum))
+            job.process.send_signal(jobs.passed_on(signum))
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -243,7 +229,7 @@ class GPUPoolLauncher(Launcher):
         where = f"GPUs {self.slots}" if self.slots[0] else f"{len(self.slots)} CPU slots"
         log.info(f"gpu_pool: {len(job_overrides)} jobs on {where}, {self.threads} threads each")
         pending = deque(enumerate(job_overrides, initial_job_idx))
-        self.running: dict[int, _Running] = {}  # slot index -> its job
+        self.running: dict[int, jobs.Running] = {}  # slot index -> its job
         self.warm: dict[
             int, subprocess.Popen
         ] = {}  # slot index -> the process waiting for its next job
@@ -252,7 +238,7 @@ class GPUPoolLauncher(Launcher):
         try:
             while pending or self.running:
                 if self.stop and pending:
-                    passed_on = _passed_on(self.stop).name
+                    passed_on = jobs.passed_on(self.stop).name
                     log.info(
                         f"gpu_pool: {self.stop}; passed on to the running jobs"
                         f"{'' if passed_on == self.stop else ' as ' + passed_on}, {len(pending)} not started"
@@ -285,11 +271,11 @@ class GPUPoolLauncher(Launcher):
                 OSError
             ) as e:  # this job cannot start (a full disk, no processes left): the others may
                 report(RunDir(job_dir), FAILED, f"could not start: {e}", list(overrides))
-                returns[idx] = _job_return(sweep_config, overrides, job_dir, FAILED, None)
+                returns[idx] = jobs.job_return(sweep_config, overrides, job_dir, FAILED, None)
                 continue
-            self.running[s] = _Running(process, idx, overrides, sweep_config, job_dir, start)
+            self.running[s] = jobs.Running(process, idx, overrides, sweep_config, job_dir, start)
             if self.stop:  # the signal came while it started
-                process.send_signal(_passed_on(self.stop))
+                process.send_signal(jobs.passed_on(self.stop))
             log.info(
                 f"\t#{idx} on slot {s} (pid {process.pid}{', warm' if warm else ''}): "
                 f"{' '.join(filter_overrides(overrides))}"
@@ -317,14 +303,14 @@ class GPUPoolLauncher(Launcher):
             results = read_results(run)
             if results is not None and results.get("ended", 0) < job.start:
                 results = None  # an earlier attempt's
-            ended = _ended(job.process.returncode)
+            ended = jobs.ended(job.process.returncode)
             if (
                 results is None
             ):  # the job wrote nothing: stopped before it could train, or refused, or killed
                 status, note = (
                     (INTERRUPTED, f"{self.stop} while starting ({ended})")
                     if self.stop
-                    else (FAILED, _without_results(ended, run))
+                    else (FAILED, jobs.without_results(ended, run))
                 )
                 report(run, status, note, list(job.overrides))
             else:
@@ -334,7 +320,7 @@ class GPUPoolLauncher(Launcher):
                     else results["status"]
                 )
             log.info(f"\t#{job.idx} {status} ({ended}, {time.time() - job.start:.1f} s)")
-            returns[job.idx] = _job_return(
+            returns[job.idx] = jobs.job_return(
                 job.sweep_config, job.overrides, job.job_dir, status, results
             )
             try:
@@ -346,75 +332,17 @@ class GPUPoolLauncher(Launcher):
         while pending:
             idx, overrides = pending.popleft()
             sweep_config, job_dir = self._job(idx, overrides)
-            _describe(job_dir, overrides)
+            jobs.describe(job_dir, overrides)
             report(
                 RunDir(job_dir),
                 CANCELLED,
                 f"not started: the sweep got {self.stop}",
                 list(overrides),
             )
-            returns[idx] = _job_return(sweep_config, overrides, job_dir, CANCELLED, None)
-
-
-def _passed_on(received: int | str) -> signal.Signals:
-    """The signal the running jobs get for one the sweep got (by number or name)."""
-    received = signal.Signals[received] if isinstance(received, str) else signal.Signals(received)
-    return PASSED_ON_AS.get(received, received)
-
-
-def _ended(returncode: int) -> str:
-    """How a job's process ended: "exit 1", "killed by SIGKILL"."""
-    if returncode >= 0:
-        return f"exit {returncode}"
-    try:
-        return f"killed by {signal.Signals(-returncode).name}"
-    except ValueError:
-        return f"killed by signal {-returncode}"
-
-
-def _without_results(ended: str, run: RunDir) -> str:
-    """The note of a job that ended without a results.json: how, and what it said last."""
-    why = " (by hand, or by the out-of-memory killer)" if ended == "killed by SIGKILL" else ""
-    said = last_lines(run.launcher_log)
-    return f"{ended}{why} without writing results.json; " + (
-        f"the last lines of its launcher.log:\n{said}" if said else "its launcher.log is empty"
-    )
+            returns[idx] = jobs.job_return(sweep_config, overrides, job_dir, CANCELLED, None)
 
 
 def _gpu_count() -> int:
     import torch  # here: only a GPU pool needs it, and it is slow to import
 
     return torch.cuda.device_count()
-
-
-def _describe(job_dir: Path, overrides: Sequence[str]) -> None:
-    """The job's overrides where its run records them, so that a job that fails before then (in the
-    pre-flight), or never starts, is in the sweep's summary all the same. A directory that already
-    holds a run's record keeps it: should the job be refused there, the run is as it was."""
-    run = RunDir(job_dir)
-    if not run.overrides.exists():
-        write_text(run.overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
-
-
-def _job_return(
-    sweep_config: DictConfig,
-    overrides: Sequence[str],
-    job_dir: Path,
-    status: str,
-    results: Optional[dict],
-) -> JobReturn:
-    """What the task would have returned in this process: the run's objective, for a sweeper (the
-    worst when the job did not complete, as its exit status or its report says, or wrote no results)."""
-    ret = JobReturn()
-    ret.overrides, ret.working_dir, ret.task_name = (
-        list(overrides),
-        str(job_dir),
-        sweep_config.hydra.job.name,
-    )
-    ret.hydra_cfg, ret.cfg = sweep_config, sweep_config
-    # a failed job is reported by the sweep summary, not raised: Hydra would stop at it
-    ret.status, ret.return_value = (
-        JobStatus.COMPLETED,
-        objective_value(sweep_config, results and {**results, "status": status}),
-    )
-    return ret
