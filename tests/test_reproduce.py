@@ -792,16 +792,20 @@ def test_an_interrupted_reproduction_continues_to_the_same_table(tmp_path):
         (shared / name).parent.mkdir(parents=True, exist_ok=True)
         (shared / name).write_bytes((out / name).read_bytes())
     assert not list(shared.rglob("*.pt")) and not list(shared.rglob("events.*"))
-    on_records = run_cli(
-        "tiny",
-        "--config-dir",
-        str(conf),
-        "--report",
-        str(shared),
-        cwd=tmp_path,
-        tool="gan-runner-reproduce",
-        check=True,
-    )
+
+    def report_on_records():
+        return run_cli(
+            "tiny",
+            "--config-dir",
+            str(conf),
+            "--report",
+            str(shared),
+            cwd=tmp_path,
+            tool="gan-runner-reproduce",
+            check=True,
+        )
+
+    on_records = report_on_records()
     assert (
         tabulated(on_records.stdout) == tabulated(reference.stdout)
         and (shared / "figure.png").exists()
@@ -815,16 +819,7 @@ def test_an_interrupted_reproduction_continues_to_the_same_table(tmp_path):
     assert continued.stdout.count("kept: ") == 3 and tabulated(continued.stdout) == tabulated(
         reference.stdout
     )
-    rereported = run_cli(
-        "tiny",
-        "--config-dir",
-        str(conf),
-        "--report",
-        str(shared),
-        cwd=tmp_path,
-        tool="gan-runner-reproduce",
-        check=True,
-    )  # the kept jobs' fresh, empty logs: not "running"
+    rereported = report_on_records()  # the kept jobs' fresh, empty logs: not "running"
     assert (
         tabulated(rereported.stdout) == tabulated(reference.stdout)
         and "running" not in rereported.stdout
