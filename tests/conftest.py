@@ -8,9 +8,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from gan_runner.cli import CONF_DIR
+from gan_runner import CONF_DIR
+from gan_runner.config.store import register
 
 BIN = Path(sys.executable).parent
+register()  # the schema and resolvers, as the entry points do, for the tests that compose
 # pytest runs two workers on two cores: one thread each, in-process and in the runs it starts
 torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
@@ -131,9 +133,15 @@ def evaluated_samples(run_dir: Path, n: int, drawn: int | None = None) -> torch.
 
 def metrics_classifier(cfg) -> torch.nn.Module:
     """The classifier a run with config `cfg` (composed) scored its samples with, from the metrics cache."""
+    from gan_runner.evaluation import labelled_splits
     from gan_runner.metrics.classifier import load_or_train
 
-    c = cfg.metrics.classifier
+    c, cpu = cfg.metrics.classifier, torch.device("cpu")
     return load_or_train(
-        cfg.dataset, Path(cfg.metrics.cache_dir), torch.device("cpu"), c.epochs, c.batch_size, c.lr
+        labelled_splits(cfg.dataset, cpu),
+        Path(cfg.metrics.cache_dir),
+        cpu,
+        c.epochs,
+        c.batch_size,
+        c.lr,
     )[0]

@@ -12,6 +12,7 @@ import torch
 from conftest import run_cli
 from gan_runner import checkpoint
 from gan_runner.cli import _compose
+from gan_runner.evaluation import evaluated_generator
 from gan_runner.run_dir import RunDir
 
 # evaluations at steps 10, 20, 30, 40: the second is the best (most modes), then a tie that came later
@@ -86,7 +87,7 @@ def test_sample_and_eval_take_the_best_checkpoint(run, tmp_path):
             check=True,
         )
     last, best = np.load(tmp_path / "s0.npy"), np.load(tmp_path / "s1.npy")
-    G, _ = checkpoint.evaluated_generator(
+    G, _ = evaluated_generator(
         run.best_checkpoint, _compose(["trainer.steps=40"]).model, torch.device("cpu")
     )
     with torch.no_grad():

@@ -6,8 +6,8 @@ import os
 import pytest
 
 from conftest import assert_same_tensors, load_state, make_cfg, run_cli
-from gan_runner.config import validate
-from gan_runner.errors import ConfigError
+from gan_runner.config.rules import validate
+from gan_runner.errors import UserError
 from gan_runner.trainer import train
 
 SHORT = [
@@ -120,9 +120,9 @@ def test_d_stays_eager_where_the_game_differentiates_through_it_twice(tmp_path, 
 
 def test_an_unknown_mode_and_second_order_unrolling_are_refused():
     with pytest.raises(
-        ConfigError, match="trainer.compile='fast': must be off, default or max-autotune"
+        UserError, match="trainer.compile='fast': must be off, default or max-autotune"
     ):
         validate(make_cfg("trainer.compile=fast"))
-    with pytest.raises(ConfigError, match="trainer.compile cannot take second-order unrolling"):
+    with pytest.raises(UserError, match="trainer.compile cannot take second-order unrolling"):
         validate(make_cfg("trainer.compile=default", "trainer.unroll_steps=2"))
     assert make_cfg().trainer.compile == "off"

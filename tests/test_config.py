@@ -14,8 +14,8 @@ from hydra.utils import instantiate
 from conftest import BIN, make_cfg
 from gan_runner import losses
 from gan_runner.cli import CONF_DIR
-from gan_runner.config import validate
-from gan_runner.errors import ConfigError
+from gan_runner.config.rules import validate
+from gan_runner.errors import UserError
 from gan_runner.game import gan_game, players
 from gan_runner.resume import resume_argv, resume_conflicts
 
@@ -93,13 +93,13 @@ def test_options_bring_what_they_need_and_a_contradiction_is_refused():
             and make_cfg().trainer.order.value == "alternating"
         )
     with pytest.raises(
-        ConfigError, match=r"model.output=sigmoid cannot produce the data's range \[-1.0, 1.0\]"
+        UserError, match=r"model.output=sigmoid cannot produce the data's range \[-1.0, 1.0\]"
     ):
         validate(make_cfg("dataset=mnist", "model=goodfellow_mlp", "dataset.range=[-1,1]"))
-    with pytest.raises(ConfigError, match="needs trainer.order=simultaneous"):
+    with pytest.raises(UserError, match="needs trainer.order=simultaneous"):
         validate(make_cfg("optimizer=extra_adam", "trainer.order=alternating"))
     with pytest.raises(
-        ConfigError, match=r"model.output=tanh makes images, but the dataset is 2-D points"
+        UserError, match=r"model.output=tanh makes images, but the dataset is 2-D points"
     ):
         validate(make_cfg("model=dcgan"))
 
@@ -158,7 +158,7 @@ def test_every_option_plays_one_iteration_on_every_dataset_with_the_rest_at_defa
     try:
         validate(cfg)
         data, g, d = players(cfg, torch.device("cpu"))
-    except ConfigError as e:
+    except UserError as e:
         assert expected and expected in str(e), str(e)
         return
     assert expected is None, (
@@ -193,9 +193,9 @@ def test_defaults_are_the_unrolled_gan_ring_setup():
 
 
 def test_range_errors_name_the_key():
-    with pytest.raises(ConfigError, match=r"optimizer\.d\.lr"):
+    with pytest.raises(UserError, match=r"optimizer\.d\.lr"):
         validate(make_cfg("optimizer.d.lr=-0.1"))
-    with pytest.raises(ConfigError, match=r"optimizer\.g\.momentum"):
+    with pytest.raises(UserError, match=r"optimizer\.g\.momentum"):
         validate(make_cfg("optimizer=sgd", "optimizer.g.momentum=1.5"))
 
 

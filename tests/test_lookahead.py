@@ -89,7 +89,8 @@ def test_bilinear_xy():
 
 def bilinear_game(*overrides: str):
     """The configured stochastic bilinear game (dataset=bilinear, model=bilinear), as gan-runner builds it."""
-    from gan_runner.config import compose, validate
+    from gan_runner.config.compose import compose
+    from gan_runner.config.rules import validate
     from gan_runner.game import gan_game, players
 
     cfg = compose(["+experiment=lookahead_bilinear", *overrides, "trainer.device=cpu"])

@@ -16,7 +16,8 @@ from gan_runner.evaluation import Evaluator
 from gan_runner.game import gan_game, players
 from gan_runner.metrics.modes import clumps, mode_metrics
 from gan_runner.metrics.spread import spread
-from gan_runner.run_dir import RunDir, finished, write_results
+from gan_runner.resume import finished
+from gan_runner.run_dir import RunDir, write_results
 from gan_runner.trainer import train
 
 RING = ring(n_modes=8, radius=1.0, sigma=0.01)

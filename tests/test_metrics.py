@@ -14,7 +14,7 @@ import torch
 from conftest import evaluated_samples, make_cfg, metrics_classifier, run_cli
 from fixtures import make_mnist
 from gan_runner.data.images import torchvision_images
-from gan_runner.errors import ConfigError
+from gan_runner.errors import UserError
 from gan_runner.metrics import TRAINING, cache
 from gan_runner.metrics.classifier import MLPClassifier, accuracy, load_or_train, train
 from gan_runner.metrics.frechet import frechet_distance, statistics
@@ -173,7 +173,7 @@ def test_missing_inception_weights_is_a_clear_error(tmp_path):
     from gan_runner.metrics.inception import FIDInception
 
     with pytest.raises(
-        ConfigError, match=r"The FID Inception weights are not at .*nothing\.pth.*Download https://"
+        UserError, match=r"The FID Inception weights are not at .*nothing\.pth.*Download https://"
     ):
         FIDInception(str(tmp_path / "nothing.pth"))
 
@@ -212,31 +212,39 @@ def test_classifier_learns_fixture_digits_and_its_features_feed_fid(tmp_path):
     )
 
 
+def splits(dataset_cfg):
+    from gan_runner.evaluation import labelled_splits
+
+    return labelled_splits(dataset_cfg, torch.device("cpu"))
+
+
 def test_the_classifier_is_cached_by_data_content(tmp_path):
     root = tmp_path / "data"
     make_mnist(root, n_train=400, n_test=100)
     cfg = make_cfg("dataset=mnist", f"dataset.root={root}", "model=dcgan").dataset
     torch.manual_seed(123)
     state = torch.get_rng_state()
-    m1, acc1, key1 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
+    m1, acc1, key1 = load_or_train(
+        splits(cfg), tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3
+    )
     assert torch.equal(
         torch.get_rng_state(), state
     )  # training it drew nothing from the caller's RNG
     m2, acc2, key2 = load_or_train(
-        cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3
+        splits(cfg), tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3
     )  # a hit
     assert (acc1, key1) == (acc2, key2) and len(
         list((tmp_path / "cache").glob("classifier-mnist-*.pt"))
     ) == 1
     m3, _, _ = load_or_train(
-        cfg, tmp_path / "other-cache", torch.device("cpu"), 2, 128, 1e-3
+        splits(cfg), tmp_path / "other-cache", torch.device("cpu"), 2, 128, 1e-3
     )  # trained again
     assert all(
         torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m3.state_dict().values())
     )  # seeded
     torchvision_images.__globals__["load"].cache_clear()
     make_mnist(root, n_train=400, n_test=100, seed=5)  # other digits: another classifier
-    _, _, key3 = load_or_train(cfg, tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
+    _, _, key3 = load_or_train(splits(cfg), tmp_path / "cache", torch.device("cpu"), 2, 128, 1e-3)
     assert key3["train_sha1"] != key1["train_sha1"]
 
 
@@ -481,7 +489,7 @@ def test_a_papers_classifier_weights_file(tmp_path, image_root):
         ("other.pth", "not the MLP 784-256-256-10"),
         ("code.pth", "not a PyTorch state dict of tensors"),
     ):
-        with pytest.raises(ConfigError, match=message):
+        with pytest.raises(UserError, match=message):
             read_weights(str(tmp_path / name))
     assert not (tmp_path / "ran").exists()  # the file's code never ran
 

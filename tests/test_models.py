@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-from gan_runner.errors import ConfigError
+from gan_runner.errors import UserError
 from gan_runner.models import dcgan, goodfellow_mlp, mlp, resnet
 from gan_runner.models.layers import Maxout
 
@@ -55,7 +55,7 @@ def test_dcgan_without_bn_and_with_spectral_norm():
 
 
 def test_dcgan_rejects_other_resolutions():
-    with pytest.raises(ConfigError, match="dataset.resolution"):
+    with pytest.raises(UserError, match="dataset.resolution"):
         dcgan.build((3, 48, 48), z_dim=8, width=8, **NET)
 
 
@@ -168,7 +168,7 @@ def test_sn_gan_resnet(channels):
         for m in d.modules()
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
     )
-    with pytest.raises(ConfigError, match="32x32"):
+    with pytest.raises(UserError, match="32x32"):
         resnet.build(
             (3, 64, 64),
             z_dim=8,

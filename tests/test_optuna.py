@@ -10,10 +10,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import make_cfg, run_cli
-from gan_runner.errors import ConfigError
+from gan_runner.errors import UserError
 from gan_runner.metrics import objective
+from gan_runner.objective import objective_value
 from gan_runner.preflight import check_direction, check_metrics
-from gan_runner.run_dir import objective_value
 
 OPTUNA = [
     "hydra/sweeper=optuna",
@@ -55,17 +55,16 @@ def test_the_primary_objective_follows_the_data_and_its_direction_the_registry()
     ],
 )
 def test_a_run_that_did_not_complete_gives_the_worst_value(status, final, want):
-    results = None if status is None else {"status": status, "final": final}
-    assert objective_value(make_cfg(), results) == want
-    assert objective_value(make_cfg("metrics.objective=kl"), results) == (
+    assert objective_value(make_cfg(), status, final) == want
+    assert objective_value(make_cfg("metrics.objective=kl"), status, final) == (
         0.25 if final and "kl" in final else math.inf
     )
-    assert objective_value(make_cfg("metrics.names=[]"), results) is None
+    assert objective_value(make_cfg("metrics.names=[]"), status, final) is None
 
 
 def test_an_objective_the_run_does_not_report_or_a_wrong_direction_is_refused():
     with pytest.raises(
-        ConfigError,
+        UserError,
         match=r"metrics.objective=fid_classifier is not a value this run reports: "
         r"it measures modes, high_quality, kl",
     ):
@@ -73,10 +72,10 @@ def test_an_objective_the_run_does_not_report_or_a_wrong_direction_is_refused():
     check_metrics(
         make_cfg("metrics.objective=kl_no_ema", "trainer.ema=0.99")
     )  # the EMA's companion values
-    with pytest.raises(ConfigError, match="Set hydra.sweeper.direction=maximize"):
+    with pytest.raises(UserError, match="Set hydra.sweeper.direction=maximize"):
         check_direction(make_cfg(), "minimize")
     check_direction(make_cfg("metrics.objective=kl"), "minimize")
-    with pytest.raises(ConfigError, match="measures nothing it could rank"):
+    with pytest.raises(UserError, match="measures nothing it could rank"):
         check_direction(make_cfg("metrics.names=[]"), "maximize")
 
 

@@ -55,13 +55,13 @@ def test_exact_resume_with_mixed_precision(tmp_path, precision):
 
 
 def test_bf16_is_refused_on_a_gpu_without_bfloat16_arithmetic(monkeypatch):
-    from gan_runner.errors import ConfigError
+    from gan_runner.errors import UserError
     from gan_runner.preflight import check_precision
 
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
     with pytest.raises(
-        ConfigError, match=r"Tesla T4 \(compute capability 7.5\) has no bfloat16 arithmetic"
+        UserError, match=r"Tesla T4 \(compute capability 7.5\) has no bfloat16 arithmetic"
     ):
         check_precision("bf16", torch.device("cuda", 0))
     check_precision("fp16", torch.device("cuda", 0))

@@ -12,12 +12,14 @@ import pytest
 import yaml
 
 from conftest import BIN, numbered_jobs, run_cli
-from gan_runner.config import compose, validate
+from gan_runner.config.compose import compose
+from gan_runner.config.rules import validate
 from gan_runner.data.digits import write as write_digits
-from gan_runner.errors import ConfigError
+from gan_runner.errors import UserError
 from gan_runner.reproduce import sweep
+from gan_runner.reproduce.claims import checked_claim, claim_of, presets
+from gan_runner.reproduce.records import records
 from gan_runner.reproduce.report import report, table
-from gan_runner.reproduce.sweep import claim_of, presets, records
 from gan_runner.reproduce.verdict import (
     FAILS,
     HOLDS,
@@ -541,8 +543,8 @@ def test_a_rule_of_no_condition_decides_nothing(tmp_path):
     )
     assert verdict({**CLAIM, "rule": []}, runs)[0] == TOO_FEW
     cfg = compose(["+experiment=unrolled_ring", "claim.rule=[]"])
-    with pytest.raises(ConfigError, match="claim.rule names no condition"):
-        validate(cfg)
+    with pytest.raises(UserError, match="claim.rule names no condition"):
+        checked_claim(cfg.claim)
 
 
 def test_lowest_and_highest_values_up_to_a_step(tmp_path):

@@ -12,7 +12,7 @@ from torch import nn
 
 from conftest import assert_same_tensors, load_state, make_cfg
 from gan_runner import losses
-from gan_runner.config import flatten
+from gan_runner.config.compat import flatten
 from gan_runner.metrics import TRAINING
 from gan_runner.stabilisers.lens import NoLens, TemperedLens, tempering
 from gan_runner.trainer import train

@@ -1,4 +1,5 @@
-"""The package's shape: every module imports on its own, and the import graph has no cycle."""
+"""The package's shape: every module imports on its own, the import graph has no cycle, and imports
+go down the layers only."""
 
 import ast
 import subprocess
@@ -60,6 +61,76 @@ def test_the_import_graph_has_no_cycle():
     for name in graph:
         if name not in state:
             visit(name, [name])
+
+
+# Bottom to top: a module imports from its own layer and those below, never from above.
+LAYERS = {
+    "base": "bad input, atomic files, the console, signals, the device: what every layer may use",
+    "records": "the run directory, checkpoints, sweep summaries and tables: records read as data",
+    "numerics": "optimizers, losses, precision, metrics: computations on tensors, no config",
+    "config": "the schema, its rules, composition and registration: what a run may be",
+    "parts": "data, models, the bilinear game, stabilisers: what a run is built from",
+    "training": "the game, evaluation, objective, pre-flight, resume, the run's log, the trainer",
+    "reports": "a claim, its verdict, report and figure: reproductions read from records",
+    "commands": "the entry points, running a reproduction's sweep, the launchers",
+}
+LAYER_OF = {
+    "gan_runner": "base",
+    "gan_runner.errors": "base",
+    "gan_runner.files": "base",
+    "gan_runner.console": "base",
+    "gan_runner.signals": "base",
+    "gan_runner.device": "base",
+    "gan_runner.run_dir": "records",
+    "gan_runner.checkpoint": "records",
+    "gan_runner.summary": "records",
+    "gan_runner.tables": "records",
+    "gan_runner.adam": "numerics",
+    "gan_runner.losses": "numerics",
+    "gan_runner.precision": "numerics",
+    "gan_runner.metrics": "numerics",
+    "gan_runner.config": "config",
+    "gan_runner.data": "parts",
+    "gan_runner.models": "parts",
+    "gan_runner.bilinear": "parts",
+    "gan_runner.stabilisers": "parts",
+    "gan_runner.game": "training",
+    "gan_runner.evaluation": "training",
+    "gan_runner.objective": "training",
+    "gan_runner.preflight": "training",
+    "gan_runner.resume": "training",
+    "gan_runner.runlog": "training",
+    "gan_runner.trainer": "training",
+    "gan_runner.reproduce": "reports",
+    "gan_runner.reproduce.claims": "reports",
+    "gan_runner.reproduce.verdict": "reports",
+    "gan_runner.reproduce.report": "reports",
+    "gan_runner.reproduce.figure": "reports",
+    "gan_runner.reproduce.sweep": "commands",
+    "gan_runner.reproduce.command": "commands",
+    "gan_runner.cli": "commands",
+    "hydra_plugins": "commands",
+}
+
+
+def layer(module: str) -> int:
+    """The layer of a module: its own entry, else its closest package's."""
+    parts = module.split(".")
+    owner = next(
+        ".".join(parts[:i]) for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in LAYER_OF
+    )
+    return list(LAYERS).index(LAYER_OF[owner])
+
+
+def test_imports_go_down_the_layers_only():
+    mods = modules()
+    up = [
+        f"{name} ({list(LAYERS)[layer(name)]}) imports {dep} ({list(LAYERS)[layer(dep)]})"
+        for name, path in mods.items()
+        for dep in sorted(imports(name, path, set(mods)))
+        if layer(dep) > layer(name) and not name.startswith(dep + ".")  # a package's own __init__
+    ]
+    assert not up, "\n".join(up)
 
 
 @pytest.mark.slow

@@ -3,6 +3,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from conftest import assert_same_tensors, load_state, make_cfg, run_cli
 from gan_runner import losses, signals
 from gan_runner.data.mixtures import GaussianMixture
-from gan_runner.errors import ConfigError
+from gan_runner.errors import UserError
 from gan_runner.game import gan_game, players
 from gan_runner.models.mlp import Generator
 from gan_runner.trainer import train
@@ -267,7 +269,7 @@ def test_an_exception_is_reported_as_failed(tmp_path, monkeypatch):
 def test_a_mismatched_checkpoint_is_a_clear_config_error_and_reports_nothing(tmp_path):
     train(make_cfg("trainer.steps=2"), tmp_path)
     before = (tmp_path / "results.json").read_text()
-    with pytest.raises(ConfigError, match="does not match this run's config"):
+    with pytest.raises(UserError, match="does not match this run's config"):
         train(make_cfg("trainer.steps=4", "model.z_dim=8"), tmp_path)
     assert (tmp_path / "results.json").read_text() == before
 
@@ -388,3 +390,44 @@ def test_a_checkpoint_from_before_the_stabilisers_moved_resumes(tmp_path):
 
     check_resumable(RunDir(tmp_path), make_cfg("trainer.steps=12"))  # no conflict
     assert train(make_cfg("trainer.steps=12"), tmp_path).step == 12
+
+
+# gan-runner itself, counting what a run builds and reads: the players (models.build, through
+# game.players) and each torch.load of a checkpoint, whole or its meta data alone (mmap)
+COUNTING = """import collections, json, sys, torch
+from gan_runner import cli, game
+counts = collections.Counter()
+build, load = game.build, torch.load
+def counted_build(*a, **k):
+    counts["players built"] += 1
+    return build(*a, **k)
+def counted_load(f, *a, **k):
+    counts[f"{'meta of ' if k.get('mmap') else ''}{getattr(f, 'name', f)}"] += 1
+    return load(f, *a, **k)
+game.build, torch.load = counted_build, counted_load
+try:
+    cli.train()
+finally:
+    print("COUNTS" + json.dumps({k.rsplit('/', 1)[-1] if 'checkpoints' in k else k: v
+                                 for k, v in counts.items() if 'cache' not in k}))
+"""
+
+
+def counts(tmp_path, *args: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", COUNTING, *args, f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.split("COUNTS")[-1])
+
+
+def test_a_run_builds_its_players_once_and_reads_its_checkpoint_once(tmp_path):
+    """Pre-flight and training share one build (the pre-flight's, seeded as training draws) and one
+    read of checkpoints/last.pt; best.pt's step is read from its meta data alone."""
+    fast = ["trainer.steps=20", "trainer.eval_every=10", "trainer.ckpt_every=10"]
+    assert counts(tmp_path, *fast, "metrics.n_samples=200") == {"players built": 1}
+    resumed = counts(tmp_path, "trainer.steps=30", "trainer.eval_every=10", "metrics.n_samples=200")
+    assert resumed == {"players built": 1, "last.pt": 1, "meta of best.pt": 1}

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from gan_runner import losses
-from gan_runner.errors import ConfigError
+from gan_runner.errors import UserError
 from gan_runner.stabilisers.unrolled import (
     NoUnroll,
     Unroller,
@@ -190,7 +190,7 @@ def test_first_order_holds_d_k_fixed_and_differs_from_second_order():
 
 def test_unrolling_needs_adam_or_sgd():
     G, D = tiny_players()
-    with pytest.raises(ConfigError, match="optimizer=adam or optimizer=sgd"):
+    with pytest.raises(UserError, match="optimizer=adam or optimizer=sgd"):
         Unroller(D, torch.optim.RMSprop(D.parameters()), losses.minimax(), 2, True, True)
 
 
@@ -200,7 +200,7 @@ def test_a_gradient_penalty_through_batch_norm_is_refused_clearly():
     D = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1), nn.Flatten(0))
     opt = torch.optim.Adam(D.parameters())
     with pytest.raises(
-        ConfigError, match="third derivative.*d_batchnorm=false.*unroll_second_order=false"
+        UserError, match="third derivative.*d_batchnorm=false.*unroll_second_order=false"
     ):
         unroller(D, opt, losses.wgan_gp(10.0), 2, True, True)
     assert isinstance(

@@ -95,6 +95,8 @@ def problem(dim: int, seed: int, device: torch.device | str) -> Problem:
 class BilinearObjective:
     """x (G) descends f, y (D) ascends it; each loss on its own fresh minibatch, or both on one."""
 
+    d_once = True  # (the players are points: nothing is compiled, config.rules refuses it)
+
     def __init__(self, problem: Problem, G: Point, D: Point, batch_size: int):
         self.problem, self.G, self.D, self.batch_size = problem, G, D, batch_size
 

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import torch
 
-from .errors import ConfigError
+from .errors import UserError, first_line
 from .files import atomic_write
 
 
@@ -34,82 +34,57 @@ def save(
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def read(path: Path) -> dict[str, Any]:
+def read(path: Path, mmap: bool = False) -> dict[str, Any]:
     """The whole checkpoint, read safely (weights_only: tensors and plain data, never code). A file
-    that cannot be read, or that holds anything else, is bad input: one message naming it."""
+    that cannot be read, or that holds anything else, is bad input: one message naming it. `mmap`:
+    the tensors stay on disk until used (to read the meta data alone)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         if "weights only" in str(e).lower():
-            raise ConfigError(
+            raise UserError(
                 f"{path} holds objects other than tensors and plain data, which gan-runner will not "
                 "unpickle (it may run code): it was not written by gan-runner. Move it away, or train "
                 "in a new directory."
             ) from None
-        raise ConfigError(_unreadable(path, e)) from None
+        raise UserError(_unreadable(path, e)) from None
     except (
         Exception
     ) as e:  # a truncated zip, a zero-byte file, garbage: whatever torch's readers raise
-        raise ConfigError(_unreadable(path, e)) from None
+        raise UserError(_unreadable(path, e)) from None
     if not (
         isinstance(state, dict)
         and {"objects", "rng", "meta"} <= state.keys()
         and isinstance(state["meta"], dict)
         and {"step", "config", "history", "data_shape", "evaluated_G"} <= state["meta"].keys()
     ):
-        raise ConfigError(_unreadable(path, "not a gan-runner checkpoint"))
+        raise UserError(_unreadable(path, "not a gan-runner checkpoint"))
     return state
 
 
 def saved_step(path: Path) -> int | None:
-    """The step a checkpoint holds; None when there is none (an unreadable one: it is written anew)."""
+    """The step a checkpoint holds, read without its tensors; None when there is none (an
+    unreadable one: it is written anew)."""
     try:
-        return read(path)["meta"]["step"] if path.is_file() else None
-    except ConfigError:
+        return read(path, mmap=True)["meta"]["step"] if path.is_file() else None
+    except UserError:
         return None
 
 
 def _unreadable(path: Path, why: object) -> str:
-    first = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
+    first = first_line(why)
     return (
         f"Cannot read the checkpoint {path}: it is truncated, corrupted or not a gan-runner checkpoint "
         f"({first}). Move it away (the run then starts afresh in its directory) or restore it from a copy."
     )
 
 
-def load(path: Path, objects: dict[str, Stateful], device: torch.device) -> dict[str, Any]:
-    """Restore `objects` and the RNG streams from `path`; return the saved meta data.
+def restore(state: dict[str, Any], objects: dict[str, Stateful], device: torch.device) -> None:
+    """Restore `objects` and the RNG streams from a checkpoint `read` (once: the pre-flight's).
     A CUDA stream saved on a GPU is restored on whichever GPU the run now trains on."""
-    state = read(path)
     for name, obj in objects.items():
         if name in state["objects"] or obj.state_dict():  # a stabiliser that is off has no state
             obj.load_state_dict(state["objects"][name])
     torch.set_rng_state(state["rng"]["cpu"])
     if device.type == "cuda" and "cuda" in state["rng"]:
         torch.cuda.set_rng_state(state["rng"]["cuda"], device)
-    return state["meta"]
-
-
-def evaluated_generator(
-    path: Path, model_cfg, device: torch.device
-) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The generator a checkpoint's run evaluates (its EMA, or Lookahead's slow G, when on), built
-    from `model_cfg` for the run's data shape, in eval mode on `device`; and the checkpoint's meta."""
-    from .models import build
-
-    meta = read(path)["meta"]
-    try:
-        g, _ = build(model_cfg, tuple(meta["data_shape"]))
-        g.load_state_dict(meta["evaluated_G"])
-    except (
-        RuntimeError,
-        KeyError,
-        TypeError,
-        ValueError,
-    ) as e:  # Hydra's wrapper included: a RuntimeError
-        raise ConfigError(
-            f"The generator in {path} does not fit the model config "
-            f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}): "
-            "evaluate a run with its own model settings."
-        ) from None
-    return g.to(device).eval(), meta

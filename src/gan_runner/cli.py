@@ -15,56 +15,45 @@ from .console import entry_point, say
 
 def _task(cfg) -> float | None:
     """The Hydra task: one run (or one job of a sweep) in Hydra's output directory. It returns the
-    run's objective for a sweeper to optimise (run_dir.objective_value: the worst value, never NaN,
+    run's objective for a sweeper to optimise (objective.objective_value: the worst value, never NaN,
     when the run did not complete). A job of a sweep that fails returns it too, reported, not
     raised: an exception would stop the sweeper; the sweep's summary names the job and exits 1."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from . import trainer  # torch loads here, after Hydra has parsed the command line
-    from .errors import ConfigError
-    from .preflight import check_run
-    from .run_dir import (
-        FAILED,
-        INTERRUPTED,
-        KEPT,
-        RunDir,
-        finished,
-        objective_value,
-        quoted,
-        read_results,
-        record,
-        report,
-    )
+    from . import preflight, trainer  # torch loads here, after Hydra has parsed the command line
+    from .errors import UserError
+    from .objective import objective_value
+    from .resume import finished
+    from .run_dir import FAILED, INTERRUPTED, KEPT, RunDir, quoted, read_results, record, report
 
     hc = HydraConfig.get()
     run, sweep = RunDir(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
-    if sweep and finished(
-        run, cfg
-    ):  # a sweep continued (from its records alone, too): the job stands
+    overrides = list(hc.overrides.task)
+    if sweep and finished(run, cfg):  # a sweep continued (from its records alone, too): it stands
         logging.getLogger("gan_runner").info(
             f"{KEPT} {run.path} finished at step {cfg.trainer.steps} with these "
             "settings (its results.json)"
         )
-        return objective_value(cfg, read_results(run))
+        results = read_results(run)
+        return objective_value(cfg, results["status"], results.get("final"))
     try:
-        if sweep:  # a single run was checked before its directory existed (Preflight)
-            if not run.overrides.exists():
-                record(
-                    run, cfg, hc
-                )  # a fresh job is in the sweep's summary even when it fails its checks
-            check_run(cfg, run)
+        if (
+            sweep and not run.overrides.exists()
+        ):  # a fresh job is in the sweep's summary even if refused
+            record(run, cfg, hc)
+        ready = preflight.ready(cfg, run)  # a single run's was checked before its directory existed
         record(run, cfg, hc)
-        out = trainer.train(cfg, run.path, overrides=list(hc.overrides.task))
+        out = trainer.train(cfg, run.path, overrides, ready)
     except Exception as e:
         if not sweep:
             raise
-        if isinstance(e, ConfigError):  # refused before training: the trainer reported nothing
-            report(run, FAILED, f"{type(e).__name__}: {e}", list(hc.overrides.task))
+        if isinstance(e, UserError):  # refused before training: the trainer reported nothing
+            report(run, FAILED, f"{type(e).__name__}: {e}", overrides)
             say(str(e))
         else:  # the trainer reported it; the traceback goes to the job's log
             logging.getLogger("gan_runner").exception("the run failed")
-        return objective_value(cfg, read_results(run))
+        return objective_value(cfg, FAILED, None)
     resume = (
         f" Continue it with: gan-runner resume={quoted(run.path)}"
         if out.status == INTERRUPTED
@@ -73,7 +62,7 @@ def _task(cfg) -> float | None:
     say(
         f"{out.status} at step {out.step}{': ' + out.note if out.note else ''}. Outputs in {run.path}{resume}"
     )
-    return objective_value(cfg, read_results(run))
+    return objective_value(cfg, out.status, out.final)
 
 
 @entry_point
@@ -81,29 +70,23 @@ def train() -> None:
     """`gan-runner [overrides]`; `gan-runner resume=DIR [overrides]` continues the run in DIR."""
     import hydra
 
-    from .errors import ConfigError
+    from .config.store import register
     from .resume import resume_argv
 
-    try:
-        sys.argv[1:] = resume_argv(sys.argv[1:])
-    except ConfigError as e:
-        sys.exit(str(e))
+    sys.argv[1:] = resume_argv(sys.argv[1:])
+    register()  # the schema and resolvers, before Hydra composes
     hydra.main(version_base=None, config_path=CONF_DIR, config_name="train")(_task)()
 
 
-def _compose(
-    overrides: list[str],
-    whole_run: bool = True,
-    config_dir: str | None = None,
-    config_name: str = "train",
-):
-    """The config the overrides make (with a user's config dir searched too), checked as a run's
-    (whole_run) or only key by key."""
-    from .config import compose, validate
+def _compose(overrides: list[str], scope: str | None = "config", config_dir=None, name="train"):
+    """The config the overrides make (with a user's config dir searched too), pre-flight checked as
+    far as `scope` goes (None: only key by key, as composition does)."""
+    from .config.compose import compose
+    from .preflight import check
 
-    cfg = compose(overrides, config_dir, config_name)
-    if whole_run:
-        validate(cfg)
+    cfg = compose(overrides, config_dir, name)
+    if scope:
+        check(cfg, scope=scope)
     return cfg
 
 
@@ -111,23 +94,15 @@ def _compose(
 def classifier() -> None:
     """`gan-runner-classifier dataset=... [overrides]`: train (or find in the cache) the classifier
     the metrics use for a dataset, and print its test accuracy."""
-    from .errors import ConfigError
+    cfg = _compose(sys.argv[1:], scope=None)  # the model does not matter here
 
-    try:
-        cfg = _compose(sys.argv[1:], whole_run=False)  # the model does not matter here
+    from .device import resolve_device
+    from .evaluation import labelled_splits
+    from .metrics.classifier import classifier as load
 
-        from .device import resolve_device
-        from .metrics.classifier import classifier as load
-
-        c = cfg.metrics.classifier
-        _, acc, key = load(
-            cfg.dataset,
-            c,
-            Path(cfg.metrics.cache_dir).expanduser(),
-            resolve_device(cfg.trainer.device),
-        )
-    except ConfigError as e:
-        sys.exit(str(e))
+    c, device = cfg.metrics.classifier, resolve_device(cfg.trainer.device)
+    cache_dir = Path(cfg.metrics.cache_dir).expanduser()
+    _, acc, key = load(labelled_splits(cfg.dataset, device), c, cache_dir, device)
     where = c.weights_path or f"cache: {cfg.metrics.cache_dir}"
     print(
         f"{cfg.dataset.get('name', 'mnist')} classifier: test accuracy {100 * acc:.2f}% ({where})"
@@ -143,29 +118,21 @@ def evaluate() -> None:
     if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
         sys.exit(evaluate.__doc__)
     args = [a for a in sys.argv[2:] if a != "--best"]
-    from .errors import ConfigError
-    from .preflight import check_metrics, check_weights
     from .resume import replay
     from .run_dir import RunDir, add_evaluation, checkpoint_path
 
     run = RunDir(Path(sys.argv[1]).expanduser().absolute())
-    try:
-        overrides, rec = replay(run, args, "evaluate")
-        cfg = _compose(overrides, config_dir=rec.config_dir, config_name=rec.config_name)
-        from .checkpoint import evaluated_generator
-        from .device import resolve_device
-        from .evaluation import Evaluator
-        from .game import dataset
+    overrides, rec = replay(run, args, "evaluate")
+    cfg = _compose(overrides, "weights", rec.config_dir, rec.config_name)
+    from .device import resolve_device
+    from .evaluation import Evaluator, evaluated_generator
+    from .game import dataset
 
-        check_metrics(cfg)
-        check_weights(cfg)
-        path = checkpoint_path(run, best=len(args) < len(sys.argv[2:]))
-        device = resolve_device(cfg.trainer.device)
-        G, meta = evaluated_generator(path, cfg.model, device)
-        metrics = Evaluator(cfg, dataset(cfg, device), device).metrics(G)
-        report = add_evaluation(run, meta["step"], metrics, args, path)
-    except ConfigError as e:
-        sys.exit(str(e))
+    path = checkpoint_path(run, best=len(args) < len(sys.argv[2:]))
+    device = resolve_device(cfg.trainer.device)
+    G, meta = evaluated_generator(path, cfg.model, device)
+    metrics = Evaluator(cfg, dataset(cfg, device), device).metrics(G)
+    report = add_evaluation(run, meta["step"], metrics, args, path)
     print(json.dumps({"step": report["step"], "metrics": report["metrics"]}, indent=2))
 
 
@@ -245,12 +212,8 @@ def digits() -> None:
     p.add_argument("root", nargs="?", default="data/mnist5k")
     a = p.parse_args()
     from .data.digits import write
-    from .errors import ConfigError
 
-    try:
-        root = write(a.root)
-    except ConfigError as e:
-        sys.exit(str(e))
+    root = write(a.root)
     print(
         f"wrote 4,000 training and 1,000 test digits to {root}/MNIST/raw: dataset=mnist dataset.root={a.root}"
     )
@@ -276,13 +239,13 @@ def sample() -> None:
         "--best", action="store_true", help="the best evaluation's generator (checkpoints/best.pt)"
     )
     a = p.parse_args()
-    from .errors import ConfigError
+    from .errors import UserError
     from .run_dir import RunDir, checkpoint_path, read_config
 
     run = RunDir(a.run_dir)
     try:
         path = checkpoint_path(run, a.best)
-    except ConfigError as e:
+    except UserError as e:
         p.error(str(e))
     if a.out.suffix not in (".npy", ".png"):
         p.error(f"--out must end in .npy or .png, not '{a.out.suffix}'.")
@@ -291,23 +254,26 @@ def sample() -> None:
 
     import numpy as np
     import torch
+    from omegaconf import OmegaConf
     from PIL import Image
 
-    from .checkpoint import evaluated_generator
-    from .config import instantiate
+    from .config.compose import instantiate
+    from .config.rules import check_targets
     from .data.images import Images
     from .device import resolve_device
+    from .evaluation import evaluated_generator
     from .models import noise
 
     try:
-        cfg = read_config(run, "sample")  # resolved, and naming only gan-runner's own targets
+        cfg = read_config(run, "sample")  # resolved
+        check_targets(OmegaConf.to_container(cfg))  # naming only gan-runner's own targets
         device = resolve_device(a.device)
         g, meta = evaluated_generator(path, cfg.model, device)
         shape = tuple(meta["data_shape"])
         data = (
             Images(shape, cfg.dataset.range) if "range" in cfg.dataset else instantiate(cfg.dataset)
         )
-    except (ConfigError, RuntimeError) as e:  # RuntimeError: a device string torch cannot parse
+    except (UserError, RuntimeError) as e:  # RuntimeError: a device string torch cannot parse
         p.error(str(e))
     z = noise(
         a.num,

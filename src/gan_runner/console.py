@@ -52,12 +52,18 @@ def interrupted(signum: int, frame) -> None:
 
 
 def entry_point(command):
-    """A command-line entry point that a Ctrl-C during start-up ends without a traceback. (Once a run
-    trains, Ctrl-C stops it after the current step and saves: signals.py replaces this handler.)"""
+    """A command-line entry point that a Ctrl-C during start-up ends without a traceback, and bad
+    input (UserError) with its message alone. (Once a run trains, Ctrl-C stops it after the current
+    step and saves: signals.py replaces this handler.)"""
 
     @functools.wraps(command)
     def run():
+        from .errors import UserError
+
         signal.signal(signal.SIGINT, interrupted)
-        return command()
+        try:
+            return command()
+        except UserError as e:  # bad input: one paragraph, exit status 1
+            sys.exit(str(e))
 
     return run

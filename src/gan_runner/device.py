@@ -4,7 +4,7 @@ import platform
 
 import torch
 
-from .errors import ConfigError
+from .errors import UserError
 
 
 def resolve_device(name: str) -> torch.device:
@@ -12,16 +12,16 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
+        raise UserError(
             f"trainer.device={name} but PyTorch sees no CUDA device here. "
             "Use trainer.device=cpu or trainer.device=auto."
         )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(
+        raise UserError(
             f"trainer.device={name} but only {torch.cuda.device_count()} CUDA device(s) are visible."
         )
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(
+        raise UserError(
             f"trainer.device={name} but MPS is not available here. Use trainer.device=cpu."
         )
     return device

@@ -13,14 +13,16 @@ evaluated at other steps, or resumed, trains on exactly the same numbers.
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from .config import dataset_kind
-from .errors import ConfigError
+from .config.rules import dataset_kind
+from .data.images import IndexedImages, torchvision_images
+from .errors import UserError, first_line
 from .metrics import METRICS, cache, needed, resolve
 from .metrics.frechet import frechet_distance, statistics
 from .metrics.inception_score import inception_score
@@ -29,6 +31,57 @@ from .metrics.parzen import parzen
 from .metrics.saturation import saturation
 from .metrics.spread import spread
 from .models import noise
+
+
+def labelled_splits(dataset_cfg, device: torch.device) -> tuple[IndexedImages, IndexedImages, str]:
+    """The (train, test) data a classifier for this dataset learns and is scored on, and its name.
+    Stacked MNIST is classified channel by channel by the MNIST classifier."""
+    if dataset_kind(dataset_cfg) not in ("digits", "photos", "stacked_digits"):
+        raise UserError(
+            "The classifier metrics (fid_classifier, is_classifier, stacked_modes) need labelled "
+            "data (mnist, fashion_mnist, cifar10, svhn, stacked_mnist); use fid_inception for "
+            "an image folder."
+        )
+    name = dataset_cfg.get("name", "mnist")
+    common = dict(
+        name=name,
+        root=dataset_cfg.root,
+        download=dataset_cfg.download,
+        range=[0.0, 1.0],
+        resolution=dataset_cfg.resolution,
+        device=device,
+    )
+    return (
+        torchvision_images(split="train", **common),
+        torchvision_images(split="test", **common),
+        name,
+    )
+
+
+def evaluated_generator(
+    path: Path, model_cfg, device: torch.device
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The generator a checkpoint's run evaluates (its EMA, or Lookahead's slow G, when on), built
+    from `model_cfg` for the run's data shape, in eval mode on `device`; and the checkpoint's meta."""
+    from .checkpoint import read
+    from .models import build
+
+    meta = read(path)["meta"]
+    try:
+        g, _ = build(model_cfg, tuple(meta["data_shape"]))
+        g.load_state_dict(meta["evaluated_G"])
+    except (
+        RuntimeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as e:  # Hydra's wrapper included: a RuntimeError
+        raise UserError(
+            f"The generator in {path} does not fit the model config "
+            f"({first_line(e)}): "
+            "evaluate a run with its own model settings."
+        ) from None
+    return g.to(device).eval(), meta
 
 
 class Evaluator:
@@ -58,8 +111,9 @@ class Evaluator:
         if kind == "classifier":
             from .metrics.classifier import classifier
 
+            splits = labelled_splits(dataset_cfg, self.device)
             model, accuracy, network_key = classifier(
-                dataset_cfg, self.cfg.classifier, self.cache_dir, self.device
+                splits, self.cfg.classifier, self.cache_dir, self.device
             )
             self.networks[kind], self.info["classifier_accuracy"] = model, accuracy
         else:
@@ -147,7 +201,7 @@ class Evaluator:
             if m.needs == "players" and not players:
                 continue
             if m.needs == "players" and game is None:
-                raise ConfigError(
+                raise UserError(
                     f"{name} is measured on both players while the game trains: its values are in "
                     "the run's results.json, not recomputed from a checkpoint's generator."
                 )
@@ -217,8 +271,6 @@ class Evaluator:
         """The FID of n_samples real test images (spread over the split; all, when fewer), the
         same protocol as G's: what no generator can beat at this sample count. None without a test
         split (an image folder)."""
-        from .metrics.classifier import labelled_splits
-
         if dataset_kind(self.dataset_cfg) not in ("digits", "photos"):
             return None
         _, test, _ = labelled_splits(self.dataset_cfg, self.device)
@@ -262,8 +314,6 @@ class Evaluator:
     def parzen(self, g: nn.Module, needs: str) -> dict[str, float]:
         """Goodfellow et al. pick σ on held-out images: the GAN here trains on the whole training
         split, so σ is picked on the first 1000 test images and scored on the rest."""
-        from .metrics.classifier import labelled_splits
-
         _, test, _ = labelled_splits(self.dataset_cfg, self.device)
         images = torch.cat([b.float() / 255 for b in test.batches(1000)]).cpu()
         n_val = min(1000, len(images) // 2)

@@ -21,8 +21,9 @@ from torch import Tensor, nn
 from torch.nn.utils import get_total_norm, parametrize
 from torch.optim import Optimizer
 
-from .config import instantiate
+from .config.compose import instantiate
 from .losses import Loss, d_loss, no_penalty, widened
+from .metrics import NO_EMA
 from .models import build, noise
 from .models.weights import bias_from_marginals
 from .precision import Precision
@@ -39,6 +40,10 @@ Stats = dict[
 
 class Objective(Protocol):
     """Each player's loss on a fresh minibatch, with what the log shows of it."""
+
+    d_once: (
+        bool  # D is differentiated once per loss, at its own weights (torch.compile may take it)
+    )
 
     def d_loss(self, step: int) -> tuple[Tensor, Stats]: ...  # a graph to D's parameters only
     def g_loss(self, step: int) -> tuple[Tensor, Stats]: ...
@@ -69,6 +74,8 @@ class GANObjective:
         self.z_dim, self.batch_size, self.lens, self.unroll = z_dim, batch_size, lens, unroll
         self.noise_kind = noise_kind  # model.noise
         self.device = next(G.parameters()).device
+        # not twice (WGAN-GP's penalty differentiates D's gradient), nor at other weights (unrolled)
+        self.d_once = type(unroll) is NoUnroll and loss.penalty is no_penalty
 
     def noise(self) -> Tensor:
         return noise(self.batch_size, self.z_dim, self.noise_kind, self.device)
@@ -202,7 +209,10 @@ class Game:
     def evaluations(self) -> dict[str, nn.Module]:
         """What each evaluation measures, by metric-name suffix: the evaluated G and, with the EMA on,
         the G it follows (`_no_ema`)."""
-        return self.ema.evaluations
+        # the paper's tables give both (Chavdarova et al. 2021, Table 2: "no avg" / "EMA"); training
+        # does not depend on the EMA, so one run measures both
+        followed = {NO_EMA: self.ema.followed} if self.ema.averaged else {}
+        return {"": self.ema.evaluated, **followed}
 
     def state(self) -> dict:
         """Everything the checkpoint holds of the game: name -> object with state_dict()."""
@@ -236,14 +246,14 @@ def compile_players(game: Game, mode: str) -> str:
     spectral norm, whose power iteration updates its vectors in place on every forward: D's second
     forward of a step (real, then fake) would overwrite what the compiled first one saved for its
     backward. Returns what was compiled, for the log."""
-    if mode == "off":  # (the bilinear game, whose players are points, refuses it in config.py)
-        return ""
-    objective, compiled = game.objective, [game.G]
     if (
-        type(objective.unroll) is NoUnroll
-        and objective.loss.penalty is no_penalty  # not unrolled, no penalty
-        and not any(parametrize.is_parametrized(m) for m in game.D.modules())
-    ):  # no spectral norm
+        mode == "off"
+    ):  # (the bilinear game, whose players are points, refuses it in config/rules.py)
+        return ""
+    compiled = [game.G]
+    if game.objective.d_once and not any(  # and no spectral norm
+        parametrize.is_parametrized(m) for m in game.D.modules()
+    ):
         compiled.append(game.D)
     for net in compiled:
         net.compile(mode=None if mode == "default" else mode)
@@ -278,7 +288,7 @@ def gan_game(cfg: DictConfig, data, G: nn.Module, D: nn.Module, device: torch.de
     opt_d = instantiate(cfg.optimizer.d, D.parameters(), _convert_="all")
     if hasattr(
         data, "objective"
-    ):  # a game with its own objective (config.py allows no loss, lens or unrolling)
+    ):  # a game with its own objective (config/rules.py allows no loss, lens or unrolling)
         objective = data.objective(G, D, t.batch_size)
     else:
         loss = instantiate(cfg.loss)

@@ -1,9 +1,10 @@
-"""Everything checked before a run directory is created or rewritten: the config's schema and
-ranges, the metrics' fit to the data and their weights, that the run fits in memory, the device,
-that a checkpoint already in the directory is readable and was trained with a compatible config,
-the dataset's files and the model's fit to them, and that every folder the run writes in is
-writable. What needs no torch is checked before torch is imported, so most bad input is refused in
-a second.
+"""Everything checked before a run directory is created or rewritten (`check`, as far as its scope
+goes): the config's schema and ranges, the metrics' fit to the data and their weights, that the run
+fits in memory, the device, that every folder the run writes in is writable, that a checkpoint
+already in the directory is readable and was trained with a compatible config, the dataset's files
+and the model's fit to them. What needs no torch is checked before torch is imported, so most bad
+input is refused in a second. A run's check builds its players and reads its checkpoint, once, for
+the trainer (`Ready`).
 
 A single run is checked by the `Preflight` callback before Hydra creates its directory; a sweep's
 job (any launcher: in this process, in a gpu_pool process, on a Slurm node) is checked by the task
@@ -16,14 +17,17 @@ import os
 import platform
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, open_dict
 
-from .config import dataset_kind, task_objective, validate
-from .errors import ConfigError
+from .config.rules import dataset_kind, validate
+from .errors import UserError
 from .metrics import HIGHER_IS_BETTER, METRICS, NO_EMA, fitting, needed, resolve, unfit
+from .objective import task_objective
 from .run_dir import RunDir
 
 # the value shapes of the datasets (before dataset.resolution), for the memory estimate
@@ -37,40 +41,94 @@ SHAPES = {
 }
 
 
-def check_run(task: DictConfig, run: RunDir) -> None:
+SCOPES = ("config", "weights", "data", "run")  # each checks what the one before does, and more
+
+
+@dataclass
+class Ready:
+    """What a run's pre-flight built and read, handed to the trainer: the players are built once
+    (seeded: trainer.seed, then the data, then G and D, as training always draws them) and the
+    checkpoint is read once."""
+
+    device: Any  # torch.device
+    data: Any
+    G: Any
+    D: Any
+    saved: dict | None  # checkpoints/last.pt, read whole (resume.check_resumable), or None
+
+
+def check(task: DictConfig, run: RunDir | None = None, scope: str = "run") -> Ready | None:
+    """Refuse bad input before anything is written, as far as `scope` goes: the config (its schema,
+    ranges and rules; the metrics' fit to the data), the metrics' weights, the dataset's files, or
+    all a run needs (memory, device, writable folders, the checkpoint in `run`), building the players
+    for it (`Ready`). What needs no torch comes first, so most bad input is refused in a second."""
+    level = SCOPES.index(scope)
     validate(task)
     check_metrics(task)
-    check_memory(task)
-    check_device_without_torch(task.trainer.device)
-    for path, key in (
-        (run.path, "hydra.run.dir"),
-        (run.checkpoint.parent, "hydra.run.dir"),
-        (run.samples, "hydra.run.dir"),
-    ):
-        if (
-            path == run.path or path.exists()
-        ):  # a folder of an earlier attempt may have become read-only
-            check_writable(path, key)
-    if needed(task.metrics.names, dataset_kind(task.dataset)) & {"classifier", "inception"}:
-        check_writable(Path(task.metrics.cache_dir).expanduser(), "metrics.cache_dir", keep=True)
+    if scope == "run":
+        check_memory(task)
+        check_device_without_torch(task.trainer.device)
+        _check_folders(task, run)
+    if level == 0:
+        return None
 
     import torch  # only now: what is refused above is refused quickly
 
     from .device import resolve_device
-    from .game import players
+    from .game import dataset
     from .resume import check_resumable
 
-    check_precision(task.trainer.precision, resolve_device(task.trainer.device))
+    device = resolve_device(task.trainer.device) if scope == "run" else torch.device("cpu")
+    if scope == "run":
+        check_precision(task.trainer.precision, device)
     check_weights(task)
-    check_resumable(run, task)
-    players(task, torch.device("cpu"))  # the data is there, the model fits it (loads are cached)
+    if scope == "data":
+        dataset(task, device)  # its files are there
+    if scope != "run":
+        return None
+    return build(task, run, device, check_resumable(run, task))  # the model fits the data
+
+
+def build(task: DictConfig, run: RunDir, device=None, saved: dict | None = None) -> Ready:
+    """The run's players, seeded, and its checkpoint (`saved`: check_resumable's; without it, read
+    here unchecked, as a test's trainer.train(cfg, dir) does)."""
+    import torch
+
+    from .checkpoint import read
+    from .device import resolve_device
+    from .game import compile_cache, players
+
+    device = device or resolve_device(task.trainer.device)
+    if saved is None and run.checkpoint.exists():
+        saved = read(run.checkpoint)
+    compile_cache(task.metrics.cache_dir)  # before torch first asks for it (an optimizer does)
+    torch.manual_seed(task.trainer.seed)
+    return Ready(device, *players(task, device), saved)
+
+
+def _check_folders(task: DictConfig, run: RunDir) -> None:
+    for path in (run.path, run.checkpoint.parent, run.samples):
+        if path == run.path or path.exists():  # a folder of an earlier attempt may be read-only
+            check_writable(path, "hydra.run.dir")
+    if needed(task.metrics.names, dataset_kind(task.dataset)) & {"classifier", "inception"}:
+        check_writable(Path(task.metrics.cache_dir).expanduser(), "metrics.cache_dir", keep=True)
+
+
+# A single run's Ready, from the Preflight callback (before Hydra makes the run's directory) to the
+# task function, in the same process; a sweep's job is checked by the task itself.
+_checked: dict[str, Ready] = {}
+
+
+def ready(task: DictConfig, run: RunDir) -> Ready:
+    """The run's pre-flight: the callback's, or done now (a sweep's job)."""
+    return _checked.pop(str(run.path), None) or check(task, run)
 
 
 def check_metrics(task: DictConfig) -> None:
     kind = dataset_kind(task.dataset)
     bad = unfit(task.metrics.names, kind)
     if bad:
-        raise ConfigError(
+        raise UserError(
             f"metrics.names={sorted(resolve(task.metrics.names, kind))} does not fit this dataset "
             f"({kind} data): {', '.join(bad)} cannot be computed on it; it takes "
             f"{', '.join(fitting(kind))}. metrics.names=[auto] picks for you."
@@ -86,14 +144,14 @@ def check_metrics(task: DictConfig) -> None:
         )
     ]
     if chosen and chosen not in reported:
-        raise ConfigError(
+        raise UserError(
             f"metrics.objective={chosen} is not a value this run reports: it measures "
             f"{', '.join(reported) or 'nothing'} (metrics.names={names})."
         )
     if task.metrics.fid.backend == "torchscript" and "is_inception" in resolve(
         task.metrics.names, kind
     ):
-        raise ConfigError(
+        raise UserError(
             f"metrics.names={sorted(resolve(task.metrics.names, kind))} asks for is_inception, the "
             "Inception score, which needs the network's class logits; metrics.fid.backend=torchscript "
             "gives its 2048 pool features only. Leave is_inception out (e.g. "
@@ -105,13 +163,13 @@ def check_direction(task: DictConfig, direction: str) -> None:
     """An optimising sweeper goes the way the task's objective (metrics.objective) is better."""
     name = task_objective(task)
     if name is None:
-        raise ConfigError(
+        raise UserError(
             f"hydra.sweeper optimises the runs' objective, but metrics.names={list(task.metrics.names)} "
             "measures nothing it could rank: pick metrics (metrics.names=[auto]) and metrics.objective."
         )
     want = "maximize" if HIGHER_IS_BETTER[name] else "minimize"
     if direction.lower() != want:
-        raise ConfigError(
+        raise UserError(
             f"hydra.sweeper.direction={direction}, but the objective {name} (metrics.objective) is "
             f"better {'higher' if want == 'maximize' else 'lower'}: the search would look for the worst "
             f"runs. Set hydra.sweeper.direction={want}, or another metrics.objective."
@@ -154,7 +212,7 @@ def check_memory(task: DictConfig) -> None:
     floats = n_eval * z + 3 * t.batch_size * (z + sample + width) + 2 * (z * width + width * sample)
     need, have = 4 * floats, _memory_bytes()
     if need > have:
-        raise ConfigError(
+        raise UserError(
             f"This run needs at least {need / 2**30:.3g} GiB (trainer.batch_size={t.batch_size}, "
             f"model.z_dim={z}, metrics.n_samples={m.n_samples}, samples of {sample} values), more than "
             f"the {have / 2**30:.3g} GiB this machine has: make them smaller."
@@ -177,7 +235,7 @@ def check_precision(precision: str, device) -> None:
         return
     major, minor = torch.cuda.get_device_capability(device)
     if major < 8:
-        raise ConfigError(
+        raise UserError(
             f"trainer.precision=bf16, but {torch.cuda.get_device_name(device)} (compute capability "
             f"{major}.{minor}) has no bfloat16 arithmetic: use trainer.precision=fp16 (with its "
             "gradient scalers) or fp32."
@@ -197,12 +255,12 @@ def check_device_without_torch(device: str) -> None:
         and platform.system() == "Linux"
         and not any(Path(d).exists() for d in drivers)
     ):
-        raise ConfigError(
+        raise UserError(
             f"trainer.device={device} but this machine has no GPU driver (none of {', '.join(drivers)}): "
             "no CUDA device here. Use trainer.device=cpu or trainer.device=auto."
         )
     if device == "mps" and platform.system() != "Darwin":
-        raise ConfigError(
+        raise UserError(
             f"trainer.device=mps is Apple's GPU, and this is {platform.system()}. Use trainer.device=cpu."
         )
 
@@ -216,7 +274,7 @@ def check_writable(path: Path, key: str, keep: bool = False) -> None:
         path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
     except OSError as e:
-        raise ConfigError(
+        raise UserError(
             f"Cannot write in {path}: {e.strerror}. Choose another with {key}=DIR"
             f"{'' if key.startswith('metrics') else ', or make it writable'}."
         ) from None
@@ -241,9 +299,10 @@ class Preflight(Callback):
         task = copy.deepcopy(config)  # the job's config, as Hydra itself makes it in run_job
         with open_dict(task):
             del task["hydra"]
+        run = RunDir(Path(config.hydra.run.dir).absolute())
         try:
-            check_run(task, RunDir(Path(config.hydra.run.dir).absolute()))
-        except ConfigError as e:
+            _checked[str(run.path)] = check(task, run)
+        except UserError as e:
             sys.exit(str(e))
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
@@ -254,5 +313,5 @@ class Preflight(Callback):
                 direction, ListConfig
             ):  # one objective, as the task returns
                 check_direction(config, str(getattr(direction, "name", direction)))
-        except ConfigError as e:
+        except UserError as e:
             sys.exit(str(e))

@@ -19,9 +19,19 @@ from pathlib import Path
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from . import CONF_DIR
-from .config import ADDED, MOVED, RENAMED, compose, flatten
-from .errors import ConfigError
-from .run_dir import RunDir, config_dirs, load_yaml, override_key, quoted
+from .config.compat import ADDED, RENAMED, flatten, moved, renamed
+from .config.compose import HYDRA_SWITCHES, HYDRA_VALUE_FLAGS, command_line, compose
+from .errors import UserError, first_line
+from .run_dir import (
+    COMPLETED,
+    DIVERGED,
+    RunDir,
+    config_dirs,
+    load_yaml,
+    override_key,
+    quoted,
+    read_results,
+)
 
 # What may differ when a run continues from its checkpoint: how long it trains, how often it
 # reports, where and how fast it runs (compiled or not: the same arithmetic, up to rounding), how it
@@ -40,17 +50,6 @@ RESUMABLE = (
     "optimizer.g.lr",
     "optimizer.d.lr",
 )
-# Hydra's own command-line options (hydra._internal.utils.get_args_parser), rebuilt for resume
-HYDRA_VALUE_FLAGS = (
-    "cfg",
-    "package",
-    "config_path",
-    "config_name",
-    "config_dir",
-    "info",
-    "experimental_rerun",
-)
-HYDRA_SWITCHES = ("help", "hydra_help", "resolve", "run", "multirun", "shell_completion")
 # keys a recorded override may not set: they choose code (instantiation) or Hydra's own behaviour
 UNSAFE = ("_target_", "_args_", "_partial_", "_convert_", "_recursive_")
 
@@ -60,7 +59,7 @@ def resume_conflicts(saved: DictConfig, new: DictConfig) -> list[str]:
     now = flatten(new)
     old = {
         **{k: v for k, v in ADDED.items() if k in now},
-        **{RENAMED.get(k, k): _moved(v) for k, v in flatten(saved).items()},
+        **{RENAMED.get(k, k): moved(v) for k, v in flatten(saved).items()},
     }
     return [
         f"{k}: {old.get(k, '<absent>')} -> {now.get(k, '<absent>')}"
@@ -69,64 +68,88 @@ def resume_conflicts(saved: DictConfig, new: DictConfig) -> list[str]:
     ]
 
 
-def _moved(value):
-    for old, new in MOVED.items():
-        if isinstance(value, str) and (
-            value == old or (old.endswith(".") and value.startswith(old))
-        ):
-            return new + value[len(old) :]
-    return value
-
-
-def check_resumable(run: RunDir, task: DictConfig) -> None:
-    """Refuse a run whose directory holds a checkpoint trained with other settings, or one further
-    along than `trainer.steps`."""
+def check_resumable(run: RunDir, task: DictConfig) -> dict | None:
+    """The checkpoint in `run`, read whole (once: the trainer restores it), or None when there is
+    none. Refuses one trained with other settings, or one further along than `trainer.steps`."""
     if not run.checkpoint.exists():
-        return
+        return None
     from .checkpoint import read
 
-    meta = read(run.checkpoint)[
-        "meta"
-    ]  # all of it: a file that cannot be read is found now, not at resume
+    saved = read(
+        run.checkpoint
+    )  # all of it: a file that cannot be read is found now, not at resume
+    meta = saved["meta"]
     conflicts = resume_conflicts(OmegaConf.create(meta["config"]), task)
     if conflicts:
         allowed = ", ".join(k + "*" if k.endswith(".") else k for k in RESUMABLE)
-        raise ConfigError(
+        raise UserError(
             f"{run} holds a checkpoint trained with other settings ({'; '.join(conflicts[:4])}"
             f"{'; ...' if len(conflicts) > 4 else ''}). Only these may change on resume: {allowed}. "
             f"Continue it with gan-runner resume={run}, or train in a new directory."
         )
     if meta["step"] > task.trainer.steps:
-        raise ConfigError(
+        raise UserError(
             f"{run} is already at step {meta['step']}, beyond trainer.steps={task.trainer.steps}."
         )
+    return saved
 
 
-def restore(run: RunDir, state: dict, cfg: DictConfig, device) -> dict | None:
-    """Load `run`'s checkpoint into `state` (name -> object with load_state_dict) and apply the
-    config's learning rates to the restored optimizers (they may change on resume). Returns the
-    checkpoint's meta data, or None when there is no checkpoint to continue."""
-    if not run.checkpoint.exists():
+def restore(run: RunDir, saved: dict | None, state: dict, cfg: DictConfig, device) -> dict | None:
+    """Load a checkpoint `saved` (check_resumable's) into `state` (name -> object with
+    load_state_dict) and apply the config's learning rates to the restored optimizers (they may
+    change on resume). Returns the checkpoint's meta data, or None when there is none."""
+    if saved is None:
         return None
     from . import checkpoint
 
     try:
-        meta = checkpoint.load(run.checkpoint, state, device)
+        checkpoint.restore(saved, state, device)
     except (RuntimeError, KeyError, ValueError) as e:
-        raise ConfigError(
+        raise UserError(
             f"Cannot resume from {run.checkpoint}: it does not match this run's config "
-            f"({str(e).splitlines()[0]}). Continue it with its own overrides "
+            f"({first_line(e)}). Continue it with its own overrides "
             f"(gan-runner resume={run}) or start in a new directory."
         ) from None
     for opt, player in ((state["opt_g"], cfg.optimizer.g), (state["opt_d"], cfg.optimizer.d)):
         for group in opt.param_groups:
             group["lr"] = player.lr
-    return meta
+    return saved["meta"]
 
 
-def _renamed(override: str) -> str:
-    key = override_key(override)
-    return override.replace(key, RENAMED[key], 1) if key in RENAMED else override
+# what a finished job may differ in and still stand: how it is judged and where it would run
+NOT_TRAINING = ("claim.", "trainer.device", "trainer.compile", "metrics.cache_dir", "resume")
+
+
+def finished(run: RunDir, task: DictConfig) -> bool:
+    """Whether the run in `run` has finished what `task` asks: its results.json says it completed (or
+    diverged) at task's last step, and its recorded config is task's but for NOT_TRAINING. A sweep
+    run again keeps such a job as it is, from its records alone (results.json, .hydra/) or with its
+    checkpoint."""
+    results = read_results(run)
+    if not (
+        results
+        and results["status"] in (COMPLETED, DIVERGED)
+        and results.get("steps") == task.trainer.steps
+        and (results["status"] == DIVERGED or results.get("step") == task.trainer.steps)
+        and run.config.exists()
+    ):
+        return False
+    try:
+        recorded = flatten(
+            OmegaConf.create(OmegaConf.to_container(OmegaConf.load(run.config), resolve=True))
+        )
+    except Exception:  # a garbled record: the job runs again
+        return False
+    now = flatten(OmegaConf.create(OmegaConf.to_container(task, resolve=True, enum_to_str=True)))
+    recorded = {
+        **{k: v for k, v in ADDED.items() if k in now},
+        **recorded,
+    }  # keys added since: their old behaviour
+    return all(
+        recorded.get(k) == now.get(k)
+        for k in recorded.keys() | now.keys()
+        if not k.startswith(NOT_TRAINING)
+    )
 
 
 @dataclass
@@ -147,13 +170,13 @@ def recorded(run: RunDir, what: str) -> Recorded:
             if not run.path.exists()
             else f"is not a gan-runner run directory (no {run.overrides})"
         )
-        raise ConfigError(
+        raise UserError(
             f"Cannot {what}: {run} {problem}. Give a run directory such as outputs/<date>/<time>."
         )
     overrides, hydra = load_yaml(run.overrides, what), load_yaml(run.hydra_yaml, what)
     try:
         lines = (
-            [_renamed(o) for o in overrides if isinstance(o, str)]
+            [renamed(o) for o in overrides if isinstance(o, str)]
             if isinstance(overrides, ListConfig)
             else []
         )
@@ -166,7 +189,7 @@ def recorded(run: RunDir, what: str) -> Recorded:
             Path(hydra.runtime.cwd),
         )
     except Exception as e:  # the YAML parsed, but it is not Hydra's record of a run
-        raise ConfigError(f"Cannot {what}: {run}'s record (.hydra/) is garbled ({e}).") from None
+        raise UserError(f"Cannot {what}: {run}'s record (.hydra/) is garbled ({e}).") from None
     safe = [
         o
         for o in lines
@@ -200,9 +223,7 @@ def replay(run: RunDir, args: list[str], what: str) -> tuple[list[str], Recorded
 def resume_argv(argv: list[str]) -> list[str]:
     """`gan-runner [flags] resume=DIR [overrides]`: Hydra's command line for continuing the run in DIR,
     with its recorded config dir and name unless the command gives its own; Hydra's flags are kept."""
-    from hydra._internal.utils import get_args_parser
-
-    args = get_args_parser().parse_intermixed_args(argv)  # flags anywhere, as a user types them
+    args = command_line(argv)
     resume = [o for o in args.overrides if override_key(o) == "resume"]
     if not resume:
         return argv
@@ -248,13 +269,13 @@ def check_recorded_choice(
 
     try:
         recorded_settings = hydra_settings(config_dir, name, overrides)
-    except ConfigError as e:
-        raise ConfigError(
+    except UserError as e:
+        raise UserError(
             f"Cannot resume {run}: its recorded config ({name} in {config_dir or CONF_DIR}) "
-            f"does not compose ({str(e).splitlines()[0]})."
+            f"does not compose ({first_line(e)})."
         ) from None
     if recorded_settings != hydra_settings(None, "train", []):
-        raise ConfigError(
+        raise UserError(
             f"Cannot resume {run} as recorded: its config ({name} in {config_dir or CONF_DIR}) "
             "changes Hydra's callbacks or logging, which would run before any check. If you trust "
             "that directory, name it: gan-runner --config-dir DIR resume=..."

@@ -13,7 +13,6 @@ sweep summary read run directories without it.
 
 import hashlib
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,8 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import ConfigError
+from .errors import UserError, first_line
 from .files import write_json, write_text
-from .metrics import best, worst
 
 # A run ends completed, diverged (a result, not a failure), interrupted (saved; it resumes) or
 # failed. A sweep's job may also be cancelled (never started) or, while the sweep runs, running.
@@ -53,12 +51,6 @@ def job_dirname(overrides: str, num: int) -> str:
     if len(name.encode()) > 200:  # a file name holds 255 bytes
         name = f"{name.encode()[:150].decode(errors='ignore')}...{hashlib.sha1(overrides.encode()).hexdigest()[:10]}"
     return f"{num}_{name}" if name else str(num)
-
-
-if not OmegaConf.has_resolver(
-    "job_dirname"
-):  # here, where Hydra's start-up imports it (the launcher plugin)
-    OmegaConf.register_new_resolver("job_dirname", job_dirname)
 
 
 def quoted(value: Path | str) -> str:
@@ -106,13 +98,14 @@ def write_results(
     started: float | None = None,
     host: dict | None = None,
     device: dict | None = None,
-    best_saved: int | None = None,
+    best: dict | None = None,
     info: dict | None = None,
     first_started: float | None = None,
 ) -> dict:
-    """results.json: how the run ended, its final metrics, its best evaluation (metrics.best) with
-    every metric at that step (and `checkpoint`, when checkpoints/best.pt holds that step: `best_saved`), the history, and this attempt's times and machine. An attempt that
-    failed does not erase a finished one's report: that is kept as results.previous.json."""
+    """results.json: how the run ended, its final metrics, its best evaluation (`best`: the trainer's
+    metrics.best, with `checkpoint` when checkpoints/best.pt holds it), the history, and this
+    attempt's times and machine. An attempt that failed does not erase a finished one's report: that
+    is kept as results.previous.json."""
     earlier = read_results(run)
     if (
         status == FAILED
@@ -128,7 +121,7 @@ def write_results(
         "steps": steps,
         "wall_time_s": None if wall_time is None else round(wall_time, 3),
         "final": {k: v for k, v in history[-1].items() if k != "step"} if history else {},
-        "best": _best(run, history, best_saved),
+        "best": best or {},
         "history": list(history),
         "overrides": list(overrides),
         "note": note,
@@ -145,70 +138,7 @@ def write_results(
     return results
 
 
-def objective_value(task: DictConfig, results: dict | None) -> float | None:
-    """What a run gives a sweeper (metrics.objective): the value at its final evaluation when it
-    completed with it finite, else the worst (a diverged, failed or interrupted run: ±inf, never
-    NaN); None when the run measures nothing ranked."""
-    from .config import (
-        task_objective,  # the schema: not at import, Hydra imports the launcher plugin at start-up
-    )
-
-    try:
-        name = task_objective(task)
-    except ConfigError:  # a dataset config of no schema: the job was refused for it
-        return None
-    if name is None:
-        return None
-    value = (
-        results.get("final", {}).get(name) if results and results["status"] == COMPLETED else None
-    )
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else worst(name)
-
-
-def _best(run: RunDir, history: list[dict], best_saved: int | None) -> dict:
-    top = best(list(history))
-    if top.get("by") and top["step"] == best_saved:  # checkpoints/best.pt holds that step
-        top["checkpoint"] = str(run.best_checkpoint.relative_to(run.path))
-    return top
-
-
-# what a finished job may differ in and still stand: how it is judged and where it would run
-NOT_TRAINING = ("claim.", "trainer.device", "trainer.compile", "metrics.cache_dir", "resume")
 KEPT = "kept:"  # the log line of a finished job a continued sweep keeps as it is
-
-
-def finished(run: RunDir, task: DictConfig) -> bool:
-    """Whether the run in `run` has finished what `task` asks: its results.json says it completed (or
-    diverged) at task's last step, and its recorded config is task's but for NOT_TRAINING. A sweep
-    run again keeps such a job as it is, from its records alone (results.json, .hydra/) or with its
-    checkpoint."""
-    from .config import ADDED, flatten
-
-    results = read_results(run)
-    if not (
-        results
-        and results["status"] in (COMPLETED, DIVERGED)
-        and results.get("steps") == task.trainer.steps
-        and (results["status"] == DIVERGED or results.get("step") == task.trainer.steps)
-        and run.config.exists()
-    ):
-        return False
-    try:
-        recorded = flatten(
-            OmegaConf.create(OmegaConf.to_container(OmegaConf.load(run.config), resolve=True))
-        )
-    except Exception:  # a garbled record: the job runs again
-        return False
-    now = flatten(OmegaConf.create(OmegaConf.to_container(task, resolve=True, enum_to_str=True)))
-    recorded = {
-        **{k: v for k, v in ADDED.items() if k in now},
-        **recorded,
-    }  # keys added since: their old behaviour
-    return all(
-        recorded.get(k) == now.get(k)
-        for k in recorded.keys() | now.keys()
-        if not k.startswith(NOT_TRAINING)
-    )
 
 
 def read_results(run: RunDir) -> dict[str, Any] | None:
@@ -231,15 +161,14 @@ def load_yaml(path: Path, what: str) -> DictConfig | ListConfig:
     try:
         return OmegaConf.load(path)
     except Exception as e:  # missing, truncated, garbled: YAML's and OmegaConf's errors
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"Cannot {what}: {path} is missing or unreadable ({first}).") from None
+        first = first_line(e)
+        raise UserError(f"Cannot {what}: {path} is missing or unreadable ({first}).") from None
 
 
 def read_config(run: RunDir, what: str) -> DictConfig:
-    """The run's composed config (.hydra/config.yaml), resolved, naming only gan-runner's own targets
-    (a run directory is input, not code), with the model and dataset a sample needs."""
-    from .config import check_targets
-
+    """The run's composed config (.hydra/config.yaml), resolved, with the model and dataset a sample
+    needs. A run directory is input, not code: check its targets (config.rules.check_targets) before
+    instantiating anything it names."""
     cfg = load_yaml(run.config, what)
     try:
         resolved = OmegaConf.create(
@@ -252,10 +181,9 @@ def read_config(run: RunDir, what: str) -> DictConfig:
         ):
             raise ValueError("no model with a z_dim, or no dataset")
     except Exception as e:  # a list, a missing key, an interpolation that does not resolve
-        raise ConfigError(
+        raise UserError(
             f"Cannot {what}: {run.config} is not a gan-runner run's config ({e})."
         ) from None
-    check_targets(OmegaConf.to_container(resolved))
     return resolved
 
 
@@ -311,11 +239,9 @@ def checkpoint_path(run: RunDir, best: bool = False) -> Path:
     """The checkpoint gan-runner-sample and -eval read: the last, or the best evaluation's (--best)."""
     path = run.best_checkpoint if best else run.checkpoint
     if not run.config.is_file() or not run.checkpoint.is_file():
-        raise ConfigError(
-            f"{run} holds no trained run: expected {run.config} and {run.checkpoint}."
-        )
+        raise UserError(f"{run} holds no trained run: expected {run.config} and {run.checkpoint}.")
     if not path.is_file():
-        raise ConfigError(
+        raise UserError(
             f"{run} has no {path.relative_to(run.path)}: a run saves it at each evaluation that "
             "improves on its best (metrics.best: the ranked metrics, e.g. modes, fid_*); this one "
             "had none ranked, or no evaluation yet. Without --best: its last checkpoint."

@@ -16,7 +16,7 @@ from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .config import flatten
+from .config.compat import flatten
 from .run_dir import RunDir
 
 log = logging.getLogger("gan_runner")

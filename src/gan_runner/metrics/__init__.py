@@ -2,7 +2,7 @@
 
 `METRICS` is the one registry: for every metric a run can ask for (`metrics.names`), what is
 prepared for it before training, which kinds of dataset it fits (each dataset declares its kind in
-config.py) and which of them compute it under `metrics.names=[auto]`, the Evaluator method that
+config/datasets.py) and which of them compute it under `metrics.names=[auto]`, the Evaluator method that
 computes it, and the numbers it reports: which way each is better and where it ranks when a run's
 best evaluation is chosen. Validation, the evaluator, results.json's `best` and the tables read it
 from here; adding a metric is an entry here and its Evaluator method.

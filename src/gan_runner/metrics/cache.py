@@ -11,6 +11,7 @@ from typing import IO, Callable, TypeVar
 
 from filelock import FileLock
 
+from ..errors import first_line
 from ..files import atomic_write
 
 T = TypeVar("T")
@@ -47,7 +48,7 @@ def get_or_compute(
                 log.warning(
                     "the metrics cache entry %s is unreadable (%s): computing it again",
                     path,
-                    str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__,
+                    first_line(e),
                 )
         value = compute()
         atomic_write(

@@ -24,9 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..config import dataset_kind
-from ..data.images import IndexedImages, torchvision_images
-from ..errors import ConfigError
+from ..errors import UserError
 from . import cache
 
 log = logging.getLogger("gan_runner")
@@ -83,13 +81,13 @@ class CNNClassifier(nn.Module):
     embed = MLPClassifier.embed
 
 
-def unit(data: IndexedImages, index: Tensor) -> Tensor:
+def unit(data, index: Tensor) -> Tensor:
     """Images `index` of `data` in [0, 1]."""
     return data.gather(index).float().div_(255)
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, data: IndexedImages, batch: int = 1000) -> float:
+def accuracy(model: nn.Module, data, batch: int = 1000) -> float:
     model.eval()
     correct = sum(
         (model(unit(data, idx)).argmax(1) == data.labels[idx]).sum().item()
@@ -98,7 +96,7 @@ def accuracy(model: nn.Module, data: IndexedImages, batch: int = 1000) -> float:
     return correct / len(data)
 
 
-def train(train_data: IndexedImages, epochs: int, batch_size: int, lr: float) -> nn.Module:
+def train(train_data, epochs: int, batch_size: int, lr: float) -> nn.Module:
     cls = MLPClassifier if train_data.shape[0] == 1 else CNNClassifier
     model = cls(train_data.shape, int(train_data.labels.max()) + 1).to(train_data.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -115,37 +113,12 @@ def train(train_data: IndexedImages, epochs: int, batch_size: int, lr: float) ->
     return model.eval()
 
 
-def labelled_splits(dataset_cfg, device: torch.device) -> tuple[IndexedImages, IndexedImages, str]:
-    """The (train, test) data a classifier for this dataset learns and is scored on, and its name.
-    Stacked MNIST is classified channel by channel by the MNIST classifier."""
-    if dataset_kind(dataset_cfg) not in ("digits", "photos", "stacked_digits"):
-        raise ConfigError(
-            "The classifier metrics (fid_classifier, is_classifier, stacked_modes) need labelled "
-            "data (mnist, fashion_mnist, cifar10, svhn, stacked_mnist); use fid_inception for "
-            "an image folder."
-        )
-    name = dataset_cfg.get("name", "mnist")
-    common = dict(
-        name=name,
-        root=dataset_cfg.root,
-        download=dataset_cfg.download,
-        range=[0.0, 1.0],
-        resolution=dataset_cfg.resolution,
-        device=device,
-    )
-    return (
-        torchvision_images(split="train", **common),
-        torchvision_images(split="test", **common),
-        name,
-    )
-
-
 def load_or_train(
-    dataset_cfg, cache_dir: Path, device: torch.device, epochs: int, batch_size: int, lr: float
+    splits: tuple, cache_dir: Path, device: torch.device, epochs: int, batch_size: int, lr: float
 ) -> tuple[nn.Module, float, dict]:
-    """The dataset's classifier, its test accuracy and its cache key: from the cache, or trained
-    now and cached."""
-    train_data, test_data, name = labelled_splits(dataset_cfg, device)
+    """The classifier of a dataset's `splits` (train, test, name: evaluation.labelled_splits), its test
+    accuracy and its cache key: from the cache, or trained now and cached."""
+    train_data, test_data, name = splits
     key = {
         "classifier": VERSION,
         "dataset": name,
@@ -203,7 +176,7 @@ def read_weights(path: str) -> MLPClassifier:
     file = Path(path).expanduser()
     where = f"metrics.classifier.weights_path={path}"
     if not file.is_file():
-        raise ConfigError(f"{where}: no such file.")
+        raise UserError(f"{where}: no such file.")
     try:
         state = torch.load(
             file, map_location="cpu", weights_only=True
@@ -211,7 +184,7 @@ def read_weights(path: str) -> MLPClassifier:
     except (
         Exception
     ) as e:  # whatever the unpickler raises on a file that is not a tensors-only state dict
-        raise ConfigError(
+        raise UserError(
             f"{where}: not a PyTorch state dict of tensors (torch.load with weights_only refused "
             f"it: {type(e).__name__}); gan-runner never unpickles anything else."
         ) from None
@@ -220,7 +193,7 @@ def read_weights(path: str) -> MLPClassifier:
         or not state
         or not all(isinstance(v, Tensor) for v in state.values())
     ):
-        raise ConfigError(f"{where}: expected a state dict (parameter name -> tensor).")
+        raise UserError(f"{where}: expected a state dict (parameter name -> tensor).")
     state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
     authors = all(k.startswith(AUTHORS) for k in state)
     state = {k.removeprefix(AUTHORS): v for k, v in state.items()}
@@ -229,7 +202,7 @@ def read_weights(path: str) -> MLPClassifier:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state.items()}
     if found != expected:
-        raise ConfigError(
+        raise UserError(
             f"{where}: not the MLP 784-256-256-{classes} the classifier metrics use: it holds "
             f"{', '.join(f'{k} {v}' for k, v in found.items())}; expected "
             f"{', '.join(f'{k} {v}' for k, v in expected.items())} (or the same under 'model.')."
@@ -238,15 +211,15 @@ def read_weights(path: str) -> MLPClassifier:
     return model.eval()
 
 
-def load_file(path: str, dataset_cfg, device: torch.device) -> tuple[nn.Module, float, dict]:
+def load_file(path: str, splits: tuple, device: torch.device) -> tuple[nn.Module, float, dict]:
     """The classifier in a weights file (read_weights), its test accuracy on this dataset, and its
     key for the reference statistics (the file's SHA-1)."""
     import hashlib
 
     model = read_weights(path).to(device)
-    train_data, test_data, name = labelled_splits(dataset_cfg, device)
+    train_data, test_data, name = splits
     if train_data.shape != (1, 28, 28):
-        raise ConfigError(
+        raise UserError(
             f"metrics.classifier.weights_path={path}: a classifier weights file is the MLP of grey "
             f"28×28 digits; {name} images are {'×'.join(map(str, train_data.shape))}."
         )
@@ -264,10 +237,10 @@ def load_file(path: str, dataset_cfg, device: torch.device) -> tuple[nn.Module, 
 
 
 def classifier(
-    dataset_cfg, c, cache_dir: Path, device: torch.device
+    splits: tuple, c, cache_dir: Path, device: torch.device
 ) -> tuple[nn.Module, float, dict]:
     """The classifier the metrics use (`c`: metrics.classifier): the weights file it names, or the
     runner's own, trained once and cached."""
     if c.weights_path:
-        return load_file(c.weights_path, dataset_cfg, device)
-    return load_or_train(dataset_cfg, cache_dir, device, c.epochs, c.batch_size, c.lr)
+        return load_file(c.weights_path, splits, device)
+    return load_or_train(splits, cache_dir, device, c.epochs, c.batch_size, c.lr)

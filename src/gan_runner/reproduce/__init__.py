@@ -9,8 +9,11 @@ continues an interrupted reproduction (each job from its checkpoint; finished jo
 data), prints the paper's table beside ours with the verdict, and writes REPORT.md and figure.png
 into the sweep directory. A partial sweep is reported as far as it got.
 
+    claims.py    a preset's claim: its schema and checks, the presets that hold one
     verdict.py   whether a claim held: conditions, comparisons, preconditions (records only)
-    sweep.py     running the sweep, the jobs' records, continuing from them
-    report.py    the table, REPORT.md and figure.png
+    records.py   a sweep directory's records: the reproduce invocations, the jobs
+    report.py    the table and REPORT.md
+    figure.py    figure.png
+    sweep.py     running the sweep (any launcher), continuing it from its records
     command.py   the command line
 """

@@ -5,9 +5,11 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import UserError
+from .claims import claim_of, presets
+from .records import invocations
 from .report import _minutes, report
-from .sweep import claim_of, invocations, presets, run, sweep_dir
+from .sweep import run, sweep_dir
 
 SCALES = ("quick", "paper")
 
@@ -17,7 +19,7 @@ def listing(config_dir: str | None = None) -> str:
     for name in presets(config_dir):
         try:
             claim = claim_of(name, config_dir)
-        except ConfigError as e:
+        except UserError as e:
             lines.append(f"{name}: {e}")
             continue
         lines.append(f"{name}: {claim['statement']}\n  {claim['paper']}")
@@ -112,6 +114,6 @@ def main(argv: list[str]) -> int:
             f"(this command: {_minutes(time.time() - started)}; REPORT.md and figure.png in {out})"
         )
         return status
-    except ConfigError as e:
+    except UserError as e:
         print(e, file=sys.stderr)
         return 1

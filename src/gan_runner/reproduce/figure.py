@@ -5,9 +5,9 @@ import math
 import textwrap
 from pathlib import Path
 
-from ..config import AREA
 from ..run_dir import COMPLETED, DIVERGED
 from ..tables import ordered, value
+from .claims import AREA
 from .verdict import label
 
 

@@ -5,13 +5,13 @@ sweep directory, from the jobs' records alone."""
 import statistics
 from pathlib import Path
 
-from ..config import AREA
-from ..errors import ConfigError
+from ..errors import UserError
 from ..files import write_text
 from ..run_dir import COMPLETED, STATUSES
 from ..tables import ordered, value
+from .claims import AREA, checked_claim
 from .figure import figure
-from .sweep import invocations, records
+from .records import invocations, records
 from .verdict import NOT_HERE, SAID, UNDECIDABLE, WITHIN_SPREAD, label, matches, measured, verdict
 
 
@@ -261,17 +261,18 @@ def report(
     jobs recorded; `finished`: the sweep has ended (a job without results.json then failed)."""
     runs = records(out, finished)
     if not runs:
-        raise ConfigError(
+        raise UserError(
             f"{out} holds no job of a sweep (no .hydra/overrides.yaml below it): nothing to report."
         )
     claim = claim or next(
         (r["config"]["claim"] for r in runs if isinstance(r["config"].get("claim"), dict)), None
     )
     if claim is None:
-        raise ConfigError(
+        raise UserError(
             f"The jobs in {out} record no claim: they were not run from an experiment preset "
             "(use gan-runner-table for a plain sweep)."
         )
+    claim = checked_claim(claim)  # a recorded one too: its schema's defaults filled in
     scale_name, scale = scale_of(out, claim)
     result, checks, failed = verdict(claim, runs, scale)
     t = timing(out, runs)

@@ -14,9 +14,9 @@ import math
 import operator
 import statistics
 
-from ..config import AREA, TEST
 from ..run_dir import COMPLETED, DIVERGED
 from ..tables import value
+from .claims import AREA, TEST
 
 OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq}
 HOLDS, FAILS, TOO_FEW = "holds", "does not hold", "too few runs"

@@ -8,12 +8,13 @@ import itertools
 import torch
 from torch import nn
 
-from ..metrics import NO_EMA
 from . import Off
 
 
 class NoEMA(Off):
     """Off: the followed generator is evaluated as it is."""
+
+    averaged = False  # whether `evaluated` is an average of `followed`, measured beside it
 
     def __init__(self, followed: nn.Module):
         self.followed = followed
@@ -21,11 +22,6 @@ class NoEMA(Off):
     @property
     def evaluated(self) -> nn.Module:
         return self.followed
-
-    @property
-    def evaluations(self) -> dict[str, nn.Module]:
-        """The generators each evaluation measures, by the suffix of their metrics' names."""
-        return {"": self.evaluated}
 
 
 class EMA(NoEMA):
@@ -52,15 +48,11 @@ class EMA(NoEMA):
                 pair[0].append(t), pair[1].append(m)
         self.counts = [(t, m) for t, m in zip(self.ours, self.theirs) if not t.is_floating_point()]
 
+    averaged = True
+
     @property
     def evaluated(self) -> nn.Module:
         return self.average
-
-    @property
-    def evaluations(self) -> dict[str, nn.Module]:
-        # the paper's tables give both (Chavdarova et al. 2021, Table 2: "no avg" / "EMA"); training
-        # does not depend on the EMA, so one run measures both
-        return {"": self.evaluated, NO_EMA: self.followed}
 
     @torch.no_grad()
     def after_iteration(self, step: int) -> None:

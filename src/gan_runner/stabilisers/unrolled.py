@@ -20,7 +20,7 @@ from torch.func import functional_call
 from torch.optim import SGD, Adam, Optimizer
 
 from .. import adam
-from ..errors import ConfigError
+from ..errors import UserError
 from ..losses import Loss, d_loss, no_penalty
 
 
@@ -119,7 +119,7 @@ class Unroller(NoUnroll):
         fresh_batches: bool,
     ):
         if type(opt_d) not in (adam.Adam, Adam, SGD) or len(opt_d.param_groups) != 1:
-            raise ConfigError(
+            raise UserError(
                 "trainer.unroll_steps > 0 unrolls D's optimizer functionally: D must use "
                 "optimizer=adam or optimizer=sgd (one parameter group)."
             )
@@ -127,7 +127,7 @@ class Unroller(NoUnroll):
             opt_d.param_groups[0].get(flag)
             for flag in ("amsgrad", "maximize", "decoupled_weight_decay")
         ):
-            raise ConfigError(
+            raise UserError(
                 "trainer.unroll_steps > 0: Adam's amsgrad/maximize/decoupled variants are not unrolled."
             )
         if (
@@ -135,7 +135,7 @@ class Unroller(NoUnroll):
             and second_order
             and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
         ):
-            raise ConfigError(
+            raise UserError(
                 "trainer.unroll_steps > 0 with a gradient penalty (loss=wgan_gp): G's gradient goes "
                 "through the penalty of every unrolled D step, a third derivative, and torch's batch "
                 "norm has none. Use a D without batch norm (model.d_batchnorm=false), "

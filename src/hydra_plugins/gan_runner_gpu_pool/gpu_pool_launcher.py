@@ -40,7 +40,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from gan_runner.errors import ConfigError
+from gan_runner.config.store import register
+from gan_runner.errors import UserError
 from gan_runner.run_dir import (
     CANCELLED,
     FAILED,
@@ -81,6 +82,10 @@ class GPUPoolConf:
 ConfigStore.instance().store(
     group="hydra/launcher", name="gpu_pool", node=GPUPoolConf, provider="gan_runner"
 )
+# Hydra imports every plugin when it starts, in every process of a sweep, a Slurm node's too (there
+# the job is composed again before gan-runner's code runs): the one hook that registers gan-runner's
+# schema and resolvers (${job_dirname:...} names the job's directory) in processes no entry point began
+register()
 
 
 class GPUPoolLauncher(Launcher):
@@ -96,17 +101,17 @@ class GPUPoolLauncher(Launcher):
         # checked here, before any job starts or the sweep's directory is made, as bad input (Hydra
         # wraps what __init__ raises in a traceback-like "Error in call to target")
         if self.gpus is not None and not self.gpus:
-            raise ConfigError(
+            raise UserError(
                 "hydra.launcher.gpus=[] names no GPU: give the ids of the GPUs to share out (e.g. "
                 "hydra.launcher.gpus=[0,1]), or leave gpus out for CPU slots (hydra.launcher.n_jobs)."
             )
         if self.gpus is not None and self.jobs_per_gpu < 1:
-            raise ConfigError(
+            raise UserError(
                 f"hydra.launcher.jobs_per_gpu={self.jobs_per_gpu} leaves the GPUs no slot: "
                 "it is the number of jobs that share each GPU at once, at least 1."
             )
         if self.gpus is None and self.n_jobs < 1:
-            raise ConfigError(
+            raise UserError(
                 f"hydra.launcher.n_jobs={self.n_jobs} leaves the sweep no slot: it is the number "
                 "of jobs that run at once on CPU slots, at least 1 (with hydra.launcher.gpus set, "
                 "hydra.launcher.jobs_per_gpu per GPU instead)."
@@ -118,7 +123,7 @@ class GPUPoolLauncher(Launcher):
             seen = len(devices) if devices else _gpu_count()
             if max(self.gpus) >= seen or min(self.gpus) < 0:
                 where = f"CUDA_VISIBLE_DEVICES={visible}" if devices else "as PyTorch counts them"
-                raise ConfigError(
+                raise UserError(
                     f"hydra.launcher.gpus={list(self.gpus)} names GPUs this machine does not have: "
                     f"this process sees {seen} GPU{'s' * (seen != 1)} ({where}), numbered from 0. "
                     "Pick ids below that, or leave gpus out for CPU slots (hydra.launcher.n_jobs)."

@@ -12,7 +12,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.files import write_text
-from gan_runner.run_dir import RunDir, last_lines, objective_value
+from gan_runner.objective import objective_value
+from gan_runner.run_dir import RunDir, last_lines
 
 PASSED_ON_AS = {
     signal.SIGHUP: signal.SIGTERM
@@ -82,6 +83,6 @@ def job_return(
     # a failed job is reported by the sweep summary, not raised: Hydra would stop at it
     ret.status, ret.return_value = (
         JobStatus.COMPLETED,
-        objective_value(sweep_config, results and {**results, "status": status}),
+        objective_value(sweep_config, status, (results or {}).get("final")),
     )
     return ret

@@ -4,14 +4,14 @@ before anything is submitted or written, when this machine has no Slurm to submi
 import shutil
 import subprocess
 
-from gan_runner.errors import ConfigError
+from gan_runner.errors import UserError
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
 
 class CheckedSlurmLauncher(SlurmLauncher):
     def setup(self, **kwargs) -> None:
         if shutil.which("sbatch") is None:
-            raise ConfigError(
+            raise UserError(
                 "hydra/launcher=slurm submits through sbatch, which is not on this machine's PATH: "
                 "run the sweep on a Slurm login node, or start a local Slurm here with make slurm-up "
                 "(Debian's slurm-wlm), or use hydra/launcher=gpu_pool."
@@ -23,7 +23,7 @@ class CheckedSlurmLauncher(SlurmLauncher):
         except (OSError, subprocess.TimeoutExpired) as e:
             ok, answer = False, str(e)
         if not ok:
-            raise ConfigError(
+            raise UserError(
                 f"hydra/launcher=slurm: no Slurm controller answers here (scontrol ping: "
                 f"{answer.splitlines()[-1] if answer else 'no answer'}). Start one (make slurm-up "
                 "starts a local Slurm), submit from a node that reaches the cluster's controller, or "
