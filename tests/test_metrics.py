@@ -531,3 +531,10 @@ def test_saturation_by_hand():
     assert out["d_fake"] == pytest.approx(torch.sigmoid(torch.tensor(logit)).item())
     assert out["saturation_ratio"] == pytest.approx(math.exp(logit), rel=1e-5)
     assert out["g_grad"] == out["g_grad_minimax"] and all(p.grad is None for p in G.parameters())
+
+
+def test_every_registry_entry_has_what_computes_it():
+    from gan_runner.evaluation import COMPUTE
+    from gan_runner.metrics import METRICS
+
+    assert {m.compute for m in METRICS.values()} == COMPUTE.keys()

@@ -205,7 +205,7 @@ class Evaluator:
                     f"{name} is measured on both players while the game trains: its values are in "
                     "the run's results.json, not recomputed from a checkpoint's generator."
                 )
-            out.update(getattr(self, m.compute)(game if m.needs == "players" else g, m.needs))
+            out.update(COMPUTE[m.compute](self, game if m.needs == "players" else g, m.needs))
         return out
 
     def _extract(self, g: nn.Module, network: str) -> tuple[np.ndarray, np.ndarray]:
@@ -331,3 +331,16 @@ class Evaluator:
             **parzen(self.unit(self.samples(g)).cpu(), images[:n_val], images[n_val:]),
             **self.floor["parzen"],
         }
+
+
+# What computes each registry entry (metrics.Metric.compute): (evaluator, G or the game, needs) -> values
+COMPUTE = {
+    "modes": Evaluator.modes,
+    "stacked_modes": Evaluator.stacked_modes,
+    "fid": Evaluator.fid,
+    "inception_score": Evaluator.inception_score,
+    "parzen": Evaluator.parzen,
+    "saturation": Evaluator.saturation,
+    "spread": Evaluator.spread,
+    "distance": Evaluator.distance,
+}

@@ -2,10 +2,10 @@
 
 `METRICS` is the one registry: for every metric a run can ask for (`metrics.names`), what is
 prepared for it before training, which kinds of dataset it fits (each dataset declares its kind in
-config/datasets.py) and which of them compute it under `metrics.names=[auto]`, the Evaluator method that
-computes it, and the numbers it reports: which way each is better and where it ranks when a run's
+config/datasets.py) and which of them compute it under `metrics.names=[auto]`, what computes it
+(evaluation.COMPUTE), and the numbers it reports: which way each is better and where it ranks when a run's
 best evaluation is chosen. Validation, the evaluator, results.json's `best` and the tables read it
-from here; adding a metric is an entry here and its Evaluator method.
+from here; adding a metric is an entry here, its Evaluator method and its COMPUTE entry.
 """
 
 import math
@@ -30,9 +30,8 @@ class Metric:
     # "players": computed from both players as they are, not from G's samples
     fits: frozenset[str]  # the dataset kinds it can be computed on
     auto: frozenset[str]  # the kinds that compute it under metrics.names=[auto]
-    compute: (
-        str  # the Evaluator method: (G, needs) -> {value name: number}; (game, needs) for "players"
-    )
+    # what computes it (evaluation.COMPUTE): (G, needs) -> {value name: number}; (game, needs) for "players"
+    compute: str
     values: dict[str, Value]  # the numbers it reports
 
 
