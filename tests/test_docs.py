@@ -21,6 +21,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import OmegaConf
 
+from gan_runner.config.store import register
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 BIN = Path(sys.executable).parent
@@ -211,25 +213,9 @@ def conf_dir() -> str:
     return gan_runner.CONF_DIR
 
 
-def register_schema() -> None:
-    """The schema in Hydra's ConfigStore, as the entry points put it there: by a register() (in
-    gan_runner.config.store, or gan_runner.config), or, in older code, by importing
-    gan_runner.config."""
-    import importlib
-
-    for name in ("gan_runner.config.store", "gan_runner.config"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if callable(register := getattr(module, "register", None)):
-            register()
-            return
-
-
 @pytest.fixture(scope="module")
 def hydra_composer():
-    register_schema()
+    register()  # the schema in Hydra's ConfigStore, as the entry points put it there
     with initialize_config_dir(config_dir=conf_dir(), version_base=None):
         yield composer
 

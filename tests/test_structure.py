@@ -157,3 +157,20 @@ def test_no_torch_below_the_run_directory():
         "hydra_plugins.gan_runner_gpu_pool.gpu_pool_launcher; assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_importing_registers_nothing():
+    """The schema and resolvers are registered by the entry points (config.store.register), never as
+    a side effect of importing a module, the launcher plugins included."""
+    code = (
+        "import gan_runner.cli, gan_runner.trainer, gan_runner.reproduce.command, "
+        "hydra_plugins.gan_runner_gpu_pool.gpu_pool_launcher, hydra_plugins.gan_runner_slurm.slurm_launcher\n"
+        "from hydra.core.config_store import ConfigStore\n"
+        "from omegaconf import OmegaConf\n"
+        "registered = lambda: ('schema.yaml' in ConfigStore.instance().repo, OmegaConf.has_resolver('job_dirname'))\n"
+        "assert registered() == (False, False), registered()\n"
+        "from gan_runner.config.store import register\n"
+        "register()\n"
+        "assert registered() == (True, True), registered()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

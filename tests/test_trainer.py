@@ -376,14 +376,21 @@ def test_the_best_evaluation_ranks_modes_before_kl():
 
 def test_a_checkpoint_from_before_the_stabilisers_moved_resumes(tmp_path):
     """Checkpoints record the lens's target and trainer.update under their old names: read as the new;
-    settings added since (trainer.compile, trainer.precision) are absent from them: read as the old behaviour."""
+    settings added since (trainer.compile, compat.ADDED) are absent from them: read as the old behaviour."""
     cfg = make_cfg("trainer.steps=6")
     train(cfg, tmp_path)
     state = load_state(tmp_path)
     old = state["meta"]["config"]
     old["lens"]["_target_"] = "gan_runner.lens.NoLens"
     old["trainer"]["update"] = old["trainer"].pop("order")  # as written before the rename
-    del old["trainer"]["compile"], old["trainer"]["precision"]
+    from gan_runner.config.compat import ADDED
+
+    for key in [*ADDED, "trainer.compile"]:  # every key added since (model.d_init_gain: null too)
+        *parents, leaf = key.split(".")
+        node = old
+        for part in parents:
+            node = node[part]
+        node.pop(leaf, None)
     torch.save(state, tmp_path / "checkpoints" / "last.pt")
     from gan_runner.resume import check_resumable
     from gan_runner.run_dir import RunDir
@@ -415,7 +422,8 @@ finally:
 
 def counts(tmp_path, *args: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", COUNTING, *args, f"hydra.run.dir={tmp_path / 'run'}"],
+        # the run's directory as a user may write it: the pre-flight's hand-off still finds it
+        [sys.executable, "-c", COUNTING, *args, f"hydra.run.dir={tmp_path / 'sub' / '..' / 'run'}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -431,3 +439,29 @@ def test_a_run_builds_its_players_once_and_reads_its_checkpoint_once(tmp_path):
     assert counts(tmp_path, *fast, "metrics.n_samples=200") == {"players built": 1}
     resumed = counts(tmp_path, "trainer.steps=30", "trainer.eval_every=10", "metrics.n_samples=200")
     assert resumed == {"players built": 1, "last.pt": 1, "meta of best.pt": 1}
+
+
+FAILING_BUILD = """import sys
+from gan_runner import cli, game
+def players(*a, **k):
+    raise RuntimeError("CUDA out of memory (a stand-in)")
+game.players = players
+cli.train()
+"""
+
+
+@pytest.mark.parametrize("sweep", [False, True])
+def test_a_run_that_fails_while_its_players_are_built_reports_it(tmp_path, sweep):
+    """Not bad input (out of memory, say): the run, or the sweep's job, fails with a results.json
+    that says so, as a failure inside training does."""
+    where = ["-m", f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=run"] if sweep else []
+    run = f"hydra.run.dir={tmp_path / 'run'}"
+    proc = subprocess.run(
+        [sys.executable, "-c", FAILING_BUILD, *where, "trainer.steps=5", run],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert proc.returncode == 1 and "CUDA out of memory" in proc.stdout + proc.stderr
+    assert results["status"] == "failed" and "CUDA out of memory" in results["note"]

@@ -37,21 +37,23 @@ def _task(cfg) -> float | None:
         )
         results = read_results(run)
         return objective_value(cfg, results["status"], results.get("final"))
+    trained = False  # once the trainer runs, it reports however the run ends
     try:
-        if (
-            sweep and not run.overrides.exists()
-        ):  # a fresh job is in the sweep's summary even if refused
+        if sweep and not run.overrides.exists():  # a fresh job is in the summary even if refused
             record(run, cfg, hc)
         ready = preflight.ready(cfg, run)  # a single run's was checked before its directory existed
         record(run, cfg, hc)
+        trained = True
         out = trainer.train(cfg, run.path, overrides, ready)
     except Exception as e:
+        refused = isinstance(e, UserError)  # bad input: the trainer reported nothing either
+        if sweep and (refused or not trained):  # (a single run's: summary.SweepSummary reports it)
+            report(run, FAILED, f"{type(e).__name__}: {e}", overrides)
         if not sweep:
             raise
-        if isinstance(e, UserError):  # refused before training: the trainer reported nothing
-            report(run, FAILED, f"{type(e).__name__}: {e}", overrides)
+        if refused:
             say(str(e))
-        else:  # the trainer reported it; the traceback goes to the job's log
+        else:  # the traceback goes to the job's log
             logging.getLogger("gan_runner").exception("the run failed")
         return objective_value(cfg, FAILED, None)
     resume = (

@@ -6,9 +6,9 @@ and the model's fit to them. What needs no torch is checked before torch is impo
 input is refused in a second. A run's check builds its players and reads its checkpoint, once, for
 the trainer (`Ready`).
 
-A single run is checked by the `Preflight` callback before Hydra creates its directory; a sweep's
-job (any launcher: in this process, in a gpu_pool process, on a Slurm node) is checked by the task
-function before it records or trains anything, and fails alone.
+A single run (and a gpu_pool job: its own process, in run mode) is checked by the `Preflight`
+callback before Hydra creates its directory; a job of the basic or Slurm launcher is checked by the
+task function before it records or trains anything, and fails alone.
 """
 
 import copy
@@ -114,14 +114,17 @@ def _check_folders(task: DictConfig, run: RunDir) -> None:
         check_writable(Path(task.metrics.cache_dir).expanduser(), "metrics.cache_dir", keep=True)
 
 
-# A single run's Ready, from the Preflight callback (before Hydra makes the run's directory) to the
-# task function, in the same process; a sweep's job is checked by the task itself.
+# A run's Ready, from the Preflight callback (before Hydra makes the run's directory) to the task
+# function, in the same process: a single run, a gpu_pool job (its own process, in run mode). A job
+# of the basic or Slurm launcher is checked by the task itself.
 _checked: dict[str, Ready] = {}
 
 
 def ready(task: DictConfig, run: RunDir) -> Ready:
-    """The run's pre-flight: the callback's, or done now (a sweep's job)."""
-    return _checked.pop(str(run.path), None) or check(task, run)
+    """The run's pre-flight: the callback's, or done now."""
+    handed = _checked.pop(os.path.abspath(run.path), None)
+    _checked.clear()  # nothing else of it is held while the run trains
+    return handed or check(task, run)
 
 
 def check_metrics(task: DictConfig) -> None:
@@ -299,11 +302,13 @@ class Preflight(Callback):
         task = copy.deepcopy(config)  # the job's config, as Hydra itself makes it in run_job
         with open_dict(task):
             del task["hydra"]
-        run = RunDir(Path(config.hydra.run.dir).absolute())
+        run = RunDir(os.path.abspath(config.hydra.run.dir))  # as Hydra's runtime.output_dir
         try:
             _checked[str(run.path)] = check(task, run)
         except UserError as e:
             sys.exit(str(e))
+        except Exception:  # not bad input (e.g. out of memory): the task builds again, fails inside
+            pass  # its try and reports it in results.json (Hydra would make it a warning here)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:

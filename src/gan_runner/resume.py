@@ -19,7 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from . import CONF_DIR
-from .config.compat import ADDED, RENAMED, flatten, moved, renamed
+from .config.compat import RENAMED, added, flatten, moved, renamed
 from .config.compose import HYDRA_SWITCHES, HYDRA_VALUE_FLAGS, command_line, compose
 from .errors import UserError, first_line
 from .run_dir import (
@@ -58,7 +58,7 @@ def resume_conflicts(saved: DictConfig, new: DictConfig) -> list[str]:
     """The settings in which `new` differs from the config a checkpoint was trained with, beyond RESUMABLE."""
     now = flatten(new)
     old = {
-        **{k: v for k, v in ADDED.items() if k in now},
+        **added(now),
         **{RENAMED.get(k, k): moved(v) for k, v in flatten(saved).items()},
     }
     return [
@@ -142,7 +142,7 @@ def finished(run: RunDir, task: DictConfig) -> bool:
         return False
     now = flatten(OmegaConf.create(OmegaConf.to_container(task, resolve=True, enum_to_str=True)))
     recorded = {
-        **{k: v for k, v in ADDED.items() if k in now},
+        **added(now),
         **recorded,
     }  # keys added since: their old behaviour
     return all(

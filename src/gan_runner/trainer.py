@@ -187,7 +187,7 @@ class Window:
 
     def state_dict(
         self,
-    ) -> dict:  # empty when empty: checkpoints from before it load (checkpoint.load)
+    ) -> dict:  # empty when empty: checkpoints from before it load (checkpoint.restore)
         return {"sums": dict(self.sums), "counts": dict(self.counts)} if self.sums else {}
 
     def load_state_dict(self, state: dict) -> None:
@@ -264,6 +264,7 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome, ready: Ready) -> None:
 
     # --- continue from the checkpoint (read once, by the pre-flight) ------------------------------
     meta = restore(run, ready.saved, state, cfg, device)
+    ready.saved = None  # restored: its host copy goes
     if meta:
         out.step, out.wall_time, out.history = meta["step"], meta["wall_time"], meta["history"]
         earlier = read_results(run) or {}

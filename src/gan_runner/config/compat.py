@@ -35,7 +35,7 @@ def flatten(cfg: DictConfig) -> dict[str, Any]:
 
     def walk(tree: Any, prefix: str) -> dict[str, Any]:
         if not isinstance(tree, dict):
-            return {prefix: tree if isinstance(tree, (bool, int, float, str)) else str(tree)}
+            return {prefix: _leaf(tree)}
         return {k: v for key, sub in tree.items() for k, v in walk(sub, f"{prefix}{key}.").items()}
 
     tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
@@ -47,6 +47,16 @@ def flatten(cfg: DictConfig) -> dict[str, Any]:
         if isinstance(node, dict) and leaf in node and node[leaf] is None:
             del node[leaf]
     return {k.rstrip("."): v for k, v in walk(tree, "").items()}
+
+
+def _leaf(value: Any) -> Any:
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def added(now: dict[str, Any]) -> dict[str, Any]:
+    """The ADDED keys `now` (a flat config) has, as flatten writes them: what a record written before
+    them was trained as."""
+    return {k: _leaf(v) for k, v in ADDED.items() if k in now}
 
 
 def moved(value: Any) -> Any:

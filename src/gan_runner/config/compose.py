@@ -67,9 +67,6 @@ def instantiate(node: DictConfig, *args, **kwargs) -> Any:
         raise
 
 
-# What instantiation may call: the targets the schema declares, nothing a config file or an override
-
-
 def command_line(argv: list[str]) -> argparse.Namespace:
     """`gan-runner`'s arguments as Hydra parses them: its flags anywhere, as a user types them, and
     the overrides."""

@@ -1,5 +1,5 @@
 """The resolvers the configs use (`${name:...}`): values derived from other settings, so an option
-brings what it needs; registered by `config.register`."""
+brings what it needs; registered by `config.store.register`."""
 
 from typing import Any
 

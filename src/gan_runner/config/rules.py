@@ -235,9 +235,7 @@ def dataset_kind(dataset: DictConfig) -> str:
     )  # a property: per option
 
 
-# What instantiation may call: the targets the schema declares, nothing a config file or an override
-# names (a run directory is input, not code).
-FIXED = ("_target_", "_partial_")
+FIXED = ("_target_", "_partial_")  # an option's own: set by picking another option, never by hand
 
 
 def _targets(node: Any) -> set[str]:
@@ -258,6 +256,8 @@ def _targets(node: Any) -> set[str]:
     return found
 
 
+# What instantiation may call: the targets the schema declares, nothing a config file or an override
+# names (a run directory is input, not code).
 TARGETS = frozenset(
     set(LOSSES)
     | {t for nodes in SCHEMAS.values() for node in nodes.values() for t in _targets(node)}

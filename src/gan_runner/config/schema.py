@@ -1,6 +1,6 @@
 """The config schema: one dataclass per option (the types, ranges and neutral defaults; the YAML files
 under conf/ hold the papers' values), registered in Hydra's ConfigStore under `schema/` by
-`config.register`. Every YAML option extends one (`defaults: [/schema/<group>/<name>@_here_]`), so a
+`config.store.register`. Every YAML option extends one (`defaults: [/schema/<group>/<name>@_here_]`), so a
 wrong key or type fails while Hydra composes, naming the key; ranges and the rules between fields
 are checked by `rules.validate`, before anything is built.
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 
 TORCHVISION = {
     "mnist": "MNIST",
@@ -191,11 +191,7 @@ def load(
     ) as e:  # not found, corrupted (torchvision
         # asserts on an IDX header it does not expect), no network
         place = _expected_place(name, where, split)
-        e = (
-            str(e).strip().splitlines()[0]
-            if str(e).strip()
-            else f"{type(e).__name__} in torchvision's reader"
-        )
+        e = first_line(e) if str(e).strip() else f"{type(e).__name__} in torchvision's reader"
         if download:
             raise UserError(
                 f"Downloading {cls.__name__} into {where} failed ({e}). Without network access, "

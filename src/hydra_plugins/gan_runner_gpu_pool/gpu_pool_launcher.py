@@ -40,7 +40,6 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from gan_runner.config.store import register
 from gan_runner.errors import UserError
 from gan_runner.run_dir import (
     CANCELLED,
@@ -82,10 +81,6 @@ class GPUPoolConf:
 ConfigStore.instance().store(
     group="hydra/launcher", name="gpu_pool", node=GPUPoolConf, provider="gan_runner"
 )
-# Hydra imports every plugin when it starts, in every process of a sweep, a Slurm node's too (there
-# the job is composed again before gan-runner's code runs): the one hook that registers gan-runner's
-# schema and resolvers (${job_dirname:...} names the job's directory) in processes no entry point began
-register()
 
 
 class GPUPoolLauncher(Launcher):
