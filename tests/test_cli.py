@@ -4,12 +4,14 @@ import json
 import re
 import signal
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
 from conftest import BIN, FAST, assert_same_tensors, load_state, run_cli
+from gan_runner.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -281,3 +283,72 @@ def test_the_renamed_order_key(tmp_path):
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert "trainer.update='simultaneous': was renamed trainer.order" in proc.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+TYPOS = {  # an override's mistake -> what the one paragraph must say
+    ("loss=lsgann",): "loss has no option 'lsgann'. Did you mean lsgan?",
+    ("+experiment=unroled_ring",): "Did you mean unrolled_ring?",
+    ("trainer.step=10",): "Unknown key 'trainer.step'. Did you mean trainer.steps",
+    ("+trainer.step=10",): "Unknown key 'trainer.step'. Did you mean trainer.steps",
+    ("trainer.steps=ten",): "trainer.steps=ten: trainer.steps takes an integer.",
+    ("trainer.order=simultanous",): "takes one of alternating, simultaneous",
+    ("loss.a=-1",): "loss.a belongs to loss=lsgan: pick it first, e.g. loss=lsgan loss.a=-1.",
+    ("lens.K=3",): "lens.K belongs to lens=tempered",
+    ("los=lsgan",): "Did you mean loss?",
+    ("trainer.steps=[1",): "Cannot read the override 'trainer.steps=[1'",
+}
+
+
+@pytest.mark.parametrize("overrides", list(TYPOS))
+def test_a_typo_gets_one_paragraph_that_says_what_was_meant(overrides):
+    from gan_runner.config.compose import compose
+    from gan_runner.config.rules import validate
+
+    with pytest.raises(UserError) as e:
+        validate(compose(list(overrides)))
+    message = str(e.value)
+    assert TYPOS[overrides] in message and "\n" not in message, message
+    assert "update" not in message  # the retired name is not offered
+
+
+def test_the_command_line_says_it_too_and_a_sweeps_typo_stops_it_at_once(tmp_path):
+    for args in (["loss=lsgann"], ["-m", "loss=lsgan,hinge", "trainer.stepz=3"]):
+        proc = run_cli(*args, cwd=tmp_path)
+        assert proc.returncode == 1 and "Did you mean" in proc.stderr, proc.stderr
+        assert "HYDRA_FULL_ERROR" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("launcher", ["basic", "gpu_pool"])
+def test_every_point_of_a_sweep_is_checked_before_its_first_job(tmp_path, launcher):
+    """A bad value in the sweep's last point stops it before job 0 trains, under any launcher."""
+    proc = run_cli(
+        "-m",
+        f"hydra/launcher={launcher}",
+        "trainer.ema=0.5,1.5",
+        *FAST,
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "point 2 of 2 (trainer.ema=1.5) is refused, before any job starts" in proc.stderr
+    assert "trainer.ema=1.5: must be null (off) or in (0, 1)" in proc.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_every_command_has_help_with_usage_and_examples(tmp_path):
+    """`--help` of every command exits 0 and shows how to use it, with examples; gan-runner's lists the
+    groups to pick from (not the schema's internal nodes), the presets and the other commands."""
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "scripts"
+    ]
+    for command in scripts:
+        proc = run_cli("--help", cwd=tmp_path, tool=command)
+        assert proc.returncode == 0, f"{command} --help: {proc.stderr}"
+        assert "usage:" in proc.stdout and "examples:" in proc.stdout, f"{command}:\n{proc.stdout}"
+    text = run_cli("--help", cwd=tmp_path).stdout
+    assert "schema" not in text and "+experiment=NAME" in text and "unrolled_ring" in text
+    assert "loss       hinge, lsgan, minimax, nonsaturating*, wgan_gp" in text
+    assert all(c in text for c in scripts)

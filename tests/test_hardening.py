@@ -452,3 +452,28 @@ def test_an_interpolation_cannot_build_a_target(run_copy, tmp_path):
         validate(
             OmegaConf.create({"lens": {"x": "${oc.create:'{_target_: builtins.print}'}"}})
         )  # checked first
+
+
+def test_every_missing_file_is_named_at_once_with_the_offline_ways(tmp_path):
+    """CIFAR-10's files and the Inception weights both missing: one paragraph names both, and how to
+    do without a download (the TorchScript Inception, the offline digits for MNIST)."""
+    from gan_runner.config.compose import compose
+    from gan_runner.errors import UserError
+    from gan_runner.preflight import check
+
+    cfg = compose(
+        [
+            "dataset=cifar10",
+            "model=resnet",
+            f"dataset.root={tmp_path}",
+            f"metrics.fid.weights_path={tmp_path / 'absent.pth'}",
+        ]
+    )
+    with pytest.raises(UserError) as e:
+        check(cfg, scope="data")
+    message = str(e.value)
+    assert message.startswith("2 things stop this run: (1) ") and "\n" not in message
+    assert "metrics.fid.backend=torchscript" in message and "cifar-10-batches-py" in message
+    cfg = compose(["dataset=mnist", "model=dcgan28", f"dataset.root={tmp_path}"])
+    with pytest.raises(UserError, match="gan-runner-digits writes 5,000 real MNIST digits"):
+        check(cfg, scope="data")

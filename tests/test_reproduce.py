@@ -874,3 +874,37 @@ def test_git_keeps_a_reproductions_records_and_nothing_else():
         for line in proc.stdout.splitlines()
     }
     assert [p for p in kept if verdicts[p]] == [] and [p for p in ignored if not verdicts[p]] == []
+
+
+@pytest.mark.slow
+def test_every_committed_finished_job_still_counts_as_finished():
+    """A reproduction continued from its committed records keeps its finished jobs: a new key
+    (compat.ADDED), a new default or a changed preset must not make the current config differ from
+    what a finished job recorded (resume.finished), or the continued sweep would train it again."""
+    from omegaconf import OmegaConf
+
+    from gan_runner.resume import finished
+    from gan_runner.run_dir import RunDir
+
+    root = Path(__file__).parents[1] / "outputs" / "reproduce"
+    runs = [
+        RunDir(r.parent)
+        for r in sorted(root.glob("*/*/*/results.json"))
+        if json.loads(r.read_text()).get("status") in ("completed", "diverged")
+    ]
+    assert len(runs) > 100  # the committed records are here
+    stale = [
+        str(run.path.relative_to(root))
+        for run in runs
+        if not finished(
+            run,
+            compose(
+                [
+                    o
+                    for o in OmegaConf.load(run.overrides)
+                    if not o.split("=")[0].lstrip("+~").startswith("hydra")
+                ]
+            ),
+        )
+    ]
+    assert not stale, stale[:5]

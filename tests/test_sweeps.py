@@ -228,16 +228,19 @@ def test_a_warm_worker_runs_its_job_in_the_directory_the_job_names(tmp_path):
 
 def test_gpu_slots_and_a_failing_job(tmp_path):
     sweep = tmp_path / "sweep"
-    jobs = [[f"trainer.steps={n}", *JOB[1:]] for n in (600, 610, 620, 0)]
+    jobs = [[f"trainer.steps={n}", *JOB[1:]] for n in (600, 610, 620, 630)]
     job_dir(sweep, 3, *jobs[3]).mkdir(parents=True)  # an earlier attempt's report, not this one's
     (job_dir(sweep, 3, *jobs[3]) / "results.json").write_text(
         '{"status": "completed", "step": 600, "note": "", "ended": 0}'
     )
-    # trainer.steps=0 passes composition and fails the job's own pre-flight: one failed job of four.
+    (job_dir(sweep, 3, *jobs[3]) / "checkpoints").mkdir()
+    (job_dir(sweep, 3, *jobs[3]) / "checkpoints" / "last.pt").write_bytes(b"garbled")
+    # every point's config is sound (the sweep's pre-flight lets it start); job 3's unreadable
+    # checkpoint fails its own pre-flight: one failed job of four.
     # The launcher was given GPUs 5 and 7 (as by Slurm): its ids 0 and 1 are those (no GPU needed here).
     proc = run_cli(
         "-m",
-        "trainer.steps=600,610,620,0",
+        "trainer.steps=600,610,620,630",
         *JOB[1:],
         "hydra.launcher.gpus=[0,1]",
         f"hydra.sweep.dir={sweep}",
@@ -270,7 +273,7 @@ def test_gpu_slots_and_a_failing_job(tmp_path):
     names = [job_dir(sweep, i, *job).name for i, job in enumerate(jobs)]
     assert [rows[n]["status"] for n in names] == ["completed", "completed", "completed", "failed"]
     assert (
-        "trainer.steps" in rows[names[3]]["note"] and rows[names[3]]["trainer.steps"] == "0"
+        "checkpoint" in rows[names[3]]["note"] and rows[names[3]]["trainer.steps"] == "630"
     )  # why, from its log
     assert "4 runs: 3 completed, 1 failed" in (sweep / "summary.md").read_text()
     assert (job_dir(sweep, 3, *jobs[3]) / "results.previous.json").exists()

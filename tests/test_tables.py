@@ -11,8 +11,9 @@ from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
 from conftest import run_cli
-from gan_runner.summary import runs, write_summary
-from gan_runner.tables import curves, pooled, series, table
+from gan_runner import tables
+from gan_runner.summary import runs, summary, write_summary
+from gan_runner.tables import MixedSettings, curves, plot, series, sparse, table
 
 # (job, loss, seed, status, final kl, kl curve at steps 100 and 200); job 5 left no results.json
 JOBS = [
@@ -109,6 +110,20 @@ def test_table_cells_in_three_formats(sweep):
         ("minimax", 0.2, "2", "1", "0"),
     ]
     assert float(rows[1]["kl_std"]) == pytest.approx(0.1414214) and rows[1]["kl_std"] != ""
+    # a column per axis given, each named: none empty, none without a name
+    header = ["kl_mean", "kl_std", "n", *tables.NOT_AVERAGED]
+    for axes, named in (
+        (("loss", None), ["loss"]),
+        ((None, "loss"), ["loss"]),
+        (("loss", "trainer.seed"), ["loss", "trainer.seed"]),
+        ((None, None), []),
+    ):
+        lines = list(csv.reader(io.StringIO(table(records, *axes, "kl", "csv", pool=["loss"]))))
+        assert lines[0] == [*named, *header]
+        assert all(len(line) == len(lines[0]) and "" not in line[: len(named)] for line in lines)
+    assert (
+        table(records, None, None, "kl", "csv", pool=["loss"]).splitlines()[1].startswith("0.225,")
+    )
     latex = table(records, "loss", "trainer.seed", "kl", "latex").splitlines()
     assert latex[0] == r"\begin{tabular}{lccc}"
     assert latex[2] == r"loss \textbackslash{} trainer.seed & 0 & 1 & 2 \\"
@@ -146,11 +161,18 @@ def test_table_command(sweep, tmp_path):
     )
     assert "| minimax | 0.2 ± 0.14 (n=2) [1 diverged] |" in proc.stdout
     assert (sweep / "summary.md").is_file()  # the command also (re)writes the sweep's summary
-    assert Image.open(tmp_path / "kl.png").size == (600, 700)  # two panels, one per loss
+    assert Image.open(tmp_path / "kl.png").size[0] > 420  # one panel, and the legend beside it
+    # each curve has two evaluations (steps 100 and 200): a warning, the table and plot still made
+    assert proc.stderr.splitlines() == [
+        "warning: the kl curve has under three evaluations (loss=lsgan: 2; loss=minimax: 2): set "
+        "trainer.eval_every lower for a curve (a tenth of trainer.steps gives ten points)"
+    ]
     bad = run_cli(str(tmp_path / "nowhere"), cwd=tmp_path, tool="gan-runner-table")
     assert bad.returncode == 2 and "not a directory" in bad.stderr
     bad = run_cli(
         str(sweep),
+        "--rows",
+        "loss",
         "--metric",
         "modes",
         "--plot",
@@ -265,8 +287,27 @@ def test_unknown_metric_or_axis_is_an_error_naming_what_exists(mixed, tmp_path):
         "gan-runner-table: error: unknown --rows key 'los'; the runs have: dataset, dataset.n_modes, loss, "
         "optimizer, trainer, trainer.seed, trainer.steps"
     )
-    assert "unknown --cols key 'seed'" in error("--cols", "seed")
-    assert error("--best") == "gan-runner-table: error: --best needs --metric"
+    assert "unknown --cols key 'seed'" in error("--cols", "seed", "--metric", "kl")
+    assert "unknown --pool key 'step'" in error(
+        "--rows", "loss", "--metric", "kl", "--pool", "step"
+    )
+    # what only a table of a metric can do is an error without one, not silently ignored
+    needs = "--metric: they make a table or plot of it; without --metric the command prints the summary, a row per run"
+    assert error("--best") == f"gan-runner-table: error: --best needs {needs}"
+    assert error("--rows", "loss") == f"gan-runner-table: error: --rows needs {needs}"
+    assert error("--cols", "loss") == f"gan-runner-table: error: --cols needs {needs}"
+    assert error("--rows", "loss", "--pool", "dataset") == (
+        f"gan-runner-table: error: --rows and --pool need {needs}"
+    )
+    assert error("--format", "latex") == (
+        "gan-runner-table: error: --format latex needs --metric: the summary is md or csv"
+    )
+    summary_csv = run_cli(
+        str(mixed), "--format", "csv", cwd=tmp_path, tool="gan-runner-table", check=True
+    )
+    assert (
+        summary_csv.stdout.splitlines() == summary(runs([mixed]))[0].splitlines()
+    )  # the summary, as CSV
     ok = run_cli(
         str(mixed),
         "--rows",
@@ -285,38 +326,59 @@ def test_unknown_metric_or_axis_is_an_error_naming_what_exists(mixed, tmp_path):
     )
 
 
-def test_pooling_different_datasets_or_lengths_warns(mixed, tmp_path):
+def test_cells_of_different_datasets_or_lengths_are_refused(mixed, tmp_path):
     records = runs([mixed])
-    # job 4 (grid, 300 steps) has no kl: it is not averaged, so it mixes nothing
-    assert pooled(records, "loss", None, "kl") == [
-        "warning: cell (loss=lsgan) pools runs of different trainer.steps: 100, 200",
-        "warning: cell (loss=minimax) pools runs of different dataset: grid, ring",
-    ]
-    assert pooled(records, "loss", "dataset", "kl") == [
-        "warning: cell (loss=lsgan, dataset=ring) pools runs of different trainer.steps: 100, 200"
-    ]
-    assert pooled(records, "trainer.steps", None, "kl") == [
-        "warning: cell (trainer.steps=100) pools runs of different dataset: grid, ring"
-    ]
-    assert pooled(records, None, None, "kl") == [
-        "warning: cell (all runs) pools runs of different dataset: grid, ring",
-        "warning: cell (all runs) pools runs of different trainer.steps: 100, 200",
-    ]
-    proc = run_cli(
-        str(mixed),
-        "--rows",
-        "loss",
-        "--metric",
-        "kl",
-        cwd=tmp_path,
-        tool="gan-runner-table",
-        check=True,
+    # job 4 (grid, 300 steps) has no kl: not in the cell, so it mixes nothing; the diverged job 5
+    # is counted in its cell, so it is checked
+    assert mixed_text(records, "loss", None) == (
+        "a cell averages runs that differ only in their seed, but the runs of cell loss=lsgan "
+        "differ in trainer.steps (100, 200); the runs of cell loss=minimax differ in dataset (grid, "
+        "ring). Put such a key on an axis (--cols trainer.steps), table the runs of one setting, "
+        "or average over it anyway with --pool trainer.steps,dataset."
     )
-    assert proc.stdout.splitlines()[2:4] == [
-        "| lsgan | 0.6 ± 0.14 (n=2) |",
-        "| minimax | 1 ± 0.14 (n=2) [1 diverged] |",
-    ]  # the table still printed
-    assert proc.stderr.splitlines() == pooled(records, "loss", None, "kl")
+    assert mixed_text(records, "loss", "dataset") == (
+        "a cell averages runs that differ only in their seed, but the runs of cell loss=lsgan, "
+        "dataset=ring differ in trainer.steps (100, 200). Put such a key on an axis, table the runs "
+        "of one setting, or average over it anyway with --pool trainer.steps."
+    )
+    assert (
+        "the runs differ in dataset (grid, ring), loss (lsgan, minimax), trainer.steps (100, 200)."
+        in mixed_text(records, None, None)
+    )
+    assert mixed_text(records, "loss", "dataset", pool=["trainer.steps"]) is None
+    assert mixed_text(records, "trainer.steps", "dataset", pool=["loss"]) is None
+    with pytest.raises(MixedSettings, match="differ in trainer.steps"):
+        table(records, "loss", "dataset", "kl")
+    refused = run_cli(
+        str(mixed), "--rows", "loss", "--metric", "kl", cwd=tmp_path, tool="gan-runner-table"
+    )
+    assert refused.returncode == 2 and refused.stdout == "" and "Traceback" not in refused.stderr
+    assert refused.stderr.splitlines()[-1] == (
+        f"gan-runner-table: error: {mixed_text(records, 'loss', None)}"
+    )
+    for pool in (
+        ["--pool", "dataset,trainer.steps"],
+        ["--pool", "dataset", "--pool", "trainer.steps"],
+    ):
+        proc = run_cli(
+            str(mixed),
+            "--rows",
+            "loss",
+            "--metric",
+            "kl",
+            *pool,
+            cwd=tmp_path,
+            tool="gan-runner-table",
+            check=True,
+        )
+        assert proc.stdout.splitlines()[2:4] == [
+            "| lsgan | 0.6 ± 0.14 (n=2) |",
+            "| minimax | 1 ± 0.14 (n=2) [1 diverged] |",
+        ]
+
+
+def mixed_text(records, rows, cols, pool=(), metric="kl", best=False):
+    return tables.mixed(records, rows, cols, metric, best, pool)
 
 
 def test_best_values_in_three_formats(mixed, tmp_path):
@@ -329,6 +391,8 @@ def test_best_values_in_three_formats(mixed, tmp_path):
         "--metric",
         "kl",
         "--best",
+        "--pool",
+        "dataset,trainer.steps",
         cwd=tmp_path,
         tool="gan-runner-table",
         check=True,
@@ -342,8 +406,13 @@ def test_best_values_in_three_formats(mixed, tmp_path):
         "best kl: mean ± sample std over the completed runs of each cell (n).",
     ]
     records = runs([mixed])
-    assert table(records, "loss", None, "kl").splitlines()[-1].startswith("final kl: mean")
-    rows = list(csv.DictReader(io.StringIO(table(records, "loss", None, "kl", "csv", best=True))))
+    both = ["dataset", "trainer.steps"]
+    assert (
+        table(records, "loss", None, "kl", pool=both).splitlines()[-1].startswith("final kl: mean")
+    )
+    rows = list(
+        csv.DictReader(io.StringIO(table(records, "loss", None, "kl", "csv", best=True, pool=both)))
+    )
     assert [
         (r["loss"], float(r["best_kl_mean"]), float(r["best_kl_std"]), r["n"], r["diverged"])
         for r in rows
@@ -351,19 +420,263 @@ def test_best_values_in_three_formats(mixed, tmp_path):
         ("lsgan", pytest.approx(0.15), pytest.approx(0.0707107), "2", "0"),
         ("minimax", pytest.approx(0.4), pytest.approx(0.1414214), "2", "1"),
     ]
-    latex = table(records, "loss", "dataset", "kl", "latex", best=True).splitlines()
+    latex = table(
+        records, "loss", "dataset", "kl", "latex", best=True, pool=["trainer.steps"]
+    ).splitlines()
     assert latex[4:6] == [
         r"lsgan & – & 0.15 $\pm$ 0.071 (n=2) \\",
         r"minimax & 0.5 (n=1) & 0.3 (n=1) [1 diverged] \\",
     ]
 
 
-def test_plot_marks_each_point(mixed, tmp_path, monkeypatch):
+def composed_run(root, job, kl=0.5, choices=None, status="completed", **changed):
+    """A composed run (config.yaml, hydra.yaml, overrides.yaml, results.json) of loss=lsgan: the
+    config below with `changed` (dotted keys, `__` for `.`) set, and given as overrides too."""
+    config = {
+        "dataset": {"n_modes": 8, "download": False},
+        "loss": {"a": 0.0},
+        "trainer": {
+            "steps": 200,
+            "batch_size": 512,
+            "seed": 0,
+            "device": "auto",
+            "compile": "off",
+            "threads": None,
+            "log_every": 10,
+            "eval_every": 100,
+            "sample_every": 100,
+            "ckpt_every": 100,
+        },
+        "metrics": {"names": ["kl"], "cache_dir": "~/.cache/gan-runner", "objective": None},
+        "resume": None,
+        "claim": {"rows": "loss"},
+    }
+    overrides = ["loss=lsgan"]
+    for dotted, v in changed.items():
+        *path, last = dotted.split("__")
+        node = config
+        for part in path:
+            node = node[part]
+        node[last] = v
+        overrides.append(f"{'.'.join([*path, last])}={v}")
+    hydra = root / str(job) / ".hydra"
+    hydra.mkdir(parents=True)
+    (hydra / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    groups = {"loss": "lsgan", "hydra/launcher": "basic", **(choices or {})}
+    (hydra / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": groups}}}))
+    (hydra / "config.yaml").write_text(yaml.safe_dump(config))
+    results = {"status": status, "step": 200, "wall_time_s": 1.0, "note": ""}
+    results |= {"final": {"kl": kl, "train_loss_d": kl}, "best": {"metrics": {"kl": kl}}}
+    (root / str(job) / "results.json").write_text(json.dumps(results))
+
+
+def test_a_cell_pools_seeds_not_settings(tmp_path):
+    # a second sweep into the same directory with trainer.batch_size=64: the issue's "lsgan 2.079 ± 0
+    # (n=2)" pooled batch 512 and 64 without a word
+    composed_run(tmp_path, 0, kl=1.0, trainer__seed=0)
+    composed_run(tmp_path, 1, kl=2.0, trainer__seed=1)
+    composed_run(tmp_path, 2, kl=3.0, trainer__seed=0, trainer__batch_size=64)
+    records = runs([tmp_path])
+    with pytest.raises(MixedSettings) as refused:
+        table(records, "loss", None, "kl")
+    assert str(refused.value) == (
+        "a cell averages runs that differ only in their seed, but the runs of cell loss=lsgan "
+        "differ in trainer.batch_size (64, 512). Put such a key on an axis (--cols "
+        "trainer.batch_size), table the runs of one setting, or average over it anyway with "
+        "--pool trainer.batch_size."
+    )
+    assert table(records, "loss", None, "kl", pool=["trainer.batch_size"]).splitlines()[2] == (
+        "| lsgan | 2 ± 1 (n=3) |"
+    )
+    assert table(records, "loss", None, "kl", pool=["trainer"]).splitlines()[2].endswith("(n=3) |")
+    assert table(records, "loss", "trainer.batch_size", "kl").splitlines()[2] == (
+        "| lsgan | 3 (n=1) | 1.5 ± 0.71 (n=2) |"
+    )
+    # the refusal on the command line: one paragraph, exit 2, nothing printed, no traceback
+    proc = run_cli(
+        str(tmp_path), "--rows", "loss", "--metric", "kl", cwd=tmp_path, tool="gan-runner-table"
+    )
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"gan-runner-table: error: {refused.value}"
+    # a run the table counts but does not average (diverged) is checked as well
+    composed_run(tmp_path, 3, status="diverged", trainer__seed=2, trainer__batch_size=64)
+    records = runs([tmp_path])
+    assert "trainer.batch_size (64, 512)" in tables.mixed(records, "loss", "trainer.seed", "kl")
+    # a group on an axis: its own values still count within a cell
+    composed_run(tmp_path / "a", 0, trainer__seed=0)
+    composed_run(tmp_path / "a", 1, trainer__seed=1, loss__a=-1.0)
+    assert "cell loss=lsgan differ in loss.a (-1.0, 0.0)." in tables.mixed(
+        runs([tmp_path / "a"]), "loss", None, "kl"
+    )
+
+
+def test_what_never_makes_another_experiment_pools(tmp_path):
+    composed_run(tmp_path, 0, kl=1.0, trainer__seed=0)
+    composed_run(
+        tmp_path,
+        1,
+        kl=2.0,
+        choices={"hydra/launcher": "submitit_slurm"},
+        trainer__seed=1,
+        resume="outputs/2026-01-01/00-00-00",
+        trainer__device="cuda:1",
+        trainer__compile="default",
+        trainer__threads=4,
+        metrics__cache_dir="/scratch/cache",
+        metrics__objective="kl",
+        dataset__download=True,
+        trainer__sample_every=50,
+        trainer__ckpt_every=0,
+        claim__rows="trainer.seed",
+    )
+    records = runs([tmp_path])
+    assert table(records, "loss", None, "kl").splitlines()[2] == "| lsgan | 1.5 ± 0.71 (n=2) |"
+    assert tables.mixed(records, "loss", None, "kl", best=True) is None
+
+
+def test_the_cadence_counts_where_it_changes_the_number(tmp_path):
+    composed_run(tmp_path, 0, trainer__seed=0)
+    composed_run(tmp_path, 1, trainer__seed=1, trainer__eval_every=50)
+    composed_run(
+        tmp_path, 2, trainer__seed=2, trainer__log_every=20, metrics__names=["kl", "modes"]
+    )
+    records = runs([tmp_path])
+    # a final value: computed at the end whatever the cadence
+    assert tables.mixed(records, "loss", None, "kl") is None
+    # the best: of the evaluations (eval_every), ranked by the metrics computed (metrics.names)
+    assert "differ in metrics.names (['kl', 'modes'], ['kl']), trainer.eval_every (50, 100)." in (
+        tables.mixed(records, "loss", None, "kl", best=True)
+    )
+    # a training statistic: a mean over the iterations since the last log line or evaluation
+    assert "trainer.eval_every (50, 100), trainer.log_every (10, 20)." in tables.mixed(
+        records, "loss", None, "train_loss_d"
+    )
+
+
+def test_a_key_that_follows_the_seed_is_the_seed(tmp_path):
+    # the bilinear game's dataset.seed is ${trainer.seed}: each seed its own game
+    composed_run(tmp_path, 0, trainer__seed=0, dataset__seed=0)
+    composed_run(tmp_path, 1, trainer__seed=1, dataset__seed=1)
+    composed_run(tmp_path, 2, trainer__seed=2, dataset__seed=2)
+    assert tables.mixed(runs([tmp_path]), "loss", None, "kl") is None
+    composed_run(tmp_path, 3, trainer__seed=3, dataset__seed=0)
+    assert "differ in dataset.seed (0, 1, 2)" in tables.mixed(runs([tmp_path]), "loss", None, "kl")
+
+
+def test_the_summary_leaves_out_how_runs_ran(tmp_path):
+    composed_run(tmp_path, 0, trainer__seed=0)
+    composed_run(tmp_path, 1, trainer__seed=1, resume="outputs/x", trainer__device="cpu")
+    text_csv, text_md = summary(runs([tmp_path]))
+    header = next(csv.reader(io.StringIO(text_csv)))
+    assert header[:3] == ["run", "loss", "trainer.seed"] and "resume" not in header
+    assert "trainer.device" not in header
+    assert "resume" not in text_md and "trainer.device" not in text_md
+    assert text_md.splitlines()[0] == (
+        "| run | trainer.seed | status | step | wall_time_s | kl | train_loss_d | note |"
+    )
+
+
+# the kl curves of a sweep (loss by dataset): (steps, mean, std)
+CURVES = {
+    ("lsgan", "ring"): ([100, 200, 300], np.array([3.0, 2.0, 1.0]), np.zeros(3)),
+    ("minimax", "ring"): ([100, 200, 300], np.array([3.0, 2.5, 2.0]), np.full(3, 0.1)),
+    ("lsgan", "grid"): ([100, 200, 300], np.array([30.0, 20.0, 10.0]), np.zeros(3)),
+    ("minimax", "grid"): ([100], np.array([30.0]), np.zeros(1)),
+}
+
+
+def test_plot_overlays_the_lines_on_shared_y_axes():
+    one_axis = {(rv, ""): c for (rv, cv), c in CURVES.items() if cv == "ring"}
+    fig = plot(one_axis, "loss", None, "kl")  # one panel, a line per loss
+    (ax,) = fig.axes
+    assert len(ax.lines) == 2 and ax.get_title() == "kl"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["lsgan", "minimax"]
+    fig = plot(
+        {("", cv): c for (rv, cv), c in CURVES.items() if rv == "lsgan"}, None, "dataset", "kl"
+    )
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 2  # --cols alone: the same picture
+    fig = plot(CURVES, "loss", "dataset", "kl")  # a panel per dataset, a line per loss in each
+    grid, ring = fig.axes
+    assert (grid.get_title(), ring.get_title()) == ("dataset=grid", "dataset=ring")
+    assert grid.get_shared_y_axes().joined(grid, ring) and grid.get_ylim() == ring.get_ylim()
+    assert ring.get_ylim()[1] > 30  # the ring's panel on the grid's scale
+    assert [line.get_marker() for line in grid.lines] == ["o", "o"]  # a lone point shows
+    assert list(grid.lines[1].get_xdata()) == [100]
+    # a long value's label is wrapped, the legend titled by the key
+    fig = plot(
+        {("a_" + "very_" * 12 + "long_value", ""): CURVES[("lsgan", "ring")]}, "loss", None, "kl"
+    )
+    assert "\n" in fig.legends[0].get_texts()[0].get_text()
+    assert fig.legends[0].get_title().get_text() == "loss"
+
+
+def test_a_curve_of_few_evaluations_is_warned_of(mixed, tmp_path, capsys):
+    assert sparse(CURVES, "loss", "dataset", "kl") == [
+        "warning: the kl curve has under three evaluations (loss=minimax, dataset=grid: 1): set "
+        "trainer.eval_every lower for a curve (a tenth of trainer.steps gives ten points)"
+    ]
+    assert (
+        sparse({k: v for k, v in CURVES.items() if len(v[0]) >= 3}, "loss", "dataset", "kl") == []
+    )
+    # each run of `mixed` evaluated once, at its last step: one point per curve
+    out, warnings = curves(
+        runs([mixed]), "loss", "dataset", "kl", tmp_path / "kl.png", pool=["trainer.steps"]
+    )
+    assert out.is_file() and warnings == [
+        "warning: the kl curve has under three evaluations (loss=lsgan, dataset=ring: 2; "
+        "loss=minimax, dataset=grid: 1; loss=minimax, dataset=ring: 1): set trainer.eval_every "
+        "lower for a curve (a tenth of trainer.steps gives ten points)"
+    ]
+    with pytest.raises(MixedSettings, match="differ in trainer.steps"):
+        curves(runs([mixed]), "loss", "dataset", "kl", tmp_path / "kl.png")
+    proc = run_cli(
+        str(mixed),
+        "--rows",
+        "loss",
+        "--cols",
+        "dataset",
+        "--metric",
+        "kl",
+        "--pool",
+        "trainer.steps",
+        "--plot",
+        str(tmp_path / "cli.png"),
+        cwd=tmp_path,
+        tool="gan-runner-table",
+        check=True,
+    )
+    assert proc.stderr.splitlines() == warnings and proc.stdout.endswith(
+        f"wrote {tmp_path / 'cli.png'}\n"
+    )
+
+
+def test_a_reproductions_curves_share_their_y_axis_unless_one_would_squash_the_rest(
+    tmp_path, monkeypatch
+):
     from matplotlib.figure import Figure
 
+    from gan_runner.reproduce.figure import figure
+
     saved = []
-    monkeypatch.setattr(Figure, "savefig", lambda fig, out: saved.append(fig))
-    curves(runs([mixed]), "loss", None, "kl", tmp_path / "kl.png")
-    lines = {ax.get_title(): ax.lines[0] for ax in saved[0].axes}
-    assert list(lines["loss=minimax"].get_xdata()) == [100]  # one evaluation step: a lone point
-    assert [line.get_marker() for line in lines.values()] == ["o", "o"]
+    monkeypatch.setattr(Figure, "savefig", lambda fig, out, **kw: saved.append((fig, kw)))
+    claim = {"rows": "loss", "cols": "dataset", "metrics": ["kl"], "figure": "curves"}
+    claim["labels"] = {"lsgan": "least squares: " + "a long name " * 4}
+
+    def run(loss, dataset, kls):
+        return {
+            "dir": str(tmp_path),
+            "status": "completed",
+            "overrides": {"loss": loss, "dataset": dataset},
+            "choices": {},
+            "config": {},
+            "history": [{"step": 100 * (i + 1), "kl": v} for i, v in enumerate(kls)],
+        }
+
+    runs_ = [run("lsgan", "ring", [3, 2, 1]), run("lsgan", "grid", [30, 20, 10])]
+    figure(claim, runs_, tmp_path)
+    (_, kw), grid, ring = saved[-1], *saved[-1][0].axes
+    assert grid.get_shared_y_axes().joined(grid, ring) and kw == {"bbox_inches": "tight"}
+    assert "\n" in grid.get_legend().get_texts()[0].get_text()  # a long label wrapped
+    figure(claim, [runs_[0], run("lsgan", "grid", [1e-5, 1e5, 1e20])], tmp_path)  # one diverges
+    grid, ring = saved[-1][0].axes
+    assert not grid.get_shared_y_axes().joined(grid, ring)

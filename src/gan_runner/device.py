@@ -1,5 +1,6 @@
 """The device a run trains on: resolved from `trainer.device`, and described for the record."""
 
+import os
 import platform
 
 import torch
@@ -25,6 +26,16 @@ def resolve_device(name: str) -> torch.device:
             f"trainer.device={name} but MPS is not available here. Use trainer.device=cpu."
         )
     return device
+
+
+def cpu_threads(setting: int | None, toy: bool) -> int:
+    """trainer.threads: the setting, else one for the toy data's small nets (a second thread only
+    competes: BENCHMARKS.md), else OMP_NUM_THREADS when a launcher set it, else torch's default."""
+    if setting:
+        return setting
+    if toy:
+        return 1
+    return int(os.environ.get("OMP_NUM_THREADS") or 0) or torch.get_num_threads()
 
 
 def describe(device: torch.device) -> dict:

@@ -79,14 +79,36 @@ def check(task: DictConfig, run: RunDir | None = None, scope: str = "run") -> Re
     from .resume import check_resumable
 
     device = resolve_device(task.trainer.device) if scope == "run" else torch.device("cpu")
+    saved = None
     if scope == "run":
         check_precision(task.trainer.precision, device)
-    check_weights(task)
-    if scope == "data":
-        dataset(task, device)  # its files are there
-    if scope != "run":
-        return None
-    return build(task, run, device, check_resumable(run, task))  # the model fits the data
+        saved = check_resumable(run, task)
+    # every missing file at once: the weights, then the data (the run's players are built on it)
+    built: list[Ready] = []
+    data = {
+        "weights": lambda: None,
+        "data": lambda: dataset(task, device),
+        "run": lambda: built.append(build(task, run, device, saved)),
+    }[scope]
+    every(lambda: check_weights(task), data)
+    return built[0] if built else None
+
+
+def every(*checks) -> None:
+    """Run each check; the bad input of all of them in one paragraph."""
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except UserError as e:
+            problems.append(str(e))
+    if len(problems) == 1:
+        raise UserError(problems[0])
+    if problems:
+        raise UserError(
+            f"{len(problems)} things stop this run: "
+            + " ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+        )
 
 
 def build(task: DictConfig, run: RunDir, device=None, saved: dict | None = None) -> Ready:
@@ -95,10 +117,12 @@ def build(task: DictConfig, run: RunDir, device=None, saved: dict | None = None)
     import torch
 
     from .checkpoint import read
-    from .device import resolve_device
+    from .device import cpu_threads, resolve_device
     from .game import compile_cache, players
 
     device = device or resolve_device(task.trainer.device)
+    toy = dataset_kind(task.dataset) in ("mixture", "game")
+    torch.set_num_threads(cpu_threads(task.trainer.get("threads"), toy))
     if saved is None and run.checkpoint.exists():
         saved = read(run.checkpoint)
     compile_cache(task.metrics.cache_dir)  # before torch first asks for it (an optimizer does)
@@ -294,6 +318,33 @@ def check_writable(path: Path, key: str, keep: bool = False) -> None:
                 break
 
 
+POINTS = 100  # a sweep's points checked before its first job: a grid's first, a sampler's ends
+
+
+def check_points(config: DictConfig) -> None:
+    """Every point of a sweep (its first POINTS: the grid's, or the ends of a sampler's intervals)
+    composed and checked as its job's config would be, before any job starts, under any launcher:
+    a bad value in the last point is not found after the first has trained."""
+    from .config.compose import compose, grid_points, sweep_grid
+    from .run_dir import config_dirs
+
+    h = config.hydra
+    params = [f"{k}={v}" for k, v in (h.sweeper.get("params") or {}).items()]
+    grid = sweep_grid([*params, *h.overrides.task])
+    grid = {k: v for k, v in grid.items() if not k.lstrip("+~").startswith("hydra")}
+    points, total = grid_points(grid, POINTS)
+    dirs = config_dirs(h)
+    for i, point in enumerate(points):
+        try:
+            check(compose(point, dirs[0] if dirs else None, h.job.config_name), scope="config")
+        except UserError as e:
+            swept = [o for o in point if len(grid[o.split("=", 1)[0]]) > 1]
+            raise UserError(
+                f"The sweep's point {i + 1} of {total} ({', '.join(swept) or 'its only one'}) is "
+                f"refused, before any job starts: {e}"
+            ) from None
+
+
 class Preflight(Callback):
     """Hydra turns a callback's exceptions into warnings, so a failure exits here, through
     SystemExit, with one message."""
@@ -312,6 +363,7 @@ class Preflight(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
+            check_points(config)
             check_writable(Path(config.hydra.sweep.dir).absolute(), "hydra.sweep.dir")
             direction = config.hydra.sweeper.get("direction")  # an optimising sweeper's (Optuna's)
             if direction is not None and not isinstance(

@@ -44,6 +44,7 @@ RESUMABLE = (
     "trainer.ckpt_every",
     "trainer.device",
     "trainer.compile",
+    "trainer.threads",
     "metrics.",
     "resume",
     "claim.",
@@ -117,7 +118,14 @@ def restore(run: RunDir, saved: dict | None, state: dict, cfg: DictConfig, devic
 
 
 # what a finished job may differ in and still stand: how it is judged and where it would run
-NOT_TRAINING = ("claim.", "trainer.device", "trainer.compile", "metrics.cache_dir", "resume")
+NOT_TRAINING = (
+    "claim.",
+    "trainer.device",
+    "trainer.compile",
+    "trainer.threads",
+    "metrics.cache_dir",
+    "resume",
+)
 
 
 def finished(run: RunDir, task: DictConfig) -> bool:

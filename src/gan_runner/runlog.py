@@ -17,9 +17,11 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .config.compat import flatten
+from .console import count, duration
 from .run_dir import RunDir
 
 log = logging.getLogger("gan_runner")
+SLOWER = 3  # steps/s this many times below the run's start: a warning, once
 progress = logging.getLogger("gan_runner.progress")  # the periodic scalar lines
 
 
@@ -45,22 +47,43 @@ class RunLogger:
                     handler.addFilter(lambda record: record.name != progress.name)
         self._last = (start_step, time.perf_counter())
         self._paused = 0.0  # seconds spent evaluating since the last log line: not training time
+        self._start_rate: float | None = None  # steps/s over the attempt's first log interval
+        self._slow_said = False
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         last_step, last_time = self._last
         self._last, paused, self._paused = (step, time.perf_counter()), self._paused, 0.0
-        values = {
-            **values,
-            "perf/steps_per_s": (step - last_step) / (self._last[1] - last_time - paused),
-        }
+        rate = (step - last_step) / max(self._last[1] - last_time - paused, 1e-9)
+        values = {**values, "perf/steps_per_s": rate}
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
-        progress.info("step %d/%d | %s", step, self.total, _short(values))
+        left = f", {duration((self.total - step) / rate)} left" if step < self.total else ""
+        progress.info(
+            "step %d/%d (%.3g steps/s%s) | %s", step, self.total, rate, left, _short(values)
+        )
+        self._start_rate = self._start_rate or rate
+        if rate < self._start_rate / SLOWER and not self._slow_said:
+            self._slow_said = True
+            log.warning(
+                f"{rate:.3g} steps/s, {SLOWER}x below this run's {self._start_rate:.3g} at its start: "
+                "is another process using the cores? (trainer.threads sets this run's)"
+            )
         if self.bar is not None:
             self.bar.set_postfix_str(
                 f"loss D {values['loss/D']:.4g} G {values['loss/G']:.4g}", refresh=False
             )
             self.bar.update(step - self.bar.n)
+
+    def first_step(self, step: int, seconds: float) -> None:
+        """A line within seconds of the start, whatever the log interval: the first step's time (the
+        slowest: start-up) bounds the rest's."""
+        left = self.total - step
+        self.message(
+            f"step {step} in {seconds:.2g} s (the first, the slowest); the {count(left, 'step')} "
+            f"left: at most {duration(left * seconds)}, estimated again at each log line"
+            if left
+            else f"step {step} in {seconds:.2g} s"
+        )
 
     @contextmanager
     def paused(self) -> Iterator[None]:

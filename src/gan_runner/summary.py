@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .console import say
+from .console import count, say
 from .files import write_text
 from .run_dir import (
     FAILED,
@@ -32,6 +32,7 @@ from .run_dir import (
     read_results,
     report,
 )
+from .tables import NOT_SUMMARISED, under
 
 
 def runs(directories: list[Path], finished: bool = True) -> list[dict]:
@@ -94,8 +95,10 @@ def counts(records: list[dict]) -> str:
 
 def summary(records: list[dict]) -> tuple[str, str]:
     """(CSV, Markdown) with one row per run: job, overrides, status, step, wall time, final metrics and
-    note. The Markdown keeps the overrides that vary as columns and lists the shared ones once."""
-    keys = sorted({k for r in records for k in r["overrides"]})
+    note. The Markdown keeps the overrides that vary as columns and lists the shared ones once. The
+    overrides that say where and how a run ran, not what it was (tables.NOT_SUMMARISED: resume=,
+    trainer.device, hydra.*, ...), are no columns."""
+    keys = sorted({k for r in records for k in r["overrides"] if not under(k, NOT_SUMMARISED)})
     metrics = sorted({m for r in records for m in r["final"]})
 
     def rows(keys_):
@@ -120,7 +123,7 @@ def summary(records: list[dict]) -> tuple[str, str]:
     header = ["run", *varying, *columns]
     md = [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}"]
     md += [f"| {' | '.join(_cell(v) for v in row)} |" for row in rows(varying)]
-    md.append(f"\n{len(records)} runs: {counts(records)}")
+    md.append(f"\n{count(len(records), 'run')}: {counts(records)}")
     if shared:
         md.append("All runs: " + " ".join(f"`{k}={records[0]['overrides'][k]}`" for k in shared))
     return out.getvalue(), "\n".join(md) + "\n"

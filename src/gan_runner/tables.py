@@ -1,18 +1,64 @@
 """`gan-runner-table`: tables and curves from run directories (sweeps). A cell holds the runs that
-share its row and column values, every other key (seeds, ...) pooled: the mean ± sample std of a
-final (or best) metric over its completed runs, with its diverged / interrupted / failed runs counted."""
+share its row and column values and differ in nothing else that describes the experiment but their
+seed (and the keys the user lets pool): the mean ± sample std of a final (or best) metric over its
+completed runs, with its diverged / interrupted / failed runs counted. A cell whose runs differ in
+another setting is refused (MixedSettings), naming the keys and their values."""
 
 import csv
 import io
 import statistics
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
+from .errors import UserError
 from .run_dir import COMPLETED, STATUSES
 
 NOT_AVERAGED = [s for s in STATUSES if s != COMPLETED]
-# Runs that differ in these are different experiments, not repeats: pooling them is worth a warning.
-POOL_CHECKED = ("dataset", "trainer.steps")
+
+# Keys (and everything under them: `claim.rule`, a group `hydra/launcher`) that never make two runs
+# different experiments, whatever is tabulated: a cell pools runs that differ in them.
+NOT_SETTINGS = {
+    "trainer.seed": "the repeats a cell averages over",
+    "resume": "a continued run is the same run",
+    "trainer.device": "where it ran",
+    "trainer.compile": "how fast it ran",
+    "trainer.threads": "how many CPU threads it used",
+    "metrics.cache_dir": "where classifiers and reference statistics are cached",
+    "metrics.objective": "what a sweeper is told, not what is measured",
+    "dataset.download": "whether the data could be fetched",
+    "trainer.sample_every": "how often pictures are saved",
+    "trainer.ckpt_every": "how often checkpoints are saved",
+    "claim": "how a reproduction judges its runs",
+    "hydra": "Hydra's own settings: launcher, sweeper, directories",
+}
+# Keys that change only some numbers: reporting cadence and what an evaluation computes. They count
+# as settings where they change the number tabulated, and are pooled elsewhere.
+CADENCE = {
+    # the training statistics (train_*) are means over the iterations since the last log line or
+    # evaluation
+    "trainer.log_every": lambda metric, best: metric.startswith("train_"),
+    # best: the best of the evaluations, ranked by the metrics computed; a final value is computed
+    # at the end of the run whatever the cadence
+    "trainer.eval_every": lambda metric, best: best or metric.startswith("train_"),
+    "metrics.names": lambda metric, best: best,
+}
+# Keys the summary (summary.csv/.md) leaves out of its columns: where and how a run ran, not what it
+# was (the seed, which names a repeat, and the cadence stay).
+NOT_SUMMARISED = [
+    k
+    for k in NOT_SETTINGS
+    if k not in ("trainer.seed", "trainer.sample_every", "trainer.ckpt_every")
+]
+
+
+class MixedSettings(UserError):
+    """A cell would average runs of different settings (not only seeds): which keys, which values."""
+
+
+def under(key: str, prefixes) -> bool:
+    """Whether `key` is one of `prefixes` or lies under one (`a.b` or the group `a/b` under `a`)."""
+    return any(key == p or key.startswith((p + ".", p + "/")) for p in prefixes)
 
 
 def value(record: dict, key: str | None) -> str:
@@ -71,31 +117,124 @@ def ordered(values) -> list[str]:
 def cells(
     records: list[dict], rows: str | None, cols: str | None, metric: str, best: bool = False
 ) -> dict:
-    """{(row value, column value): {"values": [...], "runs": [the averaged records], <status>: count, ...}}."""
-    out: dict = defaultdict(lambda: {"values": [], "runs": [], **{s: 0 for s in STATUSES}})
+    """{(row value, column value): {"values": [...], "runs": [the averaged records], "members": [the
+    records the cell shows: averaged or counted], <status>: count, ...}}."""
+    out: dict = defaultdict(
+        lambda: {"values": [], "runs": [], "members": [], **{s: 0 for s in STATUSES}}
+    )
     for r in records:
         cell = out[(value(r, rows), value(r, cols))]
         cell[r["status"]] += 1
         if r["status"] == COMPLETED and metric in _results(r, best):
             cell["values"].append(_results(r, best)[metric])
             cell["runs"].append(r)
+        if r["status"] != COMPLETED or metric in _results(r, best):
+            cell["members"].append(r)  # a completed run without the metric is not in the cell
     return out
 
 
-def pooled(
-    records: list[dict], rows: str | None, cols: str | None, metric: str, best: bool = False
-) -> list[str]:
-    """A warning for each cell whose mean mixes runs of different POOL_CHECKED values (not on an axis)."""
-    out = []
-    for (rv, cv), cell in cells(records, rows, cols, metric, best).items():
-        name = ", ".join(f"{k}={v}" for k, v in ((rows, rv), (cols, cv)) if k) or "all runs"
-        for key in POOL_CHECKED:
-            seen = ordered(value(r, key) for r in cell["runs"])
-            if key not in (rows, cols) and len(seen) > 1:
-                out.append(
-                    f"warning: cell ({name}) pools runs of different {key}: {', '.join(seen)}"
-                )
+def _leaves(node: dict, prefix: str = ""):
+    for k, v in node.items():
+        if isinstance(v, dict) and v:
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield prefix + str(k), v
+
+
+def settings(record: dict) -> dict[str, str]:
+    """The run's settings as text: its config groups and every leaf of its composed config (null for
+    None); a run that never composed one: its overrides and groups."""
+    out = {k: "null" if v is None else str(v) for k, v in _leaves(record["config"])}
+    if not record["config"]:
+        out.update(record["overrides"])
+    out.update({k: str(v) for k, v in record["choices"].items()})
     return out
+
+
+def differences(runs: list[dict], pooled=(), axes=()) -> dict[str, list[str]]:
+    """{key: its values} for each setting the runs do not share, but those that never make different
+    experiments (NOT_SETTINGS), those `pooled` (each with everything under it) and the `axes` (the
+    table's rows and columns, which a cell shares by construction). A key a composed run
+    lacks is "(unset)"; one a run that never composed did not override is "(default)", or unknown
+    beside composed runs. A key equal to each run's trainer.seed is the seed (dataset.seed of the
+    bilinear game is `${trainer.seed}`); keys under a config group that differs are left to the
+    group's name."""
+    composed = any(r["config"] for r in runs)
+    each = [settings(r) for r in runs]
+    out = {}
+    for key in sorted(set().union(*each)):
+        if key in axes or under(key, [*NOT_SETTINGS, *pooled]):
+            continue
+        seen = set()
+        for r, s in zip(runs, each):
+            if key in s:
+                seen.add(s[key])
+            elif r["config"]:
+                seen.add("(unset)")
+            elif not composed:
+                seen.add("(default)")
+        follows_seed = all(key in s and s[key] == s.get("trainer.seed") for s in each)
+        if len(seen) > 1 and not follows_seed:
+            out[key] = ordered(seen)
+    groups = [k.replace("/", ".") for k in out if any(k in r["choices"] for r in runs)]
+    return {k: v for k, v in out.items() if not any(k.startswith(g + ".") for g in groups)}
+
+
+def mixed(
+    records: list[dict],
+    rows: str | None,
+    cols: str | None,
+    metric: str,
+    best: bool = False,
+    pool=(),
+) -> str | None:
+    """None when every cell's runs differ in their seed alone (or in what never makes different
+    experiments: NOT_SETTINGS, the CADENCE keys where they do not change the number, the keys in
+    `pool`); else one paragraph naming the cells, the keys and their values, and how to proceed."""
+    pooled = [*pool, *(k for k, counts in CADENCE.items() if not counts(metric, best))]
+    grid = cells(records, rows, cols, metric, best)
+    row_values, col_values = ordered(r for r, _ in grid), ordered(c for _, c in grid)
+    found = []
+    for rv, cv in sorted(grid, key=lambda c: (row_values.index(c[0]), col_values.index(c[1]))):
+        if diff := differences(grid[(rv, cv)]["members"], pooled, (rows, cols)):
+            axes = ", ".join(f"{k}={v}" for k, v in ((rows, rv), (cols, cv)) if k)
+            found.append((f"the runs of cell {axes}" if axes else "the runs", diff))
+    if not found:
+        return None
+    names = list(dict.fromkeys(k for _, diff in found for k in diff))
+
+    def listed(diff: dict) -> str:
+        shown = [f"{k} ({_values(v)})" for k, v in list(diff.items())[:6]]
+        return ", ".join(shown) + (f" and {len(diff) - 6} more keys" if len(diff) > 6 else "")
+
+    said = [f"{where} differ in {listed(diff)}" for where, diff in found[:3]]
+    if len(found) > 3:
+        said.append(f"so do those of {len(found) - 3} more cell{'s' * (len(found) > 4)}")
+    free = [flag for flag, k in (("--rows", rows), ("--cols", cols)) if not k]
+    axis = " or ".join(f"{flag} {names[0]}" for flag in free)
+    return (
+        f"a cell averages runs that differ only in their seed, but {'; '.join(said)}. Put such a "
+        f"key on an axis{f' ({axis})' if axis else ''}, table the runs of one setting, or average "
+        f"over it anyway with --pool {','.join(names)}."
+    )
+
+
+def _values(values: list[str]) -> str:
+    shown = [v if len(v) <= 40 else v[:39] + "…" for v in values[:5]]
+    return ", ".join(shown) + (f", … ({len(values)} values)" if len(values) > 5 else "")
+
+
+def check(
+    records: list[dict],
+    rows: str | None,
+    cols: str | None,
+    metric: str,
+    best: bool = False,
+    pool=(),
+) -> None:
+    """Raises MixedSettings (its message: `mixed`'s) when a cell would average different settings."""
+    if text := mixed(records, rows, cols, metric, best, pool):
+        raise MixedSettings(text)
 
 
 def _stats(values: list[float]) -> tuple[float, float | None]:
@@ -122,20 +261,25 @@ def table(
     metric: str,
     fmt: str = "md",
     best: bool = False,
+    pool=(),
 ) -> str:
-    """Markdown or LaTeX: a grid of cells; CSV: one line per cell, with mean, std, n and the counts.
-    `best`: each run's best evaluation instead of its final one."""
+    """Markdown or LaTeX: a grid of cells; CSV: one line per cell, a column per axis (none without
+    --rows/--cols), then mean, std, n and the counts. `best`: each run's best evaluation instead of
+    its final one. Raises MixedSettings when a cell's runs differ in more than their seed and `pool`."""
+    check(records, rows, cols, metric, best, pool)
     grid = cells(records, rows, cols, metric, best)
     row_values, col_values = ordered(r for r, _ in grid), ordered(c for _, c in grid)
     if fmt == "csv":
         out = io.StringIO()
         w = csv.writer(out)
         name = f"best_{metric}" if best else metric  # CSV has no footer to say which
-        w.writerow([rows or "", cols or "", f"{name}_mean", f"{name}_std", "n", *NOT_AVERAGED])
+        axes = [k for k in (rows, cols) if k]
+        w.writerow([*axes, f"{name}_mean", f"{name}_std", "n", *NOT_AVERAGED])
         for rv, cv in sorted(grid, key=lambda c: (row_values.index(c[0]), col_values.index(c[1]))):
             cell = grid[(rv, cv)]
             mean, std = _stats(cell["values"]) if cell["values"] else (None, None)
-            w.writerow([rv, cv, mean, std, len(cell["values"]), *(cell[s] for s in NOT_AVERAGED)])
+            at = [v for k, v in ((rows, rv), (cols, cv)) if k]
+            w.writerow([*at, mean, std, len(cell["values"]), *(cell[s] for s in NOT_AVERAGED)])
         return out.getvalue()
     header = [
         f"{rows} \\ {cols}" if rows and cols else rows or cols or "",
@@ -215,27 +359,94 @@ def series(records: list[dict], rows: str | None, cols: str | None, metric: str)
     return out
 
 
-def curves(records: list[dict], rows: str | None, cols: str | None, metric: str, out: Path) -> Path:
-    """PNG of `series`: one panel per row value, one line per column value, each with a ±std band."""
+def _wrap(text: str, width: int = 28) -> str:
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def _layout(data: dict, rows: str | None, cols: str | None) -> tuple[str | None, str | None, dict]:
+    """(the panels' key, the lines' key, {panel value: {line value: (row, column) of `data`}}): one
+    panel, a line per value of the one axis given; with both, a panel per column value, a line per
+    row value."""
+    panel_key, line_key = (cols, rows) if rows and cols else (None, rows or cols)
+    out: dict = defaultdict(dict)
+    for rv, cv in data:
+        panel, line = (cv, rv) if rows and cols else ("", rv if rows else cv)
+        out[panel][line] = (rv, cv)
+    return panel_key, line_key, out
+
+
+def sparse(data: dict, rows: str | None, cols: str | None, metric: str) -> list[str]:
+    """A warning when a curve of `series` has under three evaluations (a dot or a segment, no curve)."""
+    few = []
+    for rv, cv in sorted(data):
+        if (n := len(data[(rv, cv)][0])) < 3:
+            name = ", ".join(f"{k}={v}" for k, v in ((rows, rv), (cols, cv)) if k) or "all runs"
+            few.append(f"{name}: {n}")
+    if not few:
+        return []
+    return [
+        f"warning: the {metric} curve has under three evaluations ({'; '.join(few)}): set "
+        "trainer.eval_every lower for a curve (a tenth of trainer.steps gives ten points)"
+    ]
+
+
+def plot(data: dict, rows: str | None, cols: str | None, metric: str):
+    """The matplotlib Figure of `series`: one panel, a line per value of the axis given (mean, ±std
+    band, a marker at each evaluation); with both axes a panel per column value, a line per row value,
+    the panels sharing their y-axis; the legend beside the panels, its labels wrapped."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    panel_key, line_key, panels = _layout(data, rows, cols)
+    panel_values = ordered(panels)
+    n_cols = min(len(panel_values), 4)
+    n_rows = -(-len(panel_values) // n_cols)
+    fig = Figure(figsize=(4.2 * n_cols, 3.4 * n_rows), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(n_rows, n_cols, sharey=True, squeeze=False).ravel()
+    line_values = ordered(lv for lines in panels.values() for lv in lines)
+    drawn = {}  # a line per value, the same colour in every panel
+    for ax, pv in zip(axes, panel_values):
+        for lv in ordered(panels[pv]):
+            steps, mean, std = data[panels[pv][lv]]
+            color = f"C{line_values.index(lv) % 10}"
+            # markers: a curve of one evaluation is a single point, invisible as a bare line
+            (drawn[lv],) = ax.plot(steps, mean, marker="o", markersize=3, color=color)
+            ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.25)
+        ax.set_title(_wrap(f"{panel_key}={pv}" if panel_key else metric, 40), fontsize=10)
+        ax.set_xlabel("step")
+    for ax in axes[::n_cols]:
+        ax.set_ylabel(metric)
+    for ax in axes[len(panel_values) :]:
+        ax.set_visible(False)
+    if line_key:  # beside the panels (savefig's bbox_inches="tight" keeps it), labels wrapped
+        fig.legend(
+            [drawn[lv] for lv in line_values],
+            [_wrap(lv) for lv in line_values],
+            title=_wrap(line_key),
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+            fontsize="small",
+        )
+    fig.tight_layout()
+    return fig
+
+
+def curves(
+    records: list[dict],
+    rows: str | None,
+    cols: str | None,
+    metric: str,
+    out: Path,
+    pool=(),
+) -> tuple[Path, list[str]]:
+    """PNG of `series` (`plot`), and the warnings (`sparse`). Raises MixedSettings as `table` does,
+    ValueError when no completed run logged the metric."""
+    check(records, rows, cols, metric, False, pool)
     data = series(records, rows, cols, metric)
     if not data:
         raise ValueError(f"no completed run logged metrics/{metric} to TensorBoard")
-    row_values = ordered(rv for rv, _ in data)
-    fig = Figure(figsize=(6, 3.5 * len(row_values)), dpi=100)
-    FigureCanvasAgg(fig)
-    for i, rv in enumerate(row_values):
-        ax = fig.add_subplot(len(row_values), 1, i + 1)
-        for cv in ordered(cv for rv2, cv in data if rv2 == rv):
-            steps, mean, std = data[(rv, cv)]
-            # markers: a curve of one evaluation is a single point, invisible as a bare line
-            ax.plot(steps, mean, marker="o", label=f"{cols}={cv}" if cols else metric)
-            ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
-        ax.set(xlabel="step", ylabel=metric, title=f"{rows}={rv}" if rows else metric)
-        ax.legend(fontsize="small")
-    fig.tight_layout()
+    fig = plot(data, rows, cols, metric)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out
+    fig.savefig(out, bbox_inches="tight")  # the legend beside the panels, labels whole
+    return out, sparse(data, rows, cols, metric)

@@ -12,6 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from . import checkpoint
+from .console import count
 from .device import describe
 from .errors import UserError
 from .evaluation import Evaluator
@@ -276,7 +277,8 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome, ready: Ready) -> None:
     log = RunLogger(run, out.step, t.steps)
     log.config(cfg, out.step)
     log.message(
-        f"device: {out.device['device']} ({out.device['name']}), {torch.get_num_threads()} threads"
+        f"device: {out.device['device']} ({out.device['name']}), "
+        + count(torch.get_num_threads(), "thread")
         + (f"; {compiled}" if compiled else "")
         + (f"; {t.precision} forwards" if t.precision != "fp32" else "")
     )
@@ -286,6 +288,8 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome, ready: Ready) -> None:
     )
     if meta:
         log.message(f"resumed from {run.checkpoint} at step {out.step}")
+    if out.step == t.steps:
+        log.message(f"already at step {out.step} (trainer.steps={t.steps}): nothing to train")
 
     # --- the loop: an iteration of the game, then whatever is due --------------------------------
     t0 = time.perf_counter()
@@ -306,6 +310,8 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome, ready: Ready) -> None:
             health.track(stats)
             window.add(stats)
             out.step = step
+            if step == start + 1:  # a word within seconds, whatever the log interval
+                log.first_step(step, time.perf_counter() - t0)
             due = Due.after(t, step)
             if due and diverged(out, health, log, step):
                 break

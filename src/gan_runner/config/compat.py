@@ -20,6 +20,7 @@ ADDED = {
     "model.noise": "normal",
     "model.d_init_gain": None,
     "lens.rec_reduction": "sum",
+    "trainer.threads": None,
 }  # (trainer.compile may change)
 # Targets that moved: a checkpoint's config is read with the new name. A key ending in "." moves a
 # package (every target under it), any other key one target.

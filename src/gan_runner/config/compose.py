@@ -4,6 +4,7 @@ anything; `instantiate` builds a node with bad input unwrapped; `command_line` r
 arguments as Hydra's own parser does (resume rebuilds them)."""
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, open_dict
@@ -19,38 +20,52 @@ def compose(
 ) -> DictConfig:
     """The config gan-runner's configs and `overrides` make, with a user's config directory searched
     too (as `--config-dir` does, so its primary configs are found), composed without running
-    anything (no callbacks, no logging set-up). `hydra`: with Hydra's own settings."""
+    anything (no callbacks, no logging set-up). `hydra`: with Hydra's own settings. A mistake in the
+    overrides is one paragraph that says what to do (suggest.explain)."""
+    from hydra.errors import HydraException
+
+    from .. import CONF_DIR
+    from .store import register
+    from .suggest import explain
+
+    register()
+    try:
+        cfg = _composed(list(overrides), config_dir, config_name)
+    except (HydraException, ValueError) as e:  # ValueError: e.g. `group=null` (Hydra's: ~group)
+        search = [Path(d) for d in (config_dir, CONF_DIR) if d]
+        again = lambda o: _composed(o, config_dir, config_name)  # noqa: E731
+        raise explain(e, list(overrides), again, search) from None
+    if not hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
+
+
+def _composed(overrides: list[str], config_dir: str | None, config_name: str) -> DictConfig:
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_config_search_path
     from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
     from hydra.types import RunMode
 
     from .. import CONF_DIR
-    from .store import register
 
-    register()
     search_path = create_config_search_path(CONF_DIR)
     if config_dir:  # where hydra.main puts a --config-dir
         search_path.prepend(
             "command-line", f"file://{config_dir}", anchor=SearchPathQuery(provider="schema")
         )
+    held = GlobalHydra.instance()  # inside a running app (a sweep's pre-flight): put back after
+    outer = held.hydra if held.is_initialized() else None
+    held.clear()
     try:
-        cfg = Hydra.create_main_hydra2("train", search_path).compose_config(
-            config_name, list(overrides), RunMode.RUN
+        return Hydra.create_main_hydra2("train", search_path).compose_config(
+            config_name, overrides, RunMode.RUN
         )
-    except (
-        HydraException,
-        ValueError,
-    ) as e:  # ValueError: e.g. `group=null` (Hydra's spelling is ~group)
-        raise UserError(str(e)) from None
     finally:
-        GlobalHydra.instance().clear()
-    if not hydra:
-        with open_dict(cfg):
-            del cfg["hydra"]
-    return cfg
+        held.clear()
+        if outer is not None:
+            held.initialize(outer)
 
 
 def instantiate(node: DictConfig, *args, **kwargs) -> Any:
@@ -86,3 +101,46 @@ HYDRA_VALUE_FLAGS = (
     "experimental_rerun",
 )
 HYDRA_SWITCHES = ("help", "hydra_help", "resolve", "run", "multirun", "shell_completion")
+
+
+def first_point(overrides: list[str]) -> list[str]:
+    """A sweep's command line as one run: each swept key at its first value. The keys are every
+    point's: their mistakes are found here."""
+    return grid_points(sweep_grid(overrides), 1)[0][0]
+
+
+def _values(override) -> list[str]:
+    try:
+        return list(override.sweep_string_iterator())
+    except Exception:  # interval(a, b): a sampler's, no values to list
+        return []
+
+
+def sweep_grid(overrides: list[str]) -> dict[str, list[str]]:
+    """Each key a sweep's overrides set (its +/~ prefix kept) and the values it takes: a list's or a
+    range's, an interval's ends (a sampler draws between them); a later override of a key wins."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import IntervalSweep
+
+    grid: dict[str, list[str]] = {}
+    for o in OverridesParser.create().parse_overrides(overrides):
+        key = o.get_key_element()
+        for other in [k for k in grid if k.lstrip("+~") == key.lstrip("+~")]:
+            del grid[other]
+        if isinstance(o.value(), IntervalSweep):
+            grid[key] = [str(o.value().start), str(o.value().end)]
+        elif o.is_sweep_override():
+            grid[key] = _values(o)
+        else:
+            grid[key] = [] if o.is_delete() else [o.get_value_element_as_str()]
+    return grid
+
+
+def grid_points(grid: dict[str, list[str]], limit: int) -> tuple[list[list[str]], int]:
+    """The first `limit` points of the grid as override lists, and how many it has."""
+    import itertools
+    import math
+
+    lines = [[f"{k}={v}" for v in values] if values else [k] for k, values in grid.items()]
+    total = math.prod(len(values) for values in lines)
+    return [list(p) for p in itertools.islice(itertools.product(*lines), limit)], total

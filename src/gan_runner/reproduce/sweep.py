@@ -55,22 +55,11 @@ def sweep_points(
 ) -> dict[str, list[str]]:
     """The preset's sweep under `overrides` (a scale's and the user's; later ones win): each key and
     its values. Hydra's own settings (hydra.*, hydra/...) are left out."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from ..config.compose import compose
+    from ..config.compose import compose, sweep_grid
 
     sweep = compose([f"+experiment={name}"], config_dir, hydra=True).hydra.sweeper.params or {}
-    points = {}
-    for o in OverridesParser.create().parse_overrides(
-        [f"{k}={v}" for k, v in sweep.items()] + list(overrides)
-    ):
-        if not o.get_key_element().lstrip("+~").startswith("hydra"):
-            points[o.get_key_element()] = (
-                list(o.sweep_string_iterator())
-                if o.is_sweep_override()
-                else [o.get_value_element_as_str()]
-            )
-    return points
+    grid = sweep_grid([f"{k}={v}" for k, v in sweep.items()] + list(overrides))
+    return {k: v for k, v in grid.items() if not k.lstrip("+~").startswith("hydra")}
 
 
 def precheck(name: str, overrides: list[str], config_dir: str | None) -> None:

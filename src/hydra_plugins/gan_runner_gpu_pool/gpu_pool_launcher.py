@@ -40,6 +40,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from gan_runner.console import count
 from gan_runner.errors import UserError
 from gan_runner.run_dir import (
     CANCELLED,
@@ -227,7 +228,10 @@ class GPUPoolLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         where = f"GPUs {self.slots}" if self.slots[0] else f"{len(self.slots)} CPU slots"
-        log.info(f"gpu_pool: {len(job_overrides)} jobs on {where}, {self.threads} threads each")
+        log.info(
+            f"gpu_pool: {count(len(job_overrides), 'job')} on {where}, "
+            f"{count(self.threads, 'thread')} each"
+        )
         pending = deque(enumerate(job_overrides, initial_job_idx))
         self.running: dict[int, jobs.Running] = {}  # slot index -> its job
         self.warm: dict[
