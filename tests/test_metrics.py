@@ -538,3 +538,15 @@ def test_every_registry_entry_has_what_computes_it():
     from gan_runner.metrics import METRICS
 
     assert {m.compute for m in METRICS.values()} == COMPUTE.keys()
+
+
+def test_values_are_shown_with_what_they_count_in():
+    """The console says what a number is: modes out of how many, a percentage, nats."""
+    from gan_runner.metrics import shown
+
+    assert shown("modes", 3, {"modes_total": 8}) == "modes 3/8"
+    assert shown("modes_no_ema", 3, {"modes_total": 8}) == "modes_no_ema 3/8"
+    assert shown("high_quality", 41.25) == "high_quality 41.25%"
+    assert shown("kl", 0.19) == "kl 0.19 nats"
+    assert shown("stacked_modes", 997) == "stacked_modes 997/1000"
+    assert shown("fid_classifier", 12.5) == "fid_classifier 12.5"

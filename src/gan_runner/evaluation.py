@@ -106,6 +106,8 @@ class Evaluator:
             self._prepare(network, cfg.dataset)
         if "spread" in self.names:
             self.info["data_spread"] = self.data_spread = spread(self._real(m.n_samples))
+        if "modes" in self.names:  # what `modes 3/8` counts out of
+            self.info["modes_total"] = len(data.centers)
 
     def _prepare(self, kind: str, dataset_cfg: DictConfig) -> None:
         if kind == "classifier":

@@ -18,6 +18,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .config.compat import flatten
 from .console import count, duration
+from .metrics import shown
 from .run_dir import RunDir
 
 log = logging.getLogger("gan_runner")
@@ -47,6 +48,7 @@ class RunLogger:
                     handler.addFilter(lambda record: record.name != progress.name)
         self._last = (start_step, time.perf_counter())
         self._paused = 0.0  # seconds spent evaluating since the last log line: not training time
+        self.info: dict = {}  # the evaluator's (metrics.shown reads totals from it: modes 3/8)
         self._start_rate: float | None = None  # steps/s over the attempt's first log interval
         self._slow_said = False
 
@@ -97,7 +99,8 @@ class RunLogger:
             return
         for name, value in metrics.items():
             self.writer.add_scalar(f"metrics/{name}", value, step)
-        self.message(f"step {step} | " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        said = "  ".join(shown(k, v, self.info) for k, v in metrics.items())
+        self.message(f"step {step} | {said}")
 
     def samples(self, step: int, picture: np.ndarray, tag: str = "samples") -> Path:
         """A picture (HxWx3 uint8) to TensorBoard as `tag` and to samples/[tag_]step_<step>.png."""

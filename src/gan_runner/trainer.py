@@ -275,6 +275,7 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome, ready: Ready) -> None:
         run.best_checkpoint.unlink(missing_ok=True)
     start, health = out.step, Health([G, D], [game.opt_g, game.opt_d], out.step)
     log = RunLogger(run, out.step, t.steps)
+    log.info = evaluate.info
     log.config(cfg, out.step)
     log.message(
         f"device: {out.device['device']} ({out.device['name']}), "

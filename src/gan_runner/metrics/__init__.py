@@ -21,6 +21,9 @@ KINDS = ("mixture", "digits", "photos", "stacked_digits", "unlabelled", "game")
 class Value:
     higher_is_better: bool | None  # None: a companion figure (a std, a chosen σ), not ranked
     rank: int | None = None  # the best evaluation compares ranked values in this order (1 first)
+    # what the number is counted in, for the console and tables (docs/metrics.md has each value):
+    # "%", "nats", or "/KEY": out of the evaluator's info[KEY] (e.g. modes 3/8)
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,10 @@ METRICS = {
         frozenset({"mixture"}),
         "modes",
         {
-            "modes": Value(True, 1),
-            "high_quality": Value(True, 2),
-            "kl": Value(False, 6),
-            "modes_near": Value(None),
+            "modes": Value(True, 1, "/modes_total"),
+            "high_quality": Value(True, 2, "%"),
+            "kl": Value(False, 6, "nats"),
+            "modes_near": Value(None, None, "/modes_total"),
             "clumps": Value(None),
         },
     ),
@@ -57,7 +60,7 @@ METRICS = {
         frozenset({"stacked_digits"}),
         frozenset({"stacked_digits"}),
         "stacked_modes",
-        {"stacked_modes": Value(True, 3), "stacked_kl": Value(False, 7)},
+        {"stacked_modes": Value(True, 3, "/1000"), "stacked_kl": Value(False, 7, "nats")},
     ),
     # an image run's best evaluation: the lowest FID. Its floor: the same FID of as many real test
     # images (the data's own distance from its training statistics at this sample count)
@@ -97,7 +100,7 @@ METRICS = {
         frozenset(),
         "parzen",
         {
-            "parzen": Value(True, 10),
+            "parzen": Value(True, 10, "nats"),
             "parzen_se": Value(None),
             "parzen_sigma": Value(None),
             "parzen_real": Value(None),
@@ -140,7 +143,7 @@ METRICS = {
 # with the generator EMA on, each value is also measured on the generator it follows (stabilisers/ema.py)
 NO_EMA = "_no_ema"
 VALUES = {
-    name + suffix: Value(value.higher_is_better, None if suffix else value.rank)
+    name + suffix: Value(value.higher_is_better, None if suffix else value.rank, value.unit)
     for m in METRICS.values()
     for name, value in m.values.items()
     for suffix in ("", NO_EMA)
@@ -158,6 +161,18 @@ TRAINING = (
 )
 VALUES.update({name: Value(None) for name in TRAINING})
 HIGHER_IS_BETTER = {name: value.higher_is_better for name, value in VALUES.items()}
+
+
+def shown(name: str, value: float, info: dict | None = None) -> str:
+    """`name value unit`, as the console and tables show it: modes 3/8, high_quality 41.2%, kl 0.19 nats."""
+    unit = VALUES.get(name, Value(None)).unit
+    if unit.startswith("/"):
+        key = unit[1:]
+        total = (info or {}).get(key, int(key) if key.isdigit() else None)
+        unit = f"/{total:g}" if total is not None else ""
+    elif unit and unit != "%":
+        unit = " " + unit
+    return f"{name} {value:.4g}{unit}"
 
 
 def resolve(names: list[str], kind: str) -> list[str]:
