@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from gan_runner.cli import CONF_DIR
+from gan_runner.device import cpu_threads
 from gan_runner.game import players as build
 from gan_runner.trainer import train
 
@@ -445,7 +446,7 @@ def bench_sweep(steps: int = 5000, reps: int = 3) -> list[tuple[str, str, str]]:
 def bench_threads(steps: int = 2000, image_steps: int = 30, reps: int = 2) -> list:
     """Training steps/s (results.json's wall time: the loop alone, no evaluation) of the default ring
     run and of the 28-px DCGAN on the offline digits, with trainer.threads 1 and 2, while the other
-    core is idle, spins (a Python busy loop) or trains another ring run on torch's default threads.
+    core is idle, spins (a Python busy loop) or trains another ring run (with its default threads).
     The median of `reps` (the DCGAN's: one run each, minutes beside a busy core); the default (null)
     is 1 thread for the toy data, every core for images."""
     digits = Path("data/mnist5k")
@@ -506,7 +507,7 @@ def bench_threads(steps: int = 2000, image_steps: int = 30, reps: int = 2) -> li
                             res = json.loads((out / "results.json").read_text())
                             rates.append(res["step"] / res["wall_time_s"])
                         rate[threads] = statistics.median(rates)
-                    default = 1 if name == "ring" else 2
+                    default = cpu_threads(None, toy=name == "ring")  # what null picks here
                     rows.append(
                         (
                             f"{name} steps/s beside {beside}: 1 thread / 2 threads",

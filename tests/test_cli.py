@@ -364,3 +364,17 @@ def test_a_single_runs_directory_is_named_by_its_overrides(tmp_path):
     )
     proc = run_cli(f"resume={run}", "trainer.steps=50", cwd=tmp_path, check=True)
     assert "completed at step 50" in proc.stdout
+
+
+def test_resume_keeps_the_defaults_a_run_had_when_they_have_changed_since(tmp_path):
+    """The batch size, length and intervals follow the data and a later version may change their
+    defaults: a run resumed without them continues with its own (its recorded config), not refused."""
+    run = tmp_path / "run"
+    run_cli(*FAST, "trainer.batch_size=32", f"hydra.run.dir={run}", cwd=tmp_path, check=True)
+    overrides = run / ".hydra" / "overrides.yaml"  # as if 32 had been the default it ran with
+    overrides.write_text(
+        yaml.safe_dump([o for o in yaml.safe_load(overrides.read_text()) if "batch" not in o])
+    )
+    proc = run_cli(f"resume={run}", "trainer.steps=50", cwd=tmp_path, check=True)
+    assert "completed at step 50" in proc.stdout
+    assert json.loads((run / "results.json").read_text())["step"] == 50

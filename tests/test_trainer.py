@@ -465,3 +465,16 @@ def test_a_run_that_fails_while_its_players_are_built_reports_it(tmp_path, sweep
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert proc.returncode == 1 and "CUDA out of memory" in proc.stdout + proc.stderr
     assert results["status"] == "failed" and "CUDA out of memory" in results["note"]
+
+
+def test_the_threads_a_run_takes(monkeypatch):
+    """trainer.threads: the setting; null: 1 for the toy nets, a launcher's share, else every core,
+    whatever an earlier job of the same process set torch to."""
+    from gan_runner.device import cpu_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch.set_num_threads(1)  # as an earlier toy job in this process left it
+    assert cpu_threads(3, toy=True) == 3 and cpu_threads(None, toy=True) == 1
+    assert cpu_threads(None, toy=False) == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # gpu_pool's share for each job
+    assert cpu_threads(None, toy=False) == 2 and cpu_threads(None, toy=True) == 1

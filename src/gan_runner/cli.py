@@ -108,7 +108,7 @@ def help_text(config_dir: str | None) -> str:
 
     import yaml
 
-    dirs = [Path(d) for d in (config_dir, CONF_DIR) if d]
+    dirs = [Path(d) for d in (config_dir, CONF_DIR) if d and Path(d).is_dir()]
     chosen = {
         k: v
         for entry in yaml.safe_load((Path(CONF_DIR) / "train.yaml").read_text())["defaults"]
@@ -174,7 +174,7 @@ def train() -> None:
     if args.help:
         print(help_text(os.path.abspath(args.config_dir) if args.config_dir else None))
         return
-    if not (args.hydra_help or args.info or args.shell_completion):
+    if not (args.hydra_help or args.info or args.shell_completion or args.config_path):
         # composed once first: a mistake is one paragraph that says what to do, not Hydra's report
         config_dir = os.path.abspath(args.config_dir) if args.config_dir else None
         compose(first_point(args.overrides), config_dir, args.config_name or "train", hydra=True)
@@ -244,6 +244,42 @@ def evaluate() -> None:
     print(json.dumps({"step": report["step"], "metrics": report["metrics"]}, indent=2))
 
 
+def as_now(records: list[dict]) -> list[dict]:
+    """Run records' composed configs as this version writes them (compat): keys renamed since under
+    their new names; a key added since, which other runs of the table have, at the value the older
+    runs had; so that a table compares runs recorded by different versions."""
+    from .config.compat import ADDED, RENAMED
+
+    def node(tree: dict, key: str) -> tuple[dict | None, str]:
+        *parents, leaf = key.split(".")
+        for part in parents:
+            tree = tree.get(part) if isinstance(tree, dict) else None
+        return (tree if isinstance(tree, dict) else None), leaf
+
+    configs = [r["config"] for r in records if r["config"]]
+    for config in configs:
+        for old, new in RENAMED.items():
+            parent, leaf = node(config, old)
+            if parent is not None and parent.get(leaf) is not None:
+                _put(config, new, parent.pop(leaf))
+            elif parent is not None:
+                parent.pop(leaf, None)
+    for key, value in ADDED.items():
+        if any((p := node(c, key))[0] is not None and p[1] in p[0] for c in configs):
+            for config in configs:
+                parent, leaf = node(config, key)
+                if parent is not None and leaf not in parent:
+                    parent[leaf] = value
+    return records
+
+
+def _put(tree: dict, key: str, value) -> None:
+    *parents, leaf = key.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+    tree[leaf] = value
+
+
 @entry_point
 def table() -> None:
     """`gan-runner-table DIR [DIR...] [--rows KEY] [--cols KEY] [--metric NAME] [--best]
@@ -295,7 +331,7 @@ def table() -> None:
     missing = [d for d in a.dirs if not d.is_dir()]
     if missing:
         p.error(f"not a directory: {missing[0]}")
-    records = runs(a.dirs)
+    records = as_now(runs(a.dirs))
     if not records:
         p.error(
             f"no run directories (with .hydra/overrides.yaml) under {', '.join(map(str, a.dirs))}"

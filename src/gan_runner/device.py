@@ -30,12 +30,13 @@ def resolve_device(name: str) -> torch.device:
 
 def cpu_threads(setting: int | None, toy: bool) -> int:
     """trainer.threads: the setting, else one for the toy data's small nets (a second thread only
-    competes: BENCHMARKS.md), else OMP_NUM_THREADS when a launcher set it, else torch's default."""
+    competes: BENCHMARKS.md), else OMP_NUM_THREADS when a launcher set it, else every core."""
     if setting:
         return setting
     if toy:
         return 1
-    return int(os.environ.get("OMP_NUM_THREADS") or 0) or torch.get_num_threads()
+    # the cores this process may use (not torch's current count: an earlier job may have set it)
+    return int(os.environ.get("OMP_NUM_THREADS") or 0) or len(os.sched_getaffinity(0))
 
 
 def describe(device: torch.device) -> dict:

@@ -228,6 +228,32 @@ def replay(run: RunDir, args: list[str], what: str) -> tuple[list[str], Recorded
     return [*(o for o in rec.overrides if override_key(o) not in new_keys), *args], rec
 
 
+# the defaults that follow the data (config/resolvers.FOR_DATA), which a later version may change: a
+# run continues with its own unless the command line sets them
+FOLLOW_DATA = (
+    "trainer.steps",
+    "trainer.batch_size",
+    "trainer.sample_every",
+    "trainer.eval_every",
+    "trainer.ckpt_every",
+)
+
+
+def kept_defaults(run: RunDir, overrides: list[str]) -> list[str]:
+    """`key=value` for each FOLLOW_DATA key the run had by default (its recorded config), not set by
+    `overrides`."""
+    try:
+        recorded = OmegaConf.load(run.config)
+    except Exception:  # no readable record: the checkpoint's check says what is wrong
+        return []
+    given = {override_key(o) for o in overrides}
+    return [
+        f"{key}={value}"
+        for key in FOLLOW_DATA
+        if key not in given and isinstance(value := OmegaConf.select(recorded, key), int)
+    ]
+
+
 def resume_argv(argv: list[str]) -> list[str]:
     """`gan-runner [flags] resume=DIR [overrides]`: Hydra's command line for continuing the run in DIR,
     with its recorded config dir and name unless the command gives its own; Hydra's flags are kept."""
@@ -243,6 +269,7 @@ def resume_argv(argv: list[str]) -> list[str]:
         f"resume={quoted(run.path)}"
     ]
     overrides, rec = replay(run, given, "resume")
+    overrides += kept_defaults(run, overrides)
     flags = [
         f"--{name.replace('_', '-')}={getattr(args, name)}"
         for name in HYDRA_VALUE_FLAGS

@@ -41,8 +41,9 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def job_dirname(overrides: str, num: int) -> str:
-    """`${job_dirname:${hydra.job.override_dirname},${hydra.job.num}}` (hydra.sweep.subdir): a sweep's
+def job_dirname(overrides: str, num: int | str) -> str:
+    """`${job_dirname:${hydra.job.override_dirname},${hydra.job.num}}` (hydra.sweep.subdir; a single
+    run's hydra.run.dir puts its time where the number goes): a sweep's
     job directory, its number and its overrides, e.g. `3_loss=lsgan,trainer.seed=0` (TensorBoard's
     name for the run): the number keeps two jobs of the same overrides apart (a sampler may ask for
     a point twice). A '/' (a path, a nested group) becomes '.'; a name too long for a file keeps its

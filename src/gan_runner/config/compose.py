@@ -105,20 +105,28 @@ HYDRA_SWITCHES = ("help", "hydra_help", "resolve", "run", "multirun", "shell_com
 
 def first_point(overrides: list[str]) -> list[str]:
     """A sweep's command line as one run: each swept key at its first value. The keys are every
-    point's: their mistakes are found here."""
-    return grid_points(sweep_grid(overrides), 1)[0][0]
+    point's: their mistakes are found here. An override that does not parse: one paragraph."""
+    from hydra.errors import OverrideParseException
+
+    from .suggest import explain
+
+    try:
+        return grid_points(sweep_grid(overrides), 1)[0][0]
+    except OverrideParseException as e:
+        raise explain(e, list(overrides), None, []) from None
 
 
-def _values(override) -> list[str]:
+def _values(override) -> list[str] | None:
     try:
         return list(override.sweep_string_iterator())
-    except Exception:  # interval(a, b): a sampler's, no values to list
-        return []
+    except Exception:  # glob(*) and the like: values only Hydra's sweeper can list
+        return None
 
 
 def sweep_grid(overrides: list[str]) -> dict[str, list[str]]:
     """Each key a sweep's overrides set (its +/~ prefix kept) and the values it takes: a list's or a
-    range's, an interval's ends (a sampler draws between them); a later override of a key wins."""
+    range's, an interval's start and middle (a sampler draws within it; its end may be open); a
+    later override of a key wins. A ~deletion takes no value."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import IntervalSweep
 
@@ -127,20 +135,38 @@ def sweep_grid(overrides: list[str]) -> dict[str, list[str]]:
         key = o.get_key_element()
         for other in [k for k in grid if k.lstrip("+~") == key.lstrip("+~")]:
             del grid[other]
-        if isinstance(o.value(), IntervalSweep):
-            grid[key] = [str(o.value().start), str(o.value().end)]
+        if isinstance(o.value(), IntervalSweep):  # its start and middle: the end may be open
+            start, end = o.value().start, o.value().end
+            middle = (start + end) // 2 if isinstance(start, int) else (start + end) / 2
+            grid[key] = [str(start), str(middle)]
         elif o.is_sweep_override():
-            grid[key] = _values(o)
+            if (values := _values(o)) is not None:  # else left out: the job checks it
+                grid[key] = values
         else:
             grid[key] = [] if o.is_delete() else [o.get_value_element_as_str()]
     return grid
 
 
 def grid_points(grid: dict[str, list[str]], limit: int) -> tuple[list[list[str]], int]:
-    """The first `limit` points of the grid as override lists, and how many it has."""
+    """Up to `limit` points of the grid as override lists, and how many it has: first every value of
+    every key (the others at their first; key by key, a value of each in turn, so that a long range
+    does not crowd out the rest), then the grid in order."""
     import itertools
     import math
 
     lines = [[f"{k}={v}" for v in values] if values else [k] for k, values in grid.items()]
     total = math.prod(len(values) for values in lines)
-    return [list(p) for p in itertools.islice(itertools.product(*lines), limit)], total
+    first = [values[0] for values in lines]
+    each = [
+        [*first[:i], values[j], *first[i + 1 :]]
+        for j in range(1, max(map(len, lines), default=1))
+        for i, values in enumerate(lines)
+        if j < len(values)
+    ]
+    points = [first, *each][:limit]
+    for point in itertools.islice(itertools.product(*lines), limit):
+        if len(points) >= limit:
+            break
+        if list(point) not in points:
+            points.append(list(point))
+    return points, total

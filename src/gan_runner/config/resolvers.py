@@ -58,8 +58,8 @@ def order_for(extragradient: bool) -> str:
 
 # The trainer's defaults for each kind of data (conf/trainer/default.yaml): the toy mixtures the
 # Unrolled-GAN appendix's 25,000 steps of 512; images DCGAN's batches of 64 (Radford et al. 2016),
-# with budgets whose end a CPU sees for digits (≈ 40 min at 10,000 steps here: README) and an
-# evaluation, samples and a checkpoint ten times a run
+# with budgets whose end a CPU sees for digits (the DCGAN's 10,000 steps ≈ 13 min on 2 cores:
+# README) and an evaluation, samples and a checkpoint ten times a run
 FOR_DATA = {
     "mixture": {"steps": 25000, "batch_size": 512, "every": 5000},
     "game": {"steps": 25000, "batch_size": 100, "every": 5000},

@@ -65,10 +65,10 @@ def sweep_points(
 def precheck(name: str, overrides: list[str], config_dir: str | None) -> None:
     """The sweep's first job, composed and checked, finds its data and metric weights: a missing
     dataset stops the reproduction before any job starts (UserError, naming where the files go)."""
-    from ..config.compose import compose
+    from ..config.compose import compose, grid_points
     from ..preflight import check
 
-    first = [f"{k}={v[0]}" for k, v in sweep_points(name, overrides, config_dir).items()]
+    first = grid_points(sweep_points(name, overrides, config_dir), 1)[0][0]
     check(compose([f"+experiment={name}", *first], config_dir), scope="data")
 
 
