@@ -148,7 +148,7 @@ def help_text(config_dir: str | None) -> str:
         "examples:",
         "  gan-runner debug=fast                          a run in seconds",
         "  gan-runner loss=lsgan trainer.unroll_steps=10",
-        "  gan-runner dataset=mnist model=dcgan28 dataset.root=data/mnist5k",
+        "  gan-runner dataset=mnist model=dcgan dataset.root=data/mnist5k",
         "  gan-runner -m loss=minimax,nonsaturating trainer.seed=0,1,2",
         "  gan-runner +experiment=unrolled_ring",
         "",

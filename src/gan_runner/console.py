@@ -79,5 +79,7 @@ def entry_point(command):
             return command()
         except UserError as e:  # bad input: one paragraph, exit status 1
             sys.exit(str(e))
+        except BrokenPipeError:  # `gan-runner --help | head`: the reader has what it wanted
+            _detach()
 
     return run

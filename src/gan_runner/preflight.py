@@ -25,6 +25,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, open_dict
 
 from .config.rules import dataset_kind, validate
+from .console import say
 from .errors import UserError
 from .metrics import HIGHER_IS_BETTER, METRICS, NO_EMA, fitting, needed, resolve, unfit
 from .objective import task_objective
@@ -354,6 +355,14 @@ class Preflight(Callback):
         with open_dict(task):
             del task["hydra"]
         run = RunDir(os.path.abspath(config.hydra.run.dir))  # as Hydra's runtime.output_dir
+        choices = config.hydra.runtime.choices
+        if choices.get("debug") and any(k.startswith("experiment") for k in choices):
+            say(
+                f"debug={choices.debug} does not shorten what an appended +experiment preset sets "
+                f"itself: this run has trainer.steps={task.trainer.steps}, "
+                f"trainer.batch_size={task.trainer.batch_size}, metrics.n_samples="
+                f"{task.metrics.n_samples}; set them on the command line for a short run."
+            )
         try:
             _checked[str(run.path)] = check(task, run)
         except UserError as e:
