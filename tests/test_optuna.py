@@ -108,7 +108,7 @@ def test_an_optuna_search_of_learning_rates_on_the_ring_reports_the_best(tmp_pat
 
 @pytest.mark.slow
 def test_a_failed_trial_is_the_worst_value_and_the_search_goes_on_through_gpu_pool(tmp_path):
-    """trainer.steps=0 fails its job's pre-flight: the trial gets +inf (kl is minimised), Optuna
+    """trainer.device=cuda:99 fails its job's pre-flight: the trial gets +inf (kl is minimised), Optuna
     keeps searching and reports the trial that completed; the sweep still exits 1 for the failure."""
     sweep = tmp_path / "search"
     proc = run_cli(
@@ -119,7 +119,8 @@ def test_a_failed_trial_is_the_worst_value_and_the_search_goes_on_through_gpu_po
         "hydra.sweeper.n_jobs=2",
         "hydra/launcher=gpu_pool",
         "hydra.launcher.n_jobs=2",
-        "trainer.steps=choice(60, 0)",
+        "trainer.steps=60",
+        "trainer.device=choice(cpu, cuda:99)",  # sound configs; cuda:99 fails its job's pre-flight
         f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
     )
@@ -128,7 +129,9 @@ def test_a_failed_trial_is_the_worst_value_and_the_search_goes_on_through_gpu_po
     assert sorted(r["status"] for r in runs.values()) == ["completed", "failed"]
     completed = next(r for r in runs.values() if r["status"] == "completed")
     best = OmegaConf.load(sweep / "optimization_results.yaml")
-    assert best.best_value == completed["final"]["kl"] and best.best_params["trainer.steps"] == 60
+    assert (
+        best.best_value == completed["final"]["kl"] and best.best_params["trainer.device"] == "cpu"
+    )
     assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()
 
 

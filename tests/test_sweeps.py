@@ -543,15 +543,22 @@ def test_job_directory_names():
 @pytest.mark.slow
 def test_basic_launcher_sweep_summary_names_the_failure(tmp_path):
     sweep = tmp_path / "sweep"
+    # a sound config whose job fails its own pre-flight (no such device: the sweep's check of its
+    # points is the config's; the machine's is the job's)
+    devices = ("cpu", "mps")  # Apple's GPU, refused on Linux by the job's pre-flight
     proc = run_cli(
-        "-m", "trainer.steps=5,0", "metrics.n_samples=100", f"hydra.sweep.dir={sweep}", cwd=tmp_path
+        "-m",
+        "trainer.steps=5",
+        "trainer.device=cpu,mps",
+        "metrics.n_samples=100",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
     )
     assert proc.returncode == 1
-    results = _results(sweep, [[f"trainer.steps={n}", "metrics.n_samples=100"] for n in (5, 0)])
+    jobs = [["trainer.steps=5", f"trainer.device={d}", "metrics.n_samples=100"] for d in devices]
+    results = _results(sweep, jobs)
     assert results[0]["status"] == "completed"
-    assert (
-        results[1]["status"] == "failed" and "trainer.steps=0: must be >= 1" in results[1]["note"]
-    )
+    assert results[1]["status"] == "failed" and "trainer.device=mps" in results[1]["note"]
     assert "2 runs: 1 completed, 1 failed" in (sweep / "summary.md").read_text()
 
 
