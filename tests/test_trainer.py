@@ -136,6 +136,11 @@ def test_tensorboard_names_a_sweeps_runs_by_their_overrides_and_their_groups_by_
     assert start["optimizer.lookahead.k"].number_value == 5 and start["loss.a"].number_value == 0
     [text] = ea.Tensors("config/text_summary")
     config = text.tensor_proto.string_val[0].decode()
+    [units] = ea.Tensors("units/text_summary")  # what the scalars count in, beside them
+    units = units.tensor_proto.string_val[0].decode()
+    assert (
+        "| metrics/modes | out of the data's modes |" in units and "| metrics/kl | nats |" in units
+    )
     assert (
         "    loss:\n      _target_: gan_runner.losses.lsgan" in config and "    steps: 20" in config
     )

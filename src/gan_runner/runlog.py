@@ -18,11 +18,23 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .config.compat import flatten
 from .console import count, duration
-from .metrics import shown
+from .metrics import VALUES, shown
 from .run_dir import RunDir
 
 log = logging.getLogger("gan_runner")
 SLOWER = 3  # steps/s this many times below the run's start: a warning, once
+# what each TensorBoard scalar counts in (its TEXT tab, "units"): the tags stay the results' names
+UNITS = {
+    **{
+        f"metrics/{name}": ("out of " + v.unit[1:]).replace("modes_total", "the data's modes")
+        if v.unit.startswith("/")
+        else v.unit
+        for name, v in VALUES.items()
+        if v.unit
+    },
+    "D/real": "D's mean raw output on real data (a logit for the sigmoid losses)",
+    "D/fake": "D's mean raw output on G's samples (a logit for the sigmoid losses)",
+}
 progress = logging.getLogger("gan_runner.progress")  # the periodic scalar lines
 
 
@@ -111,9 +123,12 @@ class RunLogger:
         return path
 
     def config(self, cfg: DictConfig, step: int) -> None:
-        """The composed config as TensorBoard text (its TEXT tab), at the step this attempt starts from."""
+        """The composed config and what each scalar counts in, as TensorBoard text (its TEXT tab), at
+        the step this attempt starts from."""
         yaml = OmegaConf.to_yaml(cfg, resolve=True)
         self.writer.add_text("config", "\n".join("    " + line for line in yaml.splitlines()), step)
+        units = [f"| {tag} | {unit} |" for tag, unit in UNITS.items()]
+        self.writer.add_text("units", "\n".join(["| scalar | unit |", "|---|---|", *units]), step)
 
     def hparams(self, cfg: DictConfig, status: str, metrics: dict[str, float]) -> None:
         """Write the config groups as chosen (loss=lsgan, optimizer=lookahead_minmax, lens=tempered, from
