@@ -108,6 +108,8 @@ def help_text(config_dir: str | None) -> str:
 
     import yaml
 
+    from .config.suggest import options
+
     dirs = [Path(d) for d in (config_dir, CONF_DIR) if d and Path(d).is_dir()]
     chosen = {
         k: v
@@ -115,11 +117,6 @@ def help_text(config_dir: str | None) -> str:
         if isinstance(entry, dict)
         for k, v in entry.items()
     }
-
-    def options(group: str) -> list[str]:
-        return sorted(
-            {p.stem for d in dirs if (d / group).is_dir() for p in (d / group).glob("*.yaml")}
-        )
 
     groups = sorted(
         {p.name for d in dirs for p in d.iterdir() if p.is_dir()} - {"hydra", "experiment"}
@@ -134,13 +131,15 @@ def help_text(config_dir: str | None) -> str:
         "",
         "config groups (pick an option with group=option; * the default):",
         *(
-            f"  {g:<10} " + ", ".join(o + ("*" if chosen.get(g) == o else "") for o in options(g))
+            f"  {g:<10} "
+            + ", ".join(o + ("*" if chosen.get(g) == o else "") for o in options(g, dirs))
             for g in groups
         ),
         f"  {'launcher':<10} hydra/launcher=basic*, gpu_pool, slurm (sweeps: docs/sweeps.md)",
         "",
         textwrap.fill(
-            "presets, a paper's setup (+experiment=NAME): " + ", ".join(options("experiment")),
+            "presets, a paper's setup (+experiment=NAME): "
+            + ", ".join(options("experiment", dirs)),
             100,
             subsequent_indent="  ",
         ),

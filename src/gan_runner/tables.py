@@ -359,7 +359,8 @@ def series(records: list[dict], rows: str | None, cols: str | None, metric: str)
     return out
 
 
-def _wrap(text: str, width: int = 28) -> str:
+def wrap(text: str, width: int = 28) -> str:
+    """A label on lines of `width` characters, for a figure."""
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
@@ -413,7 +414,7 @@ def plot(data: dict, rows: str | None, cols: str | None, metric: str):
             # markers: a curve of one evaluation is a single point, invisible as a bare line
             (drawn[lv],) = ax.plot(steps, mean, marker="o", markersize=3, color=color)
             ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.25)
-        ax.set_title(_wrap(f"{panel_key}={pv}" if panel_key else metric, 40), fontsize=10)
+        ax.set_title(wrap(f"{panel_key}={pv}" if panel_key else metric, 40), fontsize=10)
         ax.set_xlabel("step")
     for ax in axes[::n_cols]:
         ax.set_ylabel(metric)
@@ -422,8 +423,8 @@ def plot(data: dict, rows: str | None, cols: str | None, metric: str):
     if line_key:  # beside the panels (savefig's bbox_inches="tight" keeps it), labels wrapped
         fig.legend(
             [drawn[lv] for lv in line_values],
-            [_wrap(lv) for lv in line_values],
-            title=_wrap(line_key),
+            [wrap(lv) for lv in line_values],
+            title=wrap(line_key),
             loc="upper left",
             bbox_to_anchor=(1.0, 1.0),
             fontsize="small",

@@ -33,11 +33,11 @@ def explain(error: Exception, overrides: list[str], compose, search: list[Path])
 
     if isinstance(error, MissingConfigException) and "/" in str(error.missing_cfg_file or ""):
         group, option = str(error.missing_cfg_file).rsplit("/", 1)
-        options = sorted(set(error.options or []) or _options(group, search))
+        known = sorted(set(error.options or []) or options(group, search))
         given = next((o for o in overrides if override_key(o) == group), f"{group}={option}")
         return UserError(
-            f"{given}: {group} has no option '{option}'.{did_you_mean(option, options)} "
-            f"The options of {group}: {', '.join(options) or 'none'}."
+            f"{given}: {group} has no option '{option}'.{did_you_mean(option, known)} "
+            f"The options of {group}: {', '.join(known) or 'none'}."
         )
     cause = error.__cause__
     key = getattr(cause, "full_key", None)
@@ -80,10 +80,10 @@ def _unknown_key(given: str, key: str, overrides: list[str], compose, search: li
     valid = list(node.keys()) if isinstance(node, DictConfig) else []
     text = f"{given}: {unknown_key_message(key, valid)}"
     group = key.split(".")[0]
-    if parent and _options(group, search):  # a key of some option of the group, not this one?
+    if parent and options(group, search):  # a key of some option of the group, not this one?
         having = [
             option
-            for option in _options(group, search)
+            for option in options(group, search)
             if (c := _try(compose, [*others, f"{group}={option}"])) is not None
             and OmegaConf.select(c, key, default=_ABSENT) is not _ABSENT
         ]
@@ -105,7 +105,8 @@ def _try(compose, overrides: list[str]):
         return None
 
 
-def _options(group: str, search: list[Path]) -> list[str]:
+def options(group: str, search: list[Path]) -> list[str]:
+    """The options of a config group in the config directories `search`."""
     return sorted(
         {p.stem for d in search if (d / group).is_dir() for p in (d / group).glob("*.yaml")}
     )

@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 from ..run_dir import COMPLETED, DIVERGED
-from ..tables import ordered, value
+from ..tables import ordered, value, wrap
 from .claims import AREA
 from .verdict import label
 
@@ -91,22 +91,18 @@ def figure(claim: dict, runs: list[dict], out: Path) -> Path | None:
             ax = fig.add_subplot(n_rows, len(col_values), j + 1, sharey=first if share else None)
             first = first or ax
             for name, x, mean, lo, hi in lines:
-                ax.plot(x, mean, label=_wrap(name, 40))
+                ax.plot(x, mean, label=wrap(name, 40))
                 ax.fill_between(x, lo, hi, alpha=0.2)
             ax.set(
                 yscale="log",
                 xlabel="passes (iterations; extragradient: 2 each)",
                 ylabel=metric,
             )
-            ax.set_title(_wrap(label(claim, cv) if cols else metric, 40))
+            ax.set_title(wrap(label(claim, cv) if cols else metric, 40))
             ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, bbox_inches="tight")  # long row labels and titles whole
     return path
-
-
-def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or text
 
 
 def _line(
