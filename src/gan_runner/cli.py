@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -218,12 +219,32 @@ def evaluate() -> None:
     """`gan-runner-eval RUN_DIR [--best] [overrides, e.g. metrics.names=[parzen]]`: the metrics of a
     trained run's generator (its EMA or slow weights when it had them) at its last checkpoint (--best:
     its best evaluation's, checkpoints/best.pt), printed and added to RUN_DIR/eval.json (metrics of
-    earlier evaluations of the same step are kept; every evaluation is listed)."""
+    earlier evaluations of the same step are kept; every evaluation is listed), each value with its
+    protocol. `gan-runner-eval --images DIR dataset=NAME [overrides]`: the feature metrics (FID, KID,
+    precision/recall, density/coverage, IS) of a folder of PNG/JPEG samples, e.g. another codebase's,
+    against that dataset's reference, measured as training-time evaluation measures G's samples."""
     p = _parser("gan-runner-eval", evaluate.__doc__)
-    p.add_argument("run_dir", type=Path, help="a trained run's directory")
+    p.add_argument("run_dir", type=Path, nargs="?", help="a trained run's directory")
     p.add_argument("--best", action="store_true", help="its best evaluation's checkpoint")
+    p.add_argument(
+        "--images", type=Path, help="a folder of samples instead of a run (with dataset=NAME)"
+    )
+    p.add_argument(
+        "--out", type=Path, help="with --images: also write the record to this JSON file"
+    )
     p.add_argument("overrides", nargs="*", help="config overrides on top of the run's own")
     a = p.parse_intermixed_args()
+    if a.run_dir is not None and "=" in str(a.run_dir):  # an override in RUN_DIR's place
+        a.overrides.insert(0, str(a.run_dir))
+        a.run_dir = None
+    if a.images is not None:
+        if a.run_dir is not None or a.best:
+            p.error("--images evaluates a folder of samples: give no RUN_DIR (nor --best)")
+        return _evaluate_images(a.images.expanduser(), a.overrides, a.out)
+    if a.run_dir is None:
+        p.error("give a run's directory, or --images DIR dataset=NAME")
+    if a.out is not None:
+        p.error("--out goes with --images: a run's evaluations are added to RUN_DIR/eval.json")
     args = a.overrides
     from .resume import replay
     from .run_dir import RunDir, add_evaluation, checkpoint_path
@@ -238,9 +259,82 @@ def evaluate() -> None:
     path = checkpoint_path(run, best=a.best)
     device = resolve_device(cfg.trainer.device)
     G, meta = evaluated_generator(path, cfg.model, device)
-    metrics = Evaluator(cfg, dataset(cfg, device), device).metrics(G)
-    report = add_evaluation(run, meta["step"], metrics, args, path)
+    evaluator = Evaluator(cfg, dataset(cfg, device), device)
+    metrics = evaluator.metrics(G)
+    protocol = {k: evaluator.protocol_of(k) for k in metrics}
+    report = add_evaluation(run, meta["step"], metrics, args, path, protocol)
     print(json.dumps({"step": report["step"], "metrics": report["metrics"]}, indent=2))
+
+
+def _evaluate_images(folder: Path, overrides: list[str], out: Path | None) -> None:
+    """gan-runner-eval --images: the folder's samples against the dataset's reference."""
+    import torch
+
+    from .config.compose import compose
+    from .config.rules import dataset_kind
+    from .data.samples import read_samples, sample_files
+    from .device import resolve_device
+    from .errors import UserError
+    from .evaluation import FEATURES, Evaluator
+    from .files import write_json
+    from .game import dataset
+    from .metrics import METRICS, resolve
+    from .preflight import check
+
+    if not any(o.split("=", 1)[0].lstrip("+") == "dataset" for o in overrides):
+        raise UserError(
+            f"--images {folder} needs the dataset whose reference the samples are measured "
+            "against: dataset=NAME (e.g. dataset=mnist, dataset=cifar10, dataset=folder "
+            "dataset.root=DIR), as the generator was trained on."
+        )
+    n = len(sample_files(folder))
+    cfg = compose([*overrides, f"metrics.n_samples={max(n, 2)}"])
+    kind, names = dataset_kind(cfg.dataset), list(cfg.metrics.names)
+    if names == ["auto"]:  # every feature metric on the networks [auto] measures this data with
+        networks = {METRICS[m].needs for m in resolve(names, kind)} & {"classifier", "inception"}
+        names = [
+            m
+            for m, metric in METRICS.items()
+            if metric.needs in networks
+            and metric.compute in FEATURES
+            and kind in metric.fits
+            and not (m == "is_inception" and cfg.metrics.fid.backend == "torchscript")
+        ]
+        cfg.metrics.names = names
+    if other := [m for m in resolve(names, kind) if METRICS[m].compute not in FEATURES]:
+        raise UserError(
+            f"--images measures samples through a feature network (fid_*, kid_*, prc_*, is_*); "
+            f"{', '.join(other)} needs a generator or the players: evaluate a run's directory."
+        )
+    kid_size = cfg.metrics.kid.subset_size
+    if any(METRICS[m].compute == "kid" for m in names) and n >= 2 and n < kid_size:
+        raise UserError(
+            f"--images {folder} holds {n} images, and KID draws subsets of "
+            f"metrics.kid.subset_size={kid_size} from them: add metrics.kid.subset_size=N with N <= "
+            f"{n} (the protocol records it), or leave KID out (metrics.names=[...])."
+        )
+    check(cfg, scope="data")
+    device = resolve_device(cfg.trainer.device)
+    data = dataset(cfg, device)
+    name = cfg.dataset.get("name", cfg.dataset.get("root", "the dataset"))
+    images = read_samples(folder, tuple(data.shape), str(name))
+    # in a fixed random order, as G's samples come: files sorted by class would make each of the
+    # Inception score's splits one class (torch-fidelity shuffles too)
+    images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(0))]
+    evaluator = Evaluator(
+        cfg, data, device, samples="8-bit image files (PNG/JPEG), unresized, in a seeded shuffle"
+    )
+    metrics = evaluator.metrics(images.to(device).float().div_(255))
+    record = {
+        "images": str(folder.absolute()),
+        "n": len(images),
+        "overrides": list(overrides),
+        "metrics": metrics,
+        "protocol": {k: evaluator.protocol_of(k) for k in metrics},
+    }
+    if out is not None:
+        write_json(out, record)
+    print(json.dumps(record, indent=2))
 
 
 def as_now(records: list[dict]) -> list[dict]:
@@ -339,10 +433,16 @@ def table() -> None:
     for flag, key in (("--rows", a.rows), ("--cols", a.cols), *(("--pool", k) for k in pool)):
         if key is not None and key not in known:
             p.error(f"unknown {flag} key '{key}'; the runs have: {', '.join(known)}")
-    if a.metric is not None and a.metric not in (names := metrics(records, a.best)):
+    names = metrics(records, a.best)
+    # a value's name without its network (kid_mean, precision, fid): the one network the runs used
+    networks = [n for n in names if re.sub("_(classifier|inception)", "", n) == a.metric]
+    if a.metric not in names and len(networks) == 1:
+        a.metric = networks[0]
+    if a.metric is not None and a.metric not in names:
         p.error(
             f"unknown metric '{a.metric}'; the runs' {'best' if a.best else 'final'} metrics: "
             f"{', '.join(names) or 'none'} (a run computes those its metrics.names lists)"
+            + (f"; {a.metric} is measured on two networks here: name one" if networks else "")
         )
     for d in a.dirs:
         if (d / "multirun.yaml").exists():  # a sweep's directory

@@ -10,6 +10,7 @@ The noise comes from its own seeded generator, so evaluating never moves the tra
 evaluated at other steps, or resumed, trains on exactly the same numbers.
 """
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +24,11 @@ from torch import Tensor, nn
 from .config.rules import dataset_kind
 from .data.images import IndexedImages, torchvision_images
 from .errors import UserError, first_line
-from .metrics import METRICS, cache, needed, resolve
+from .metrics import METRIC_OF, METRICS, cache, needed, resolve
 from .metrics.frechet import frechet_distance, statistics
-from .metrics.inception_score import inception_score
+from .metrics.inception_score import SPLITS, inception_score
+from .metrics.kid import kid
+from .metrics.manifold import manifold, radii
 from .metrics.modes import mode_metrics, stacked_modes
 from .metrics.parzen import parzen
 from .metrics.saturation import saturation
@@ -84,8 +87,28 @@ def evaluated_generator(
     return g.to(device).eval(), meta
 
 
+def weights_sha256(net: nn.Module) -> str:
+    """SHA-256 of a feature network's weights: of its file (`net.path`: `sha256sum FILE` gives the
+    same), or of its tensors, by name, when it has none (a classifier the runner trained)."""
+    digest = hashlib.sha256()
+    if getattr(net, "path", None) is not None:
+        with open(net.path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    else:
+        for name, t in net.state_dict().items():
+            digest.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+            digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+# what the values of each kind of metric are computed on (protocol_of), besides the feature network
+SAMPLES = "G's output on fixed noise, floats (no quantisation)"
+FEATURES = ("fid", "inception_score", "kid", "prc")
+
+
 class Evaluator:
-    def __init__(self, cfg: DictConfig, data, device: torch.device):
+    def __init__(self, cfg: DictConfig, data, device: torch.device, samples: str = SAMPLES):
         m = cfg.metrics
         kind = dataset_kind(cfg.dataset)
         self.names = resolve(m.names, kind)
@@ -100,6 +123,10 @@ class Evaluator:
         self.reference: dict[
             str, tuple[np.ndarray, np.ndarray]
         ] = {}  # network -> real mean, covariance
+        self.reference_features: dict[str, np.ndarray] = {}  # network -> KID's and PRC's real ones
+        self.radii: dict[str, dict] = {}  # network -> the real features' k-NN radii (PRC)
+        self.network_protocol: dict[str, dict] = {}  # network -> how it sees images (protocol_of)
+        self.samples_protocol = samples
         self.info: dict[str, float] = {}  # e.g. the classifier's test accuracy, for the log
         self.floor: dict = {}  # the data's own baselines, computed at the first evaluation that reports them
         for network in sorted({"classifier", "inception"} & needed(self.names, kind)):
@@ -131,8 +158,15 @@ class Evaluator:
                     else {}
                 ),
             }
-        if any(METRICS[n].compute == "fid" and METRICS[n].needs == kind for n in self.names):
+        self.network_protocol[kind] = {
+            **self.networks[kind].protocol(),
+            "weights_sha256": weights_sha256(self.networks[kind]),
+        }
+        computes = {METRICS[n].compute for n in self.names if METRICS[n].needs == kind}
+        if "fid" in computes:
             self.reference[kind] = self._reference_statistics(kind, network_key)
+        if computes & {"kid", "prc"}:
+            self.reference_features[kind] = self._reference_features(kind, network_key)
 
     def _reference_statistics(self, kind: str, network_key: dict) -> tuple[np.ndarray, np.ndarray]:
         """Feature statistics of the real data, from the cache or computed now."""
@@ -160,6 +194,72 @@ class Evaluator:
             path, key, compute, lambda v, f: np.savez(f, **v), lambda p: dict(np.load(p))
         )
         return stats["mu"], stats["sigma"]
+
+    def _reference_features(self, kind: str, network_key: dict) -> np.ndarray:
+        """Features (float32) of metrics.n_samples real training images, spread evenly over the set
+        (all, when fewer): KID's and PRC's reference, from the cache or computed now."""
+        key = {
+            "network": network_key,
+            "data": self.data.fingerprint(),
+            "shape": list(self.data.shape),
+            "n": self.n_reference,
+            "subset": "spaced",
+        }
+        path = cache.entry(self.cache_dir, f"features-{kind}", key, ".npy")
+
+        def compute() -> np.ndarray:
+            return np.concatenate(
+                [
+                    self._features(kind, batch.float().div_(255))[0].astype(np.float32)
+                    for batch in self.data.batches(self.cfg.fid.batch_size, self.cfg.n_samples)
+                ]
+            )
+
+        return cache.get_or_compute(path, key, compute, lambda v, f: np.save(f, v), np.load)
+
+    @property
+    def n_reference(self) -> int:
+        return min(self.cfg.n_samples, len(self.data))
+
+    def protocol_of(self, value: str) -> dict:
+        """How a value was measured, as results.json and eval.json record it beside the value: the
+        feature network (and the SHA-256 of its weights), how images reach it (resize, range,
+        quantisation), the generated and reference sample counts, the reference's split, and the
+        metric's own settings. Values of different protocols are not comparable."""
+        m, c = METRICS[METRIC_OF[value]], self.cfg
+        if m.needs == "players":
+            return {"measured_on": "the players as they train", "batch": c.fid.batch_size}
+        out = {"samples": self.samples_protocol, "generated": c.n_samples}
+        if self.samples_protocol == SAMPLES:
+            out["g_mode"] = c.g_mode
+        out.update(self.network_protocol.get(m.needs, {}))
+        real = {"reference_split": "train (the run's own data), spread evenly"}
+        if m.compute == "fid":
+            limit = c.fid.reference_samples
+            real["reference"] = min(limit or len(self.data), len(self.data))
+        if m.compute in ("kid", "prc"):
+            real["reference"] = self.n_reference
+        if m.compute in ("fid", "kid", "prc"):
+            out.update(real, reference_data_sha1=self.data_sha1)
+        out.update(
+            {
+                "inception_score": {"splits": SPLITS},
+                "kid": {
+                    "kid_subsets": c.kid.subsets,
+                    "kid_subset_size": c.kid.subset_size,
+                    "kernel": "cubic polynomial (x·y/d + 1)^3, unbiased MMD²",
+                },
+                "prc": {"k": c.prc.k, "dc_k": c.prc.dc_k},
+                "stacked_modes": {"generated": c.stacked_n_samples},
+                "modes": {"min_fraction": c.min_fraction, "near": c.near},
+                "parzen": {"sigma": "chosen on the first 1000 test images, scored on the rest"},
+            }.get(m.compute, {})
+        )
+        return out
+
+    @functools.cached_property
+    def data_sha1(self) -> str:
+        return self.data.fingerprint()
 
     @torch.no_grad()
     def _features(self, kind: str, unit_images: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -192,10 +292,11 @@ class Evaluator:
         lo, hi = self.data.range
         return ((x - lo) / (hi - lo)).clamp_(0, 1)
 
-    def metrics(self, g: nn.Module, game=None, players: bool = True) -> dict[str, float]:
+    def metrics(self, g: nn.Module | Tensor, game=None, players: bool = True) -> dict[str, float]:
         """Every configured metric of G's samples, each by its registry entry's method; a metric of
         the players reads them from `game` (game.Game), unless `players` is off (a second generator
-        of the same game, e.g. the one the EMA follows: the players are the same)."""
+        of the same game, e.g. the one the EMA follows: the players are the same). `g` may be
+        images in [0, 1] instead (gan-runner-eval --images): the feature metrics only."""
         self._extracted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         out: dict[str, float] = {}
         for name in self.names:
@@ -210,21 +311,22 @@ class Evaluator:
             out.update(COMPUTE[m.compute](self, game if m.needs == "players" else g, m.needs))
         return out
 
-    def _extract(self, g: nn.Module, network: str) -> tuple[np.ndarray, np.ndarray]:
-        """(features, class probabilities) of the samples under `network`; one pass of G serves every
-        network an FID or IS of this evaluation needs."""
+    def _extract(self, g: nn.Module | Tensor, network: str) -> tuple[np.ndarray, np.ndarray]:
+        """(features, class probabilities) of the samples under `network`; one pass of G (or over
+        the images in [0, 1] `g`) serves every network a feature metric of this evaluation needs."""
         if network not in self._extracted:
             networks = sorted(
-                {
-                    METRICS[n].needs
-                    for n in self.names
-                    if METRICS[n].compute in ("fid", "inception_score")
-                }
+                {METRICS[n].needs for n in self.names if METRICS[n].compute in FEATURES}
             )
             parts = {k: [] for k in networks}
-            for x in self.generated(g):
+            unit = (
+                (self.unit(x) for x in self.generated(g))
+                if isinstance(g, nn.Module)
+                else g.split(self.cfg.fid.batch_size)
+            )
+            for x in unit:
                 for k in networks:
-                    parts[k].append(self._features(k, self.unit(x)))
+                    parts[k].append(self._features(k, x))
             self._extracted = {
                 k: tuple(np.concatenate(a) for a in zip(*parts[k])) for k in networks
             }
@@ -288,6 +390,21 @@ class Evaluator:
         score, std = inception_score(self._extract(g, network)[1])
         return {f"is_{network}": score, f"is_{network}_std": std}
 
+    def kid(self, g: nn.Module, network: str) -> dict[str, float]:
+        c = self.cfg.kid
+        out = kid(
+            self._extract(g, network)[0], self.reference_features[network], c.subsets, c.subset_size
+        )
+        return {f"kid_{network}_mean": out["mean"], f"kid_{network}_std": out["std"]}
+
+    def prc(self, g: nn.Module, network: str) -> dict[str, float]:
+        c, real = self.cfg.prc, torch.from_numpy(self.reference_features[network])
+        if network not in self.radii:  # the reference's: the same at every evaluation
+            self.radii[network] = radii(real, (c.k, c.dc_k))
+        generated = torch.from_numpy(self._extract(g, network)[0].astype(np.float32))
+        out = manifold(generated, real, c.k, c.dc_k, self.radii[network])
+        return {f"{value}_{network}": v for value, v in out.items()}
+
     def stacked_modes(self, g: nn.Module, needs: str) -> dict[str, float]:
         """Each channel classified by the MNIST classifier: three digits, one of 1000 modes."""
         digits = [
@@ -341,6 +458,8 @@ COMPUTE = {
     "stacked_modes": Evaluator.stacked_modes,
     "fid": Evaluator.fid,
     "inception_score": Evaluator.inception_score,
+    "kid": Evaluator.kid,
+    "prc": Evaluator.prc,
     "parzen": Evaluator.parzen,
     "saturation": Evaluator.saturation,
     "spread": Evaluator.spread,

@@ -176,6 +176,19 @@ def check_metrics(task: DictConfig) -> None:
             f"metrics.objective={chosen} is not a value this run reports: it measures "
             f"{', '.join(reported) or 'nothing'} (metrics.names={names})."
         )
+    m = task.metrics
+    if any(METRICS[n].compute == "kid" for n in names) and m.n_samples < m.kid.subset_size:
+        raise UserError(
+            f"KID (metrics.names={names}) draws subsets of metrics.kid.subset_size="
+            f"{m.kid.subset_size} samples from the {m.n_samples} generated and as many real ones "
+            "(metrics.n_samples): lower metrics.kid.subset_size, or raise metrics.n_samples."
+        )
+    if any(METRICS[n].compute == "prc" for n in names) and m.n_samples <= max(m.prc.k, m.prc.dc_k):
+        raise UserError(
+            f"Precision/recall and density/coverage (metrics.names={names}) find each sample's "
+            f"{max(m.prc.k, m.prc.dc_k)}-th nearest neighbour (metrics.prc.k, metrics.prc.dc_k) "
+            f"among metrics.n_samples={m.n_samples}: measure more samples, or lower k."
+        )
     if task.metrics.fid.backend == "torchscript" and "is_inception" in resolve(
         task.metrics.names, kind
     ):

@@ -102,6 +102,7 @@ def write_results(
     best: dict | None = None,
     info: dict | None = None,
     first_started: float | None = None,
+    protocols: list[dict] = (),
 ) -> dict:
     """results.json: how the run ended, its final metrics, its best evaluation (`best`: the trainer's
     metrics.best, with `checkpoint` when checkpoints/best.pt holds it), the history, and this
@@ -124,6 +125,8 @@ def write_results(
         "final": {k: v for k, v in history[-1].items() if k != "step"} if history else {},
         "best": best or {},
         "history": list(history),
+        # how each value was measured (add_protocols): values of different protocols never pool
+        "protocols": list(protocols),
         "overrides": list(overrides),
         "note": note,
         # this attempt (a resumed run has had several): when, where, on what; and the first attempt's start
@@ -137,6 +140,20 @@ def write_results(
     }
     write_json(run.results, results)
     return results
+
+
+def add_protocols(protocols: list[dict], step: int, values: dict[str, dict]) -> None:
+    """results.json's `protocols`: {"from_step": s, "values": {value: its protocol}} segments, a new
+    one when an evaluation's protocols differ from the last's (metrics.* may change on resume)."""
+    if not protocols or protocols[-1]["values"] != values:
+        protocols.append({"from_step": step, "values": values})
+
+
+def protocol_at(protocols: list[dict], step: int | None) -> dict[str, dict]:
+    """{value: protocol} of the evaluation at `step` (None: the last); {} for a run recorded before
+    protocols were."""
+    segments = [p for p in protocols or [] if step is None or p["from_step"] <= step]
+    return segments[-1]["values"] if segments else {}
 
 
 KEPT = "kept:"  # the log line of a finished job a continued sweep keeps as it is
@@ -251,10 +268,15 @@ def checkpoint_path(run: RunDir, best: bool = False) -> Path:
 
 
 def add_evaluation(
-    run: RunDir, step: int, metrics: dict, overrides: list[str], checkpoint: Path
+    run: RunDir,
+    step: int,
+    metrics: dict,
+    overrides: list[str],
+    checkpoint: Path,
+    protocol: dict[str, dict],
 ) -> dict:
     """eval.json: the metrics of the checkpoint's step (an evaluation of other metrics of the same
-    step adds to them) and every evaluation, with its overrides and checkpoint. An unreadable eval.json is kept
+    step adds to them), each value's protocol, and every evaluation, with its overrides and checkpoint. An unreadable eval.json is kept
     aside as eval.unreadable.json, not lost."""
     earlier: dict = {}
     if run.eval.exists():
@@ -273,11 +295,13 @@ def add_evaluation(
     report = {
         "step": step,
         "metrics": {**(earlier.get("metrics", {}) if same else {}), **metrics},
+        "protocol": {**(earlier.get("protocol", {}) if same else {}), **protocol},
         "evaluations": [
             *earlier.get("evaluations", []),
             {
                 "step": step,
                 "metrics": metrics,
+                "protocol": protocol,
                 "overrides": list(overrides),
                 "checkpoint": str(checkpoint.relative_to(run.path)),
                 "time": time.time(),

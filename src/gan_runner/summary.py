@@ -67,6 +67,7 @@ def runs(directories: list[Path], finished: bool = True) -> list[dict]:
                     "wall_time_s": results.get("wall_time_s"),
                     "final": results.get("final", {}),
                     "best": results.get("best", {}),
+                    "protocols": results.get("protocols", []),
                     "note": results["note"],
                 }
             )

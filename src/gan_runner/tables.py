@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .errors import UserError
-from .run_dir import COMPLETED, STATUSES
+from .run_dir import COMPLETED, STATUSES, protocol_at
 
 NOT_AVERAGED = [s for s in STATUSES if s != COMPLETED]
 
@@ -95,6 +95,31 @@ def keys(records: list[dict]) -> list[str]:
 def _results(record: dict, best: bool) -> dict:
     """The run's final metrics, or those of its best evaluation ({} when it had none)."""
     return record["best"].get("metrics", {}) if best else record["final"]
+
+
+def protocols(record: dict, metric: str, best: bool | None) -> list:
+    """How the run measured `metric` (results.json's protocols): at its final evaluation, its best
+    (`best`), or at every evaluation (None: a curve); [None] for a run recorded before protocols."""
+    if not record.get("protocols"):
+        return [None]
+    if best is None:
+        return [seg["values"].get(metric) for seg in record["protocols"]]
+    return [
+        protocol_at(record["protocols"], record["best"].get("step") if best else None).get(metric)
+    ]
+
+
+def protocol_differences(found: list) -> dict[str, list[str]]:
+    """{field: its values} in which protocols differ ("(not recorded)" for a run without any)."""
+    if None in found and any(p is not None for p in found):  # some ran before protocols were kept
+        return {"protocol": ["recorded", "not recorded (an older run)"]}
+    found = [p for p in found if p is not None]
+    fields = dict.fromkeys(k for p in found for k in p)
+    return {
+        k: ordered(str(p.get(k, "(none)")) for p in found)
+        for k in fields
+        if len({str(p.get(k, "(none)")) for p in found}) > 1
+    }
 
 
 def metrics(records: list[dict], best: bool = False) -> list[str]:
@@ -200,7 +225,7 @@ def mixed(
             axes = ", ".join(f"{k}={v}" for k, v in ((rows, rv), (cols, cv)) if k)
             found.append((f"the runs of cell {axes}" if axes else "the runs", diff))
     if not found:
-        return None
+        return _protocols_mixed(grid, metric, best, (rows, cols))
     names = list(dict.fromkeys(k for _, diff in found for k in diff))
 
     def listed(diff: dict) -> str:
@@ -216,6 +241,32 @@ def mixed(
         f"a cell averages runs that differ only in their seed, but {'; '.join(said)}. Put such a "
         f"key on an axis{f' ({axis})' if axis else ''}, table the runs of one setting, or average "
         f"over it anyway with --pool {','.join(names)}."
+    )
+
+
+def _protocols_mixed(grid: dict, metric: str, best: bool | None, axes) -> str | None:
+    """None when every cell's values of `metric` share one protocol; else `protocols_mixed`'s
+    paragraph for the first cell that does not. No flag pools them."""
+    for (rv, cv), cell in grid.items():
+        at = ", ".join(f"{k}={v}" for k, v in zip(axes, (rv, cv)) if k)
+        if text := protocols_mixed(cell["runs"], metric, best, f" of cell {at}" if at else ""):
+            return text
+    return None
+
+
+def protocols_mixed(
+    runs: list[dict], metric: str, best: bool | None, where: str = ""
+) -> str | None:
+    """None when the runs measured `metric` by one protocol (results.json's `protocols`; `best`:
+    `protocols`'), else one paragraph naming the fields that differ."""
+    if not (diff := protocol_differences([p for r in runs for p in protocols(r, metric, best)])):
+        return None
+    shown = "; ".join(f"{k}: {_values(v)}" for k, v in list(diff.items())[:4])
+    return (
+        f"the runs{where} measured {metric} by different protocols ({shown}). Values of "
+        "different protocols are not comparable (docs/metrics.md), and no flag averages them: "
+        "evaluate the runs again under one (gan-runner-eval RUN_DIR with the same metrics.* "
+        "settings), or table them apart."
     )
 
 
@@ -443,7 +494,7 @@ def curves(
 ) -> tuple[Path, list[str]]:
     """PNG of `series` (`plot`), and the warnings (`sparse`). Raises MixedSettings as `table` does,
     ValueError when no completed run logged the metric."""
-    check(records, rows, cols, metric, False, pool)
+    check(records, rows, cols, metric, None, pool)  # every evaluation's protocol
     data = series(records, rows, cols, metric)
     if not data:
         raise ValueError(f"no completed run logged metrics/{metric} to TensorBoard")

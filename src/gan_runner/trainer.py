@@ -26,6 +26,7 @@ from .run_dir import (
     FAILED,
     INTERRUPTED,
     RunDir,
+    add_protocols,
     read_results,
     remove_stale_temp_files,
     write_results,
@@ -52,6 +53,7 @@ class Outcome:
         default_factory=dict
     )  # what the metrics were prepared with (the classifier's accuracy, ...)
     first_started: float | None = None  # the first attempt's start, when this one continues it
+    protocols: list[dict] = field(default_factory=list)  # how each value was measured (run_dir)
 
     @property
     def final(self) -> dict:
@@ -104,6 +106,7 @@ def _report(run: RunDir, out: Outcome, steps: int, overrides: list[str]) -> None
         best=_best(run, out),
         info=out.info,
         first_started=out.first_started,
+        protocols=out.protocols,
     )
 
 
@@ -230,6 +233,7 @@ class Checkpoints:
             "step": out.step,
             "wall_time": wall_time,
             "history": out.history,
+            "protocols": out.protocols,
             "config": self.config,
             "data_shape": self.data_shape,
             "evaluated_G": self.game.evaluated.state_dict(),
@@ -268,6 +272,7 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome, ready: Ready) -> None:
     ready.saved = None  # restored: its host copy goes
     if meta:
         out.step, out.wall_time, out.history = meta["step"], meta["wall_time"], meta["history"]
+        out.protocols = meta.get("protocols", [])  # none in a checkpoint from before they were kept
         earlier = read_results(run) or {}
         out.first_started = earlier.get("first_started") or earlier.get("started")
         out.best_saved = checkpoint.saved_step(run.best_checkpoint)
@@ -339,6 +344,9 @@ def _train(cfg: DictConfig, run: RunDir, out: Outcome, ready: Ready) -> None:
                     }
                     log.metrics(step, metrics)
                     out.history.append({"step": step, **metrics, **window.means()})
+                    add_protocols(
+                        out.protocols, step, {k: evaluate.protocol_of(k) for k in metrics}
+                    )
                     top = best(out.history)
                     if top["by"] and top["step"] == step:  # a new best: gan-runner-sample --best
                         checkpoints.save(out, out.wall_time + time.perf_counter() - t0, best=True)

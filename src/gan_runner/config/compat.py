@@ -21,6 +21,10 @@ ADDED = {
     "model.d_init_gain": None,
     "lens.rec_reduction": "sum",
     "trainer.threads": None,
+    "metrics.kid.subsets": 100,
+    "metrics.kid.subset_size": 1000,
+    "metrics.prc.k": 3,
+    "metrics.prc.dc_k": 5,
 }  # (trainer.compile may change)
 # Targets that moved: a checkpoint's config is read with the new name. A key ending in "." moves a
 # package (every target under it), any other key one target.

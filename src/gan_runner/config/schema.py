@@ -191,6 +191,19 @@ class FIDConfig:
 
 
 @dataclass
+class KIDConfig:
+    # Bińkowski et al. 2018's protocol as torch-fidelity runs it: 100 subsets of 1000 from each set
+    subsets: int = at_least(1, 100)
+    subset_size: int = at_least(2, 1000)
+
+
+@dataclass
+class PRCConfig:
+    k: int = at_least(1, 3)  # precision/recall's neighbourhood (Kynkäänniemi et al. 2019)
+    dc_k: int = at_least(1, 5)  # density/coverage's (Naeem et al. 2020)
+
+
+@dataclass
 class ClassifierConfig:
     epochs: int = at_least(1, 10)
     batch_size: int = at_least(1, 128)
@@ -225,6 +238,8 @@ class MetricsConfig:
         None,
     )
     fid: FIDConfig = field(default_factory=FIDConfig)
+    kid: KIDConfig = field(default_factory=KIDConfig)
+    prc: PRCConfig = field(default_factory=PRCConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
 

@@ -126,6 +126,21 @@ def decode_all(files: tuple[Path, ...], resolution: int, channels: int, workers:
     return torch.cat(list(loader))
 
 
+def image_files(top: Path, extensions=IMG_EXTENSIONS) -> tuple[Path, ...]:
+    """Every file under `top` (at any depth, symlinked folders followed, hidden files and folders
+    left out) whose suffix is one of `extensions`, sorted."""
+    return tuple(
+        sorted(
+            Path(d, f)
+            for d, dirs, names in os.walk(top, followlinks=True)
+            for f in names
+            if Path(f).suffix.lower() in extensions
+            and not f.startswith(".")
+            and not any(part.startswith(".") for part in Path(d).relative_to(top).parts)
+        )
+    )
+
+
 def image_folder(
     root: str,
     resolution: int,
@@ -139,16 +154,7 @@ def image_folder(
     top = Path(root).expanduser().absolute()
     if not top.is_dir():
         raise UserError(f"dataset.root={root}: {top} is not a directory of images.")
-    files = tuple(
-        sorted(
-            Path(d, f)
-            for d, dirs, names in os.walk(top, followlinks=True)
-            for f in names
-            if Path(f).suffix.lower() in IMG_EXTENSIONS
-            and not f.startswith(".")
-            and not any(part.startswith(".") for part in Path(d).relative_to(top).parts)
-        )
-    )
+    files = image_files(top)
     if not files:
         raise UserError(
             f"dataset.root={root}: no image files ({', '.join(IMG_EXTENSIONS)}) under {top}."

@@ -92,6 +92,32 @@ METRICS = {
         "inception_score",
         {"is_classifier": Value(True, 9), "is_classifier_std": Value(None)},
     ),
+    # Kernel Inception Distance (metrics/kid.py): against metrics.n_samples real training images
+    **{
+        f"kid_{network}": Metric(
+            network,
+            fits,
+            frozenset(),
+            "kid",
+            {f"kid_{network}_mean": Value(False, rank), f"kid_{network}_std": Value(None)},
+        )
+        for network, fits, rank in (("inception", IMAGES, 12), ("classifier", LABELLED, 13))
+    },
+    # precision/recall (k = 3) and density/coverage (k = 5) of the k-NN manifolds (metrics/manifold.py),
+    # against metrics.n_samples real training images; none ranks a run's evaluations alone
+    **{
+        f"prc_{network}": Metric(
+            network,
+            fits,
+            frozenset(),
+            "prc",
+            {
+                f"{value}_{network}": Value(True)  # fractions in [0, 1]; density from 0 up
+                for value in ("precision", "recall", "f_score", "density", "coverage")
+            },
+        )
+        for network, fits in (("inception", IMAGES), ("classifier", LABELLED))
+    },
     # with its two baselines from the data: the training images as the kernel centres (the ceiling of
     # a generator trained on them) and one centre at their mean image (Parzen rewards blur)
     "parzen": Metric(
@@ -160,6 +186,8 @@ TRAINING = (
     "train_lens_adv",
 )
 VALUES.update({name: Value(None) for name in TRAINING})
+# the metric (registry entry) each value belongs to
+METRIC_OF = {v + suffix: n for n, m in METRICS.items() for v in m.values for suffix in ("", NO_EMA)}
 HIGHER_IS_BETTER = {name: value.higher_is_better for name, value in VALUES.items()}
 
 

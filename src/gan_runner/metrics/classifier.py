@@ -52,6 +52,16 @@ class MLPClassifier(nn.Module):
         f = self.features(x)
         return f, self.out(F.relu(f))
 
+    def protocol(self) -> dict:
+        """How its metrics see images (evaluation.Evaluator.protocol_of)."""
+        return {
+            "network": f"classifier: MLP {self.fc1.in_features}-256-256-{self.out.out_features}, "
+            "256-d features (fc2, before its ReLU)",
+            "resize": "none (the data's own size)",
+            "range": "[0, 1] floats" + (", centred to [-1, 1]" if self.shift else ""),
+            "quantisation": "none",
+        }
+
 
 class CNNClassifier(nn.Module):
     def __init__(self, in_shape: tuple[int, ...], n_classes: int = 10):
@@ -79,6 +89,15 @@ class CNNClassifier(nn.Module):
         return self.out(self.drop(F.relu(self.features(x))))
 
     embed = MLPClassifier.embed
+
+    def protocol(self) -> dict:
+        return {
+            "network": f"classifier: CNN 3x(conv 3x3, batch norm, ReLU, max-pool) 32/64/128, "
+            f"{self.out.out_features} classes, 256-d features (before the last ReLU)",
+            "resize": "none (the data's own size)",
+            "range": "[0, 1] floats, centred to [-1, 1]",
+            "quantisation": "none",
+        }
 
 
 def unit(data, index: Tensor) -> Tensor:
@@ -217,6 +236,7 @@ def load_file(path: str, splits: tuple, device: torch.device) -> tuple[nn.Module
     import hashlib
 
     model = read_weights(path).to(device)
+    model.path = Path(path).expanduser()  # its weights' SHA-256 is the file's
     train_data, test_data, name = splits
     if train_data.shape != (1, 28, 28):
         raise UserError(

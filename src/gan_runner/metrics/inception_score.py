@@ -3,8 +3,10 @@ from any classifier's class probabilities (Inception's, or the runner's own clas
 
 import numpy as np
 
+SPLITS = 10  # Salimans et al.'s code: the score's mean ± std over 10 splits
 
-def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
+
+def inception_score(probs: np.ndarray, splits: int = SPLITS) -> tuple[float, float]:
     scores = []
     for part in np.array_split(np.asarray(probs, dtype=np.float64), splits):
         marginal = part.mean(axis=0, keepdims=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..files import write_text
 from ..run_dir import COMPLETED, STATUSES
-from ..tables import ordered, value
+from ..tables import ordered, protocols, value
 from .claims import AREA, checked_claim
 from .figure import figure
 from .records import invocations, records
@@ -29,6 +29,36 @@ def _cell(runs: list[dict], metric: str) -> str:
         )
     bad = {s: sum(r["status"] == s for r in runs) for s in STATUSES if s != COMPLETED}
     return text + "".join(f", {k} {s}" for s, k in bad.items() if k)
+
+
+def protocol_text(claim: dict, runs: list[dict]) -> list[str]:
+    """How the report's values were measured: each metric's protocol, as its runs recorded it (the
+    verdict refuses runs of different ones), or a line saying the runs predate protocol records."""
+    completed = [r for r in runs if r["status"] == COMPLETED]
+    shown = {}
+    for metric in dict.fromkeys(m.removesuffix(AREA) for m in claim["metrics"]):
+        found = [p for r in completed for p in protocols(r, metric, None) if metric in r["final"]]
+        if found:
+            shown[metric] = found[0]
+    if not shown:
+        return []
+    if all(p is None for p in shown.values()):
+        return [
+            "**Protocol.** Not recorded: these jobs ran before gan-runner recorded each value's "
+            "protocol (results.json `protocols`); their configs (.hydra/config.yaml, `metrics`) say "
+            "how they were measured.",
+            "",
+        ]
+    lines = [
+        "**Protocol.** How each value was measured (one protocol per value across the runs):",
+        "",
+    ]
+    lines += [
+        f"- {metric}: "
+        + ("not recorded" if p is None else "; ".join(f"{k} {v}" for k, v in p.items()))
+        for metric, p in shown.items()
+    ]
+    return [*lines, ""]
 
 
 def table(claim: dict, runs: list[dict]) -> str:
@@ -302,6 +332,7 @@ def report(
             "",
             *([f"**Classifier.** {note}", ""] if (note := classifier_note(claim, runs)) else []),
             table(claim, runs),
+            *protocol_text(claim, runs),
             *preconditions_text(claim, runs, failed),
             f"**Rule.** The claim {claim['rule_text']}.",
             "",

@@ -14,8 +14,9 @@ import math
 import operator
 import statistics
 
+from ..errors import UserError
 from ..run_dir import COMPLETED, DIVERGED
-from ..tables import value
+from ..tables import protocols_mixed, value
 from .claims import AREA, TEST
 
 OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq}
@@ -273,6 +274,10 @@ def verdict(
     def cell(r: dict) -> tuple[str, str]:
         return value(r, claim["rows"]), value(r, claim.get("cols"))
 
+    completed = [r for r in runs if r["status"] == COMPLETED]
+    for metric in dict.fromkeys([*claim["metrics"], *(c["metric"] for c in claim["rule"])]):
+        if text := protocols_mixed(completed, metric.removesuffix(AREA), None, " of this claim"):
+            raise UserError(f"Not judged: {text}")
     checks = [check(c, runs, claim.get("min_runs", 3), cell) for c in claim["rule"]]
     failed = untrained(claim, runs)
     if failed:

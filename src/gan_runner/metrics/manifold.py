@@ -1,0 +1,66 @@
+"""Metrics of the k-nearest-neighbour manifolds of two feature sets, from one generated-to-reference
+distance matrix:
+
+- precision and recall (Kynkäänniemi et al. 2019, "Improved precision and recall metric for
+  assessing generative models", §2, k = 3): the fraction of generated samples inside the reference
+  manifold (the union of balls reaching each reference sample's k-th nearest neighbour), and of
+  reference samples inside the generated manifold; their F-score 2PR / (P + R).
+- density and coverage (Naeem et al. 2020, "Reliable fidelity and diversity metrics for generative
+  models", §3, k = 5): how many reference balls hold each generated sample, divided by k (a
+  precision that counts multiplicity, 1 in expectation for identical distributions), and the
+  fraction of reference balls that hold at least one generated sample.
+
+Precision and recall are computed exactly as torch-fidelity's `prc_features_to_metric`
+(`torch.cdist` in blocks of 10,000, radii by `kthvalue(k + 1)` counting the sample itself, ≤);
+density and coverage as the authors' `prdc` package (strict <). The reference set's radii do not
+depend on the generator: an evaluator computes them once (`radii`) and passes them in.
+"""
+
+import torch
+from torch import Tensor
+
+from ..errors import UserError
+
+BLOCK = 10_000  # torch-fidelity's prc_batch_size: the same blocks, hence the same rounding
+
+
+def distances(a: Tensor, b: Tensor) -> Tensor:
+    """[len(a), len(b)] Euclidean distances, computed block by block."""
+    return torch.cat(
+        [torch.cat([torch.cdist(x, y) for y in b.split(BLOCK)], dim=1) for x in a.split(BLOCK)]
+    )
+
+
+def radii(x: Tensor, ks: tuple[int, ...]) -> dict[int, Tensor]:
+    """{k: each sample's distance to its k-th nearest other sample} for each k in `ks`."""
+    if len(x) < max(ks) + 1:
+        raise UserError(
+            f"The k-nearest-neighbour metrics (precision/recall, density/coverage) need more than "
+            f"k = {max(ks)} samples in each set, and one has {len(x)}: measure more samples "
+            "(metrics.n_samples) or lower metrics.prc.k / metrics.prc.dc_k."
+        )
+    d = distances(x, x)
+    nearest = d.topk(max(ks) + 1, dim=1, largest=False).values  # the sample itself first, at 0
+    return {k: nearest[:, k] for k in ks}
+
+
+def manifold(
+    generated: Tensor,
+    reference: Tensor,
+    k: int = 3,
+    dc_k: int = 5,
+    reference_radii: dict[int, Tensor] | None = None,
+) -> dict[str, float]:
+    """{precision, recall, f_score, density, coverage} of generated against reference features."""
+    real = reference_radii or radii(reference, (k, dc_k))
+    fake = radii(generated, (k,))[k]
+    d = distances(reference, generated)  # [reference, generated], as torch-fidelity's dist_2_1
+    precision = (d <= real[k][:, None]).any(dim=0).double().mean().item()
+    recall = (d <= fake[None, :]).any(dim=1).double().mean().item()
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f_score": 2 * precision * recall / max(1e-5, precision + recall),
+        "density": (d < real[dc_k][:, None]).sum(dim=0).double().mean().item() / dc_k,
+        "coverage": (d.min(dim=1).values < real[dc_k]).double().mean().item(),
+    }
