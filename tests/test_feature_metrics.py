@@ -108,6 +108,22 @@ def test_precision_recall_equal_torch_fidelitys_and_density_coverage_the_authors
     assert manifold(fake, real, 3, 5, radii(real, (3, 5))) == ours
 
 
+def test_manifold_in_blocks_is_the_whole_matrix(monkeypatch):
+    """Large sets go a block of rows at a time (torch-fidelity's prc_batch_size): the same numbers."""
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    from gan_runner.metrics import manifold as module
+
+    fake = torch.from_numpy(gaussian(1100, 16, 12))
+    real = torch.from_numpy(gaussian(1300, 16, 13, scale=1.2))
+    whole = manifold(fake, real)
+    monkeypatch.setattr(module, "BLOCK", 250)
+    assert manifold(fake, real) == whole
+    theirs = prc_features_to_metric(fake, real, prc_batch_size=250, verbose=False)
+    assert round(whole["recall"] * 1300) == round(theirs["recall"] * 1300)
+    assert round(whole["precision"] * 1100) == round(theirs["precision"] * 1100)
+
+
 def test_manifold_with_no_more_samples_than_k_is_one_paragraph():
     x = torch.from_numpy(gaussian(3, 4, 0))
     with pytest.raises(UserError, match="more than k = 3 samples in each set, and one has 3"):

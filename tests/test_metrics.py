@@ -367,19 +367,31 @@ def test_evaluation_in_a_run_and_afterwards(image_root, tmp_path):
     )
     assert json.loads(proc.stdout) == {"step": 4, "metrics": report["metrics"]}
     # a second evaluation of other metrics adds to eval.json: nothing the first one wrote is lost
-    run_cli(
-        str(run), "metrics.names=[fid_classifier]", cwd=tmp_path, tool="gan-runner-eval", check=True
-    )
+    more = ["metrics.names=[fid_classifier,kid_classifier,prc_classifier]"]
+    more += ["metrics.kid.subset_size=100"]
+    run_cli(str(run), *more, cwd=tmp_path, tool="gan-runner-eval", check=True)
     again = json.loads((run / "eval.json").read_text())
-    assert again["metrics"] == {
-        **report["metrics"],
-        "fid_classifier": again["metrics"]["fid_classifier"],
-        "fid_classifier_floor": again["metrics"]["fid_classifier_floor"],
+    added = set(again["metrics"]) - set(report["metrics"])
+    assert added == {
+        "fid_classifier",
+        "fid_classifier_floor",
+        "kid_classifier_mean",
+        "kid_classifier_std",
+        *(f"{v}_classifier" for v in ("precision", "recall", "f_score", "density", "coverage")),
     }
+    assert again["metrics"] == {**report["metrics"], **{k: again["metrics"][k] for k in added}}
     assert [e["overrides"] for e in again["evaluations"]] == [
         ["metrics.names=[parzen,is_classifier]"],
-        ["metrics.names=[fid_classifier]"],
+        more,
     ]
+    # each value with its protocol; the run's and the evaluation's FID were measured alike
+    assert set(again["protocol"]) == set(again["metrics"])
+    (segment,) = results["protocols"]
+    assert segment["from_step"] == 2
+    assert segment["values"]["fid_classifier"] == again["protocol"]["fid_classifier"]
+    kid_protocol = again["protocol"]["kid_classifier_mean"]
+    assert kid_protocol["generated"] == kid_protocol["reference"] == 200
+    assert kid_protocol["kid_subset_size"] == 100 and len(kid_protocol["weights_sha256"]) == 64
 
     stacked, overrides = (
         tmp_path / "stacked",

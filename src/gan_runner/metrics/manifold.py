@@ -32,15 +32,20 @@ def distances(a: Tensor, b: Tensor) -> Tensor:
 
 
 def radii(x: Tensor, ks: tuple[int, ...]) -> dict[int, Tensor]:
-    """{k: each sample's distance to its k-th nearest other sample} for each k in `ks`."""
+    """{k: each sample's distance to its k-th nearest other sample} for each k in `ks`, a block of
+    rows at a time (50,000 samples never make a 50,000² matrix)."""
     if len(x) < max(ks) + 1:
         raise UserError(
             f"The k-nearest-neighbour metrics (precision/recall, density/coverage) need more than "
             f"k = {max(ks)} samples in each set, and one has {len(x)}: measure more samples "
             "(metrics.n_samples) or lower metrics.prc.k / metrics.prc.dc_k."
         )
-    d = distances(x, x)
-    nearest = d.topk(max(ks) + 1, dim=1, largest=False).values  # the sample itself first, at 0
+    nearest = torch.cat(  # each row's nearest first: the sample itself, at 0
+        [
+            distances(rows, x).topk(max(ks) + 1, dim=1, largest=False).values
+            for rows in x.split(BLOCK)
+        ]
+    )
     return {k: nearest[:, k] for k in ks}
 
 
@@ -51,16 +56,26 @@ def manifold(
     dc_k: int = 5,
     reference_radii: dict[int, Tensor] | None = None,
 ) -> dict[str, float]:
-    """{precision, recall, f_score, density, coverage} of generated against reference features."""
+    """{precision, recall, f_score, density, coverage} of generated against reference features,
+    from the [reference, generated] distances (as torch-fidelity's dist_2_1), a block of generated
+    samples at a time."""
     real = reference_radii or radii(reference, (k, dc_k))
     fake = radii(generated, (k,))[k]
-    d = distances(reference, generated)  # [reference, generated], as torch-fidelity's dist_2_1
-    precision = (d <= real[k][:, None]).any(dim=0).double().mean().item()
-    recall = (d <= fake[None, :]).any(dim=1).double().mean().item()
+    inside, held = [], []  # per generated sample: in some real k-ball; in how many dc_k-balls
+    recalled = torch.zeros(len(reference), dtype=torch.bool)  # per real sample: in some fake ball
+    closest = torch.full((len(reference),), torch.inf, dtype=reference.dtype)
+    for block, radius in zip(generated.split(BLOCK), fake.split(BLOCK)):
+        d = distances(reference, block)
+        inside.append((d <= real[k][:, None]).any(dim=0))
+        held.append((d < real[dc_k][:, None]).sum(dim=0))
+        recalled |= (d <= radius[None, :]).any(dim=1)
+        closest = torch.minimum(closest, d.min(dim=1).values)
+    precision = torch.cat(inside).double().mean().item()
+    recall = recalled.double().mean().item()
     return {
         "precision": precision,
         "recall": recall,
         "f_score": 2 * precision * recall / max(1e-5, precision + recall),
-        "density": (d < real[dc_k][:, None]).sum(dim=0).double().mean().item() / dc_k,
-        "coverage": (d.min(dim=1).values < real[dc_k]).double().mean().item(),
+        "density": torch.cat(held).double().mean().item() / dc_k,
+        "coverage": (closest < real[dc_k]).double().mean().item(),
     }
