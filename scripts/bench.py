@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from gan_runner.cli import CONF_DIR
+from gan_runner.config.store import register
 from gan_runner.device import cpu_threads
 from gan_runner.game import players as build
 from gan_runner.trainer import train
@@ -57,6 +58,7 @@ QUIET = [
 
 
 def config(*overrides: str):
+    register()  # the schema and resolvers: nothing registers on import
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         return compose("train", overrides=[*QUIET, *overrides])
 

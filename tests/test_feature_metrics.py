@@ -157,6 +157,17 @@ def test_frechet_distance_and_inception_score_agree_with_torch_fidelity():
 # --- the registry, the config -----------------------------------------------------------------------
 
 
+def test_the_metrics_of_a_folder_follow_the_data():
+    from gan_runner.metrics import for_images
+
+    classifier = ["fid_classifier", "is_classifier", "kid_classifier", "prc_classifier"]
+    inception = ["fid_inception", "is_inception", "kid_inception", "prc_inception"]
+    assert for_images("digits", False) == classifier
+    assert for_images("photos", True) == for_images("stacked_digits", True) == inception
+    assert for_images("unlabelled", False) == [m for m in inception if m != "is_inception"]
+    assert for_images("mixture", True) == []
+
+
 def test_registry_entries_and_objective():
     for network in ("classifier", "inception"):
         assert set(METRICS[f"kid_{network}"].values) == {
@@ -246,6 +257,34 @@ def test_tables_refuse_to_pool_values_of_different_protocols():
         table([_record(0, a), _record(1, b)], None, None, "fid_classifier")
     # records from before protocols were kept pool with each other, as before
     assert protocols_mixed([_record(0, None), _record(1, None)], "fid_classifier", False) is None
+
+
+def test_the_best_evaluation_is_read_under_its_own_protocol():
+    """A run resumed with other metrics.* settings: its best value keeps the protocol it was
+    measured by, its final one the new one."""
+    a = {"network": "classifier", "generated": 10000}
+    resumed = _record(0, a, 5.0)
+    resumed["protocols"].append(
+        {"from_step": 300, "values": {"fid_classifier": {**a, "generated": 500}}}
+    )
+    resumed["best"]["step"] = 200
+    other = _record(1, a, 7.0)
+    assert "6 ± 1.4 (n=2)" in table([resumed, other], None, None, "fid_classifier", best=True)
+    with pytest.raises(MixedSettings, match="generated: 500, 10000"):
+        table([resumed, other], None, None, "fid_classifier")
+
+
+def test_a_report_states_the_recorded_protocol():
+    from gan_runner.reproduce.report import protocol_text
+
+    a = {"network": "classifier", "weights_sha256": "ab" * 32, "generated": 10000}
+    claim = {"metrics": ["fid_classifier"]}
+    (head, _, line, _) = protocol_text(claim, [_record(0, a), _record(1, a)])
+    assert head.startswith("**Protocol.**")
+    assert (
+        line == f"- fid_classifier: network classifier; weights_sha256 {'ab' * 32}; generated 10000"
+    )
+    assert "Not recorded" in protocol_text(claim, [_record(0, None)])[0]
 
 
 def test_a_reproduction_refuses_runs_of_different_protocols():
@@ -368,9 +407,55 @@ def test_bad_folders_get_one_paragraph(digits_root, tmp_path, monkeypatch):
         (small, "the images are 14x14, and mnist's reference images 28x28"),
         (colour, "a colour image"),
         (tmp_path / "nowhere", "not a directory"),
+        (_save(tmp_path / "deep", [np.full((28, 28), 40000, np.uint16)] * 2), "not an 8-bit image"),
     ]:
         assert said in _folder_problem(tmp_path, digits_root, folder)
+    ring = run_cli("--images", str(small), "dataset=ring", cwd=tmp_path, tool="gan-runner-eval")
+    assert ring.returncode == 1 and "Traceback" not in ring.stderr
+    assert "--images measures images, and" in ring.stderr
+    # the reference: as many real training images as samples, which the data may not hold
+    many = _save(tmp_path / "many", [grey] * 4100)
+    too_few = _folder_problem(
+        tmp_path,
+        digits_root,
+        many,
+        "metrics.names=[kid_classifier]",
+        "metrics.kid.subset_size=4050",
+    )
+    assert "the dataset holds 4000" in too_few
     # KID needs as many images as its subsets draw
-    assert "holds 3 images, and KID draws subsets of metrics.kid.subset_size=1000" in (
+    assert "subset_size=1000 samples from the 3 generated (metrics.n_samples; with --images" in (
         _folder_problem(tmp_path, digits_root, small, "metrics.names=[kid_classifier]")
     )
+
+
+@pytest.mark.slow
+def test_a_run_logs_kid_and_prc_and_tables_name_them_short(image_root, tmp_path):
+    """KID and PRC during training: in results.json, in TensorBoard, and `gan-runner-table --metric
+    kid_mean` finds the one network the run measured it on."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    sweep = tmp_path / "sweep"
+    run_cli(
+        "-m", "dataset=mnist", f"dataset.root={image_root}", "model=dcgan", "model.width=8",
+        "model.z_dim=16", "trainer.batch_size=16", "trainer.steps=2", "trainer.eval_every=2",
+        "metrics.n_samples=200", "metrics.classifier.epochs=1", "metrics.kid.subset_size=100",
+        "metrics.names=[kid_classifier,prc_classifier]", "metrics.objective=recall_classifier",
+        "trainer.seed=0,1", f"hydra.sweep.dir={sweep}", f"metrics.cache_dir={tmp_path}/cache",
+        cwd=tmp_path, check=True,
+    )  # fmt: skip
+    run = next(sweep.glob("0_*"))
+    final = json.loads((run / "results.json").read_text())["final"]
+    assert {"kid_classifier_mean", "precision_classifier", "coverage_classifier"} <= set(final)
+    tags = EventAccumulator(str(run)).Reload().Tags()["scalars"]
+    assert {"metrics/kid_classifier_mean", "metrics/density_classifier"} <= set(tags)
+    proc = run_cli(str(sweep), "--metric", "kid_mean", cwd=tmp_path, tool="gan-runner-table")
+    assert proc.returncode == 0, proc.stderr
+    assert "final kid_classifier_mean: mean ± sample std" in proc.stdout and "(n=2)" in proc.stdout
+    # a job's directory is named by its overrides ('='): gan-runner-eval takes it as a run
+    assert "=" in run.name
+    run_cli(
+        str(run), "metrics.kid.subset_size=50", cwd=tmp_path, tool="gan-runner-eval", check=True
+    )
+    evaluated = json.loads((run / "eval.json").read_text())
+    assert evaluated["protocol"]["kid_classifier_mean"]["kid_subset_size"] == 50

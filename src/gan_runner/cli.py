@@ -234,8 +234,8 @@ def evaluate() -> None:
     )
     p.add_argument("overrides", nargs="*", help="config overrides on top of the run's own")
     a = p.parse_intermixed_args()
-    if a.run_dir is not None and "=" in str(a.run_dir):  # an override in RUN_DIR's place
-        a.overrides.insert(0, str(a.run_dir))
+    if a.images is not None and a.run_dir is not None and "=" in str(a.run_dir):
+        a.overrides.insert(0, str(a.run_dir))  # with --images, the first override lands here
         a.run_dir = None
     if a.images is not None:
         if a.run_dir is not None or a.best:
@@ -275,45 +275,37 @@ def _evaluate_images(folder: Path, overrides: list[str], out: Path | None) -> No
     from .data.samples import read_samples, sample_files
     from .device import resolve_device
     from .errors import UserError
-    from .evaluation import FEATURES, Evaluator
+    from .evaluation import Evaluator
     from .files import write_json
     from .game import dataset
-    from .metrics import METRICS, resolve
+    from .metrics import FEATURES, IMAGES, METRICS, for_images, resolve
     from .preflight import check
 
     if not any(o.split("=", 1)[0].lstrip("+") == "dataset" for o in overrides):
         raise UserError(
             f"--images {folder} needs the dataset whose reference the samples are measured "
-            "against: dataset=NAME (e.g. dataset=mnist, dataset=cifar10, dataset=folder "
-            "dataset.root=DIR), as the generator was trained on."
+            "against: dataset=NAME (e.g. dataset=mnist, dataset=cifar10, dataset=image_folder "
+            "dataset.root=DIR), the data the generator was trained on."
         )
     n = len(sample_files(folder))
     cfg = compose([*overrides, f"metrics.n_samples={max(n, 2)}"])
-    kind, names = dataset_kind(cfg.dataset), list(cfg.metrics.names)
-    if names == ["auto"]:  # every feature metric on the networks [auto] measures this data with
-        networks = {METRICS[m].needs for m in resolve(names, kind)} & {"classifier", "inception"}
-        names = [
-            m
-            for m, metric in METRICS.items()
-            if metric.needs in networks
-            and metric.compute in FEATURES
-            and kind in metric.fits
-            and not (m == "is_inception" and cfg.metrics.fid.backend == "torchscript")
-        ]
-        cfg.metrics.names = names
-    if other := [m for m in resolve(names, kind) if METRICS[m].compute not in FEATURES]:
+    kind = dataset_kind(cfg.dataset)
+    if kind not in IMAGES:
         raise UserError(
-            f"--images measures samples through a feature network (fid_*, kid_*, prc_*, is_*); "
-            f"{', '.join(other)} needs a generator or the players: evaluate a run's directory."
+            f"--images measures images, and {cfg.dataset._target_.rsplit('.', 1)[-1]} is {kind} "
+            "data: pick an image dataset (mnist, fashion_mnist, cifar10, svhn, stacked_mnist, "
+            "image_folder)."
         )
-    kid_size = cfg.metrics.kid.subset_size
-    if any(METRICS[m].compute == "kid" for m in names) and n >= 2 and n < kid_size:
+    if list(cfg.metrics.names) == ["auto"]:
+        cfg.metrics.names = for_images(kind, cfg.metrics.fid.backend != "torchscript")
+    names = resolve(cfg.metrics.names, kind)
+    if not names or (other := [m for m in names if METRICS[m].compute not in FEATURES]):
         raise UserError(
-            f"--images {folder} holds {n} images, and KID draws subsets of "
-            f"metrics.kid.subset_size={kid_size} from them: add metrics.kid.subset_size=N with N <= "
-            f"{n} (the protocol records it), or leave KID out (metrics.names=[...])."
+            "--images measures samples through a feature network (fid_*, kid_*, prc_*, is_*); "
+            f"metrics.names={names} {f'asks for {other}, which need' if names else 'is empty: it needs'} "
+            "a generator or the players: evaluate a run's directory, or leave metrics.names out."
         )
-    check(cfg, scope="data")
+    check(cfg, scope="data")  # the weights, the reference's files; KID's and PRC's sample counts
     device = resolve_device(cfg.trainer.device)
     data = dataset(cfg, device)
     name = cfg.dataset.get("name", cfg.dataset.get("root", "the dataset"))
@@ -321,10 +313,8 @@ def _evaluate_images(folder: Path, overrides: list[str], out: Path | None) -> No
     # in a fixed random order, as G's samples come: files sorted by class would make each of the
     # Inception score's splits one class (torch-fidelity shuffles too)
     images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(0))]
-    evaluator = Evaluator(
-        cfg, data, device, samples="8-bit image files (PNG/JPEG), unresized, in a seeded shuffle"
-    )
-    metrics = evaluator.metrics(images.to(device).float().div_(255))
+    evaluator = Evaluator(cfg, data, device, files=True)
+    metrics = evaluator.metrics(images)  # uint8: to the device and to [0, 1] a batch at a time
     record = {
         "images": str(folder.absolute()),
         "n": len(images),

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from .config.rules import dataset_kind
 from .data.images import IndexedImages, torchvision_images
 from .errors import UserError, first_line
-from .metrics import METRIC_OF, METRICS, cache, needed, resolve
+from .metrics import FEATURES, METRIC_OF, METRICS, NO_EMA, cache, needed, resolve
 from .metrics.frechet import frechet_distance, statistics
 from .metrics.inception_score import SPLITS, inception_score
 from .metrics.kid import kid
@@ -104,11 +104,12 @@ def weights_sha256(net: nn.Module) -> str:
 
 # what the values of each kind of metric are computed on (protocol_of), besides the feature network
 SAMPLES = "G's output on fixed noise, floats (no quantisation)"
-FEATURES = ("fid", "inception_score", "kid", "prc")
+FILES = "8-bit image files (PNG/JPEG), unresized, in a seeded shuffle"  # gan-runner-eval --images
 
 
 class Evaluator:
-    def __init__(self, cfg: DictConfig, data, device: torch.device, samples: str = SAMPLES):
+    def __init__(self, cfg: DictConfig, data, device: torch.device, files: bool = False):
+        """`files`: the samples evaluated are image files (gan-runner-eval --images), not G's."""
         m = cfg.metrics
         kind = dataset_kind(cfg.dataset)
         self.names = resolve(m.names, kind)
@@ -126,7 +127,7 @@ class Evaluator:
         self.reference_features: dict[str, np.ndarray] = {}  # network -> KID's and PRC's real ones
         self.radii: dict[str, dict] = {}  # network -> the real features' k-NN radii (PRC)
         self.network_protocol: dict[str, dict] = {}  # network -> how it sees images (protocol_of)
-        self.samples_protocol = samples
+        self.files = files
         self.info: dict[str, float] = {}  # e.g. the classifier's test accuracy, for the log
         self.floor: dict = {}  # the data's own baselines, computed at the first evaluation that reports them
         for network in sorted({"classifier", "inception"} & needed(self.names, kind)):
@@ -166,6 +167,7 @@ class Evaluator:
         if "fid" in computes:
             self.reference[kind] = self._reference_statistics(kind, network_key)
         if computes & {"kid", "prc"}:
+            self._check_reference_size(computes)
             self.reference_features[kind] = self._reference_features(kind, network_key)
 
     def _reference_statistics(self, kind: str, network_key: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +175,7 @@ class Evaluator:
         limit = self.cfg.fid.reference_samples
         key = {
             "network": network_key,
-            "data": self.data.fingerprint(),
+            "data": self.data_sha1,
             "shape": list(self.data.shape),
             "n": min(limit or len(self.data), len(self.data)),
             "subset": "spaced",
@@ -200,7 +202,7 @@ class Evaluator:
         (all, when fewer): KID's and PRC's reference, from the cache or computed now."""
         key = {
             "network": network_key,
-            "data": self.data.fingerprint(),
+            "data": self.data_sha1,
             "shape": list(self.data.shape),
             "n": self.n_reference,
             "subset": "spaced",
@@ -217,6 +219,21 @@ class Evaluator:
 
         return cache.get_or_compute(path, key, compute, lambda v, f: np.save(f, v), np.load)
 
+    def _check_reference_size(self, computes: set[str]) -> None:
+        """KID's subsets and PRC's neighbours need as many real images as the dataset may lack."""
+        c, n = self.cfg, self.n_reference
+        need = max(
+            c.kid.subset_size if "kid" in computes else 0,
+            max(c.prc.k, c.prc.dc_k) + 1 if "prc" in computes else 0,
+        )
+        if n < need:
+            raise UserError(
+                f"KID and PRC compare the samples with as many real training images, and the "
+                f"dataset holds {len(self.data)}: {n} real images, where metrics.kid.subset_size="
+                f"{c.kid.subset_size} (KID) or k + 1 = {max(c.prc.k, c.prc.dc_k) + 1} (PRC) are "
+                "needed. Lower metrics.kid.subset_size (or metrics.prc.k / dc_k)."
+            )
+
     @property
     def n_reference(self) -> int:
         return min(self.cfg.n_samples, len(self.data))
@@ -229,18 +246,23 @@ class Evaluator:
         m, c = METRICS[METRIC_OF[value]], self.cfg
         if m.needs == "players":
             return {"measured_on": "the players as they train", "batch": c.fid.batch_size}
-        out = {"samples": self.samples_protocol, "generated": c.n_samples}
-        if self.samples_protocol == SAMPLES:
+        out = {"samples": FILES if self.files else SAMPLES, "generated": c.n_samples}
+        if value.removesuffix(NO_EMA).endswith("_floor"):  # the data's own: real test images
+            out["samples"] = "real test images, spread evenly over the test split"
+        elif not self.files:
             out["g_mode"] = c.g_mode
+            if c.g_mode == "train":  # each batch normalised by its own statistics: its size counts
+                out["g_batch"] = c.fid.batch_size
         out.update(self.network_protocol.get(m.needs, {}))
-        real = {"reference_split": "train (the run's own data), spread evenly"}
-        if m.compute == "fid":
-            limit = c.fid.reference_samples
-            real["reference"] = min(limit or len(self.data), len(self.data))
-        if m.compute in ("kid", "prc"):
-            real["reference"] = self.n_reference
         if m.compute in ("fid", "kid", "prc"):
-            out.update(real, reference_data_sha1=self.data_sha1)
+            out["reference_split"] = "the dataset's training data, spread evenly"
+            out["reference"] = self.n_reference
+            if m.compute == "fid":
+                limit = c.fid.reference_samples
+                out["reference"] = min(limit or len(self.data), len(self.data))
+            out["reference_shape"] = list(self.data.shape)
+            if getattr(self.data, "fingerprint_of_content", True):  # not a folder's paths
+                out["reference_data_sha1"] = self.data_sha1
         out.update(
             {
                 "inception_score": {"splits": SPLITS},
@@ -296,7 +318,7 @@ class Evaluator:
         """Every configured metric of G's samples, each by its registry entry's method; a metric of
         the players reads them from `game` (game.Game), unless `players` is off (a second generator
         of the same game, e.g. the one the EMA follows: the players are the same). `g` may be
-        images in [0, 1] instead (gan-runner-eval --images): the feature metrics only."""
+        uint8 images instead (gan-runner-eval --images): the feature metrics only."""
         self._extracted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         out: dict[str, float] = {}
         for name in self.names:
@@ -313,7 +335,7 @@ class Evaluator:
 
     def _extract(self, g: nn.Module | Tensor, network: str) -> tuple[np.ndarray, np.ndarray]:
         """(features, class probabilities) of the samples under `network`; one pass of G (or over
-        the images in [0, 1] `g`) serves every network a feature metric of this evaluation needs."""
+        the uint8 images `g`) serves every network a feature metric of this evaluation needs."""
         if network not in self._extracted:
             networks = sorted(
                 {METRICS[n].needs for n in self.names if METRICS[n].compute in FEATURES}
@@ -322,7 +344,7 @@ class Evaluator:
             unit = (
                 (self.unit(x) for x in self.generated(g))
                 if isinstance(g, nn.Module)
-                else g.split(self.cfg.fid.batch_size)
+                else (b.to(self.device).float().div_(255) for b in g.split(self.cfg.fid.batch_size))
             )
             for x in unit:
                 for k in networks:
@@ -390,18 +412,21 @@ class Evaluator:
         score, std = inception_score(self._extract(g, network)[1])
         return {f"is_{network}": score, f"is_{network}_std": std}
 
-    def kid(self, g: nn.Module, network: str) -> dict[str, float]:
+    def kid(self, g: nn.Module | Tensor, network: str) -> dict[str, float]:
         c = self.cfg.kid
         out = kid(
             self._extract(g, network)[0], self.reference_features[network], c.subsets, c.subset_size
         )
         return {f"kid_{network}_mean": out["mean"], f"kid_{network}_std": out["std"]}
 
-    def prc(self, g: nn.Module, network: str) -> dict[str, float]:
-        c, real = self.cfg.prc, torch.from_numpy(self.reference_features[network])
+    def prc(self, g: nn.Module | Tensor, network: str) -> dict[str, float]:
+        """On the evaluator's device: at 50,000 samples, billions of distances."""
+        c = self.cfg.prc
+        real = torch.from_numpy(self.reference_features[network]).to(self.device)
         if network not in self.radii:  # the reference's: the same at every evaluation
             self.radii[network] = radii(real, (c.k, c.dc_k))
         generated = torch.from_numpy(self._extract(g, network)[0].astype(np.float32))
+        generated = generated.to(self.device)
         out = manifold(generated, real, c.k, c.dc_k, self.radii[network])
         return {f"{value}_{network}": v for value, v in out.items()}
 

@@ -180,14 +180,16 @@ def check_metrics(task: DictConfig) -> None:
     if any(METRICS[n].compute == "kid" for n in names) and m.n_samples < m.kid.subset_size:
         raise UserError(
             f"KID (metrics.names={names}) draws subsets of metrics.kid.subset_size="
-            f"{m.kid.subset_size} samples from the {m.n_samples} generated and as many real ones "
-            "(metrics.n_samples): lower metrics.kid.subset_size, or raise metrics.n_samples."
+            f"{m.kid.subset_size} samples from the {m.n_samples} generated (metrics.n_samples; "
+            "with --images, the folder's images) and as many real ones: lower "
+            "metrics.kid.subset_size, or measure more samples."
         )
     if any(METRICS[n].compute == "prc" for n in names) and m.n_samples <= max(m.prc.k, m.prc.dc_k):
         raise UserError(
             f"Precision/recall and density/coverage (metrics.names={names}) find each sample's "
             f"{max(m.prc.k, m.prc.dc_k)}-th nearest neighbour (metrics.prc.k, metrics.prc.dc_k) "
-            f"among metrics.n_samples={m.n_samples}: measure more samples, or lower k."
+            f"among {m.n_samples} samples (metrics.n_samples; with --images, the folder's images): "
+            "lower k, or measure more samples."
         )
     if task.metrics.fid.backend == "torchscript" and "is_inception" in resolve(
         task.metrics.names, kind

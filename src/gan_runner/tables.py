@@ -110,7 +110,7 @@ def protocols(record: dict, metric: str, best: bool | None) -> list:
 
 
 def protocol_differences(found: list) -> dict[str, list[str]]:
-    """{field: its values} in which protocols differ ("(not recorded)" for a run without any)."""
+    """{field: its values} in which protocols differ (a run recorded without any differs in all)."""
     if None in found and any(p is not None for p in found):  # some ran before protocols were kept
         return {"protocol": ["recorded", "not recorded (an older run)"]}
     found = [p for p in found if p is not None]
@@ -262,11 +262,17 @@ def protocols_mixed(
     if not (diff := protocol_differences([p for r in runs for p in protocols(r, metric, best)])):
         return None
     shown = "; ".join(f"{k}: {_values(v)}" for k, v in list(diff.items())[:4])
+    shared = (
+        " (a classifier each machine trained for itself differs: share one file with "
+        "metrics.classifier.weights_path)"
+        if "weights_sha256" in diff
+        else ""
+    )
     return (
         f"the runs{where} measured {metric} by different protocols ({shown}). Values of "
         "different protocols are not comparable (docs/metrics.md), and no flag averages them: "
-        "evaluate the runs again under one (gan-runner-eval RUN_DIR with the same metrics.* "
-        "settings), or table them apart."
+        f"evaluate the runs again under one (gan-runner-eval RUN_DIR with the same metrics.* "
+        f"settings{shared}), or table them apart."
     )
 
 

@@ -100,6 +100,8 @@ class StreamingImages(Images):
         )
         yield from (batch.to(self.device) for batch in loader)
 
+    fingerprint_of_content = False  # a cache key on this machine, not the images' identity
+
     def fingerprint(self) -> str:
         """SHA-1 of the files' paths, sizes and modification times (reading them all would take long)."""
         digest = hashlib.sha1()

@@ -27,10 +27,12 @@ def sample_files(directory: Path) -> tuple[Path, ...]:
 def _decode(path: Path, channels: int) -> np.ndarray:
     with Image.open(path) as im:
         im.load()
+        if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # converting would clip, not scale
+            raise ValueError(f"not an 8-bit image (PIL mode {im.mode}): save the samples in 8 bits")
         if channels == 3:
             return np.asarray(im.convert("RGB"))
         rgb = np.asarray(im.convert("RGB"))
-        if im.mode not in ("L", "1", "I", "I;16", "LA") and not (
+        if im.mode not in ("L", "1", "LA") and not (
             (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
         ):
             raise ValueError("a colour image, and the reference data is grey")

@@ -203,6 +203,28 @@ def shown(name: str, value: float, info: dict | None = None) -> str:
     return f"{name} {value:.4g}{unit}"
 
 
+# what a feature network computes from samples alone: all a folder of images can be measured by
+FEATURES = ("fid", "inception_score", "kid", "prc")
+
+
+def for_images(kind: str, inception_logits: bool) -> list[str]:
+    """The metrics of a folder of samples of `kind` data (gan-runner-eval --images): every feature
+    metric of the network [auto] measures such data with (the classifier for labelled digits and
+    digits), else of Inception; without `inception_logits` (a TorchScript Inception) no Inception
+    score on Inception."""
+    auto = [METRICS[m] for m in resolve(["auto"], kind)]
+    on_classifier = any(m.needs == "classifier" and m.compute in FEATURES for m in auto)
+    network = "classifier" if on_classifier else "inception"
+    return [
+        name
+        for name, m in METRICS.items()
+        if m.needs == network
+        and m.compute in FEATURES
+        and kind in m.fits
+        and (inception_logits or name != "is_inception")
+    ]
+
+
 def resolve(names: list[str], kind: str) -> list[str]:
     """The metrics a run computes: `[auto]` becomes those its dataset kind computes by default."""
     if list(names) == ["auto"]:

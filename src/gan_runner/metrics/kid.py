@@ -23,7 +23,7 @@ def kid(
         raise UserError(
             f"KID draws subsets of {subset_size} features from each set (metrics.kid.subset_size), "
             f"but it has {len(generated)} generated and {len(reference)} reference samples: lower "
-            "metrics.kid.subset_size, or measure more samples (metrics.n_samples)."
+            "metrics.kid.subset_size (or measure more samples)."
         )
     from torch_fidelity.metric_kid import (
         KEY_METRIC_KID_MEAN,

@@ -37,8 +37,8 @@ def radii(x: Tensor, ks: tuple[int, ...]) -> dict[int, Tensor]:
     if len(x) < max(ks) + 1:
         raise UserError(
             f"The k-nearest-neighbour metrics (precision/recall, density/coverage) need more than "
-            f"k = {max(ks)} samples in each set, and one has {len(x)}: measure more samples "
-            "(metrics.n_samples) or lower metrics.prc.k / metrics.prc.dc_k."
+            f"k = {max(ks)} samples in each set, and one has {len(x)}: lower metrics.prc.k / "
+            "metrics.prc.dc_k (or measure more samples)."
         )
     nearest = torch.cat(  # each row's nearest first: the sample itself, at 0
         [

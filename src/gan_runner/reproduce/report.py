@@ -37,7 +37,7 @@ def protocol_text(claim: dict, runs: list[dict]) -> list[str]:
     completed = [r for r in runs if r["status"] == COMPLETED]
     shown = {}
     for metric in dict.fromkeys(m.removesuffix(AREA) for m in claim["metrics"]):
-        found = [p for r in completed for p in protocols(r, metric, None) if metric in r["final"]]
+        found = [p for r in completed for p in protocols(r, metric, False) if metric in r["final"]]
         if found:
             shown[metric] = found[0]
     if not shown:

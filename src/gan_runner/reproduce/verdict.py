@@ -274,9 +274,16 @@ def verdict(
     def cell(r: dict) -> tuple[str, str]:
         return value(r, claim["rows"]), value(r, claim.get("cols"))
 
+    # the values it compares share one protocol: the final ones', or every evaluation's of a curve
     completed = [r for r in runs if r["status"] == COMPLETED]
-    for metric in dict.fromkeys([*claim["metrics"], *(c["metric"] for c in claim["rule"])]):
-        if text := protocols_mixed(completed, metric.removesuffix(AREA), None, " of this claim"):
+    read = [(m, m.endswith(AREA)) for m in claim["metrics"]]
+    read += [
+        (c["metric"], c["metric"].endswith(AREA) or c.get("over", "final") != "final")
+        for c in claim["rule"]
+    ]
+    for metric, curve in dict.fromkeys(read):
+        at = None if curve else False
+        if text := protocols_mixed(completed, metric.removesuffix(AREA), at, " of this claim"):
             raise UserError(f"Not judged: {text}")
     checks = [check(c, runs, claim.get("min_runs", 3), cell) for c in claim["rule"]]
     failed = untrained(claim, runs)
