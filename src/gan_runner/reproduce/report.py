@@ -53,11 +53,11 @@ def protocol_text(claim: dict, runs: list[dict]) -> list[str]:
         "**Protocol.** How each value was measured (one protocol per value across the runs):",
         "",
     ]
-    lines += [
-        f"- {metric}: "
-        + ("not recorded" if p is None else "; ".join(f"{k} {v}" for k, v in p.items()))
-        for metric, p in shown.items()
-    ]
+    alike: dict[str, list[str]] = {}  # values measured alike, listed together
+    for metric, p in shown.items():
+        text = "not recorded" if p is None else "; ".join(f"{k} {v}" for k, v in p.items())
+        alike.setdefault(text, []).append(metric)
+    lines += [f"- {', '.join(metrics)}: {text}" for text, metrics in alike.items()]
     return [*lines, ""]
 
 
