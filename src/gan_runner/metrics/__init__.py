@@ -209,9 +209,9 @@ FEATURES = ("fid", "inception_score", "kid", "prc")
 
 def for_images(kind: str, inception_logits: bool) -> list[str]:
     """The metrics of a folder of samples of `kind` data (gan-runner-eval --images): every feature
-    metric of the network [auto] measures such data with (the classifier for labelled digits and
-    digits), else of Inception; without `inception_logits` (a TorchScript Inception) no Inception
-    score on Inception."""
+    metric of the network [auto] measures such data with (the classifier for MNIST-like digits),
+    else of Inception; without `inception_logits` (a TorchScript Inception) no Inception score on
+    Inception."""
     auto = [METRICS[m] for m in resolve(["auto"], kind)]
     on_classifier = any(m.needs == "classifier" and m.compute in FEATURES for m in auto)
     network = "classifier" if on_classifier else "inception"

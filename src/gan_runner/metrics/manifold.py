@@ -11,7 +11,8 @@ distance matrix:
   fraction of reference balls that hold at least one generated sample.
 
 Precision and recall are computed exactly as torch-fidelity's `prc_features_to_metric`
-(`torch.cdist` in blocks of 10,000, radii by `kthvalue(k + 1)` counting the sample itself, ≤);
+(`torch.cdist` in blocks of 10,000, a radius the (k + 1)-th smallest distance counting the sample
+itself, as its `kthvalue(k + 1)`, inside when ≤);
 density and coverage as the authors' `prdc` package (strict <). The reference set's radii do not
 depend on the generator: an evaluator computes them once (`radii`) and passes them in.
 """
